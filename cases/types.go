@@ -193,6 +193,10 @@ type Case struct {
 	// QuotedToken is a case number a stranger quoted in the subject; recorded,
 	// never trusted.
 	QuotedToken uint64 `json:"quoted_token,omitempty"`
+	// Machine marks a case opened by a machine's mail (a bounce or an
+	// auto-reply that referred to nothing deskd knows). It gets no
+	// acknowledgement and counts in no SLA figure.
+	Machine bool `json:"machine,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`

@@ -1,0 +1,428 @@
+package cases
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Lookup is what the engine reads from the store while it decides. The
+// daemon passes one bound to the same transaction that will commit the
+// decision, so what the engine saw is what gets written.
+type Lookup interface {
+	// CaseByMessageID returns the case that holds (or sent) the message
+	// with this normalised Message-ID, or nil.
+	CaseByMessageID(messageID string) (*Case, error)
+	// CaseByID returns case id, or nil.
+	CaseByID(id uint64) (*Case, error)
+	// NextCaseID is the number a new case gets.
+	NextCaseID() (uint64, error)
+	// AutoMailsSince counts the automatic mails queued to addr since then.
+	AutoMailsSince(addr string, since time.Time) (int, error)
+	// UndeliverableUntil is the end of addr's bounce quarantine, or zero.
+	UndeliverableUntil(addr string) (time.Time, error)
+}
+
+// Outcome names what a decision did, for logs, metrics and the demo.
+type Outcome string
+
+const (
+	OutcomeNewCase     Outcome = "new_case"
+	OutcomeReply       Outcome = "reply"         // appended to an open case
+	OutcomeReopened    Outcome = "reopened"      // a closed case, within the window
+	OutcomeLinkedCase  Outcome = "linked_case"   // a closed case, past the window
+	OutcomeAutoRecord  Outcome = "auto_recorded" // a machine's mail, on the case it refers to
+	OutcomeMachineCase Outcome = "machine_case"  // a machine's mail that refers to nothing
+)
+
+// Ack asks for an acknowledgement of a new case (rendered and queued by the
+// caller in the same transaction).
+type Ack struct {
+	To         Address
+	InReplyTo  string
+	References []string
+	// Subject is "[<prefix> #<n>] <original subject>".
+	Subject  string
+	Language string
+	Plan     string
+	Customer string
+}
+
+// Decision is what one inbound mail means. The caller stores Message, saves
+// Case, queues Ack (if any), marks Undeliverable addresses, all in one
+// transaction.
+type Decision struct {
+	Outcome Outcome
+	Sender  Sender
+	Case    *Case // the case after the change
+	NewCase bool
+	Message *Message
+	Ack     *Ack
+	// NoAck says why a new case got no acknowledgement ("" when it got one
+	// or when none was due).
+	NoAck string
+	// Undeliverable lists addresses a bounce of deskd's own mail reported.
+	Undeliverable []string
+	// Thread says how the mail was threaded ("in-reply-to", "token",
+	// "new", "stranger quoted token 12", ...), for the log line.
+	Thread string
+}
+
+// Engine decides what inbound mail means. It is safe for concurrent use; it
+// keeps no state between calls.
+type Engine struct {
+	policy *Policy
+	tokens *Tokens
+}
+
+// NewEngine returns an engine for the policy.
+func NewEngine(p *Policy) *Engine {
+	return &Engine{policy: p, tokens: NewTokens(p.TokenPrefix)}
+}
+
+// Tokens returns the engine's subject-token finder.
+func (e *Engine) Tokens() *Tokens { return e.tokens }
+
+// Decide threads one inbound mail and says what must happen. now is the
+// moment of the decision; in.ReceivedAt (the server's INTERNALDATE) starts
+// the SLA clock of a new case (R11b). Decide does not check for duplicates:
+// the caller looks the dedupe key up first.
+func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error) {
+	p := e.policy
+	d := &Decision{Sender: p.Classify(in)}
+	target, thread, verified, err := e.thread(in, d.Sender, lk)
+	if err != nil {
+		return nil, err
+	}
+	d.Thread = thread
+	machine := d.Sender.Role == RoleMachine || d.Sender.Role == RoleDeskd
+
+	switch {
+	case machine && target != nil:
+		// RFC 3834: a machine's mail is recorded where it belongs and
+		// changes nothing: no reopen, no customer reply, no answer.
+		d.Outcome, d.Case = OutcomeAutoRecord, target
+		if in.Auto.Bounce && verified {
+			// Only a bounce that names one of our own, HMAC-checked
+			// Message-IDs may silence an address; a forged bounce cannot.
+			d.Undeliverable = bouncedRecipients(in, target)
+		}
+		e.append(d, in, now, EventAutoMail, strings.Join(in.Auto.Reasons, ","))
+	case machine:
+		d.Outcome = OutcomeMachineCase
+		if err := e.open(d, in, lk, now); err != nil {
+			return nil, err
+		}
+		d.Case.Machine = true
+		d.NoAck = "machine"
+		if d.Sender.Role == RoleDeskd {
+			d.NoAck = "loop"
+		}
+	case target != nil && target.Status == StatusClosed && d.Sender.Role != RoleStaff:
+		// The window is measured to the server's receipt, not to this
+		// decision: a backlog after downtime must not turn reopens into
+		// new cases.
+		arrived := in.ReceivedAt
+		if arrived.IsZero() {
+			arrived = now
+		}
+		if arrived.Sub(target.ClosedAt) <= p.ReopenWindow {
+			d.Outcome, d.Case = OutcomeReopened, target
+			target.Status = StatusOpen
+			target.ClosedAt = time.Time{}
+			e.append(d, in, now, EventReopened, "")
+			break
+		}
+		d.Outcome = OutcomeLinkedCase
+		if err := e.open(d, in, lk, now); err != nil {
+			return nil, err
+		}
+		d.Case.LinkedTo = target.ID
+		d.Case.Events = append(d.Case.Events, Event{At: now, Type: EventLinked, Detail: fmt.Sprintf("continues case %d", target.ID)})
+		if err := e.ack(d, in, lk, now); err != nil {
+			return nil, err
+		}
+	case target != nil:
+		d.Outcome, d.Case = OutcomeReply, target
+		if d.Sender.Role == RoleStaff {
+			e.append(d, in, now, EventStaffResponse, "")
+			break
+		}
+		if target.Status == StatusPending {
+			// R11c: the customer's real reply resumes the clock.
+			target.Status = StatusOpen
+		}
+		e.append(d, in, now, EventCustomerReply, "")
+	default:
+		d.Outcome = OutcomeNewCase
+		if err := e.open(d, in, lk, now); err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(thread, "stranger") {
+			if n, ok := e.tokens.Find(in.Subject); ok {
+				d.Case.QuotedToken = n
+			}
+		}
+		if err := e.ack(d, in, lk, now); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// thread finds the case a mail belongs to, in the order the design asks:
+// (1) a Message-ID in In-Reply-To/References (or, for a bounce, the
+// Message-ID of the bounced mail) that deskd stored or sent; (2) the subject
+// token. Either match counts only when the sender may write into that case
+// (allowed); verified says the match came from one of deskd's own,
+// HMAC-checked Message-IDs.
+func (e *Engine) thread(in *Inbound, s Sender, lk Lookup) (c *Case, how string, verified bool, err error) {
+	var ids []string
+	if s.Role == RoleDeskd {
+		// deskd's own mail coming back (a loop through a forwarder) names
+		// its case in its own signed Message-ID.
+		if _, ok := e.ownID(in.MessageID); ok {
+			ids = append(ids, in.MessageID)
+		}
+	}
+	if in.Auto.BouncedMessageID != "" {
+		ids = append(ids, in.Auto.BouncedMessageID)
+	}
+	ids = append(ids, in.InReplyTo...)
+	// The last References entry is the direct parent (RFC 5322 §3.6.4):
+	// try the nearest ancestors first.
+	for i := len(in.References) - 1; i >= 0; i-- {
+		ids = append(ids, in.References[i])
+	}
+	refused := ""
+	for _, id := range ids {
+		var cand *Case
+		own := false
+		if n, ok := e.ownID(id); ok {
+			own = true
+			if cand, err = lk.CaseByID(n); err != nil {
+				return nil, "", false, err
+			}
+		}
+		if cand == nil {
+			if cand, err = lk.CaseByMessageID(id); err != nil {
+				return nil, "", false, err
+			}
+		}
+		if cand == nil {
+			continue
+		}
+		if e.allowed(cand, s, own) {
+			return cand, "references", own, nil
+		}
+		refused = fmt.Sprintf("stranger referenced case %d", cand.ID)
+	}
+	if n, ok := e.tokens.Find(in.Subject); ok {
+		cand, err := lk.CaseByID(n)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if cand != nil && e.allowed(cand, s, false) {
+			return cand, "token", false, nil
+		}
+		return nil, fmt.Sprintf("stranger quoted token %d", n), false, nil
+	}
+	if refused != "" {
+		return nil, refused, false, nil
+	}
+	return nil, "new", false, nil
+}
+
+func (e *Engine) ownID(id string) (uint64, bool) {
+	if e.policy.VerifyOwnMessageID == nil {
+		return 0, false
+	}
+	return e.policy.VerifyOwnMessageID(id)
+}
+
+// allowed says whether the sender may write into case c: a party of the
+// case (anyone seen in From/To/Cc of its messages), a contact of the same
+// configured customer, or staff. A machine answering one of deskd's own
+// Message-IDs (ownRef) is allowed too: the HMAC proves it saw our mail.
+func (e *Engine) allowed(c *Case, s Sender, ownRef bool) bool {
+	switch {
+	case s.Role == RoleStaff:
+		return true
+	case (s.Role == RoleMachine || s.Role == RoleDeskd) && ownRef:
+		return true
+	case slices.Contains(c.Parties, s.Email):
+		return true
+	case s.Customer != nil && s.Customer.Name == c.Customer && c.Customer != e.policy.DefaultCustomer:
+		return true
+	}
+	return false
+}
+
+// open starts a new case for in.
+func (e *Engine) open(d *Decision, in *Inbound, lk Lookup, now time.Time) error {
+	id, err := lk.NextCaseID()
+	if err != nil {
+		return fmt.Errorf("next case id: %w", err)
+	}
+	cust := d.Sender.Customer
+	if cust == nil {
+		cust = e.policy.defaultCustomer()
+	}
+	received := in.ReceivedAt
+	if received.IsZero() {
+		received = now
+	}
+	subject := e.tokens.BaseSubject(in.Subject)
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	c := &Case{
+		ID:           id,
+		Subject:      subject,
+		Status:       StatusOpen,
+		Customer:     cust.Name,
+		Plan:         cust.Plan,
+		Language:     cust.Language,
+		Requester:    in.From,
+		Unauthorised: d.Sender.Role == RoleContact,
+		CreatedAt:    now,
+		ReceivedAt:   received,
+	}
+	if c.Language == "" {
+		c.Language = e.policy.DefaultLanguage
+	}
+	if c.Plan == "" {
+		c.Plan = e.policy.DefaultPlan
+	}
+	d.Case, d.NewCase = c, true
+	e.append(d, in, now, EventReceived, "")
+	return nil
+}
+
+// append records in as a message of d.Case with an event of type ev.
+func (e *Engine) append(d *Decision, in *Inbound, now time.Time, ev, detail string) {
+	c := d.Case
+	d.Message = &Message{
+		Key:         in.DedupeKey,
+		CaseID:      c.ID,
+		Direction:   DirectionIn,
+		Role:        d.Sender.Role,
+		MessageID:   in.MessageID,
+		From:        in.From,
+		To:          in.To,
+		Cc:          in.Cc,
+		Subject:     in.Subject,
+		Date:        in.ReceivedAt,
+		Text:        in.Text,
+		Attachments: in.Attachments,
+		AutoReasons: in.Auto.Reasons,
+		UID:         in.UID,
+		Size:        in.Size,
+		Problems:    in.Problems,
+	}
+	if d.Message.Date.IsZero() {
+		d.Message.Date = now
+	}
+	c.MessageKeys = append(c.MessageKeys, in.DedupeKey)
+	c.UpdatedAt = now
+	c.Events = append(c.Events, Event{At: now, Type: ev, By: d.Sender.Email, MessageID: in.MessageID, Detail: detail})
+	if d.Sender.Role == RoleMachine || d.Sender.Role == RoleDeskd {
+		// A robot's address is no party: it must not gain the right to
+		// write into the case, and its To/Cc are not the customer's.
+		return
+	}
+	e.addParties(c, in.From)
+	e.addParties(c, in.To...)
+	e.addParties(c, in.Cc...)
+}
+
+func (e *Engine) addParties(c *Case, addrs ...Address) {
+	for _, a := range addrs {
+		addr := strings.ToLower(strings.TrimSpace(a.Email))
+		if addr == "" || e.policy.isOwn(addr) || slices.Contains(c.Parties, addr) {
+			continue
+		}
+		c.Parties = append(c.Parties, addr)
+	}
+}
+
+// ack asks for an acknowledgement of the new case d.Case, unless the sender
+// must not get one. Staff get none (they know); an address that bounced or
+// that already got its share of automatic mail gets none either, so no
+// loop with a robot that slipped past the machine signals can run away.
+func (e *Engine) ack(d *Decision, in *Inbound, lk Lookup, now time.Time) error {
+	p := e.policy
+	to := strings.ToLower(in.From.Email)
+	switch {
+	case d.Sender.Role == RoleStaff:
+		d.NoAck = "staff"
+		return nil
+	case to == "" || !strings.Contains(to, "@"):
+		d.NoAck = "no usable sender address"
+		return nil
+	}
+	// Lookup errors abort the decision (fail closed): an ack sent because
+	// the rate counter could not be read is how loops start.
+	until, err := lk.UndeliverableUntil(to)
+	if err != nil {
+		return fmt.Errorf("undeliverable %s: %w", to, err)
+	}
+	if until.After(now) {
+		d.NoAck = "address bounced until " + until.UTC().Format(time.RFC3339)
+		return nil
+	}
+	for _, limit := range []struct {
+		window time.Duration
+		max    int
+		name   string
+	}{{time.Hour, p.AutoPerHour, "hour"}, {24 * time.Hour, p.AutoPerDay, "day"}} {
+		if limit.max <= 0 {
+			continue
+		}
+		n, err := lk.AutoMailsSince(to, now.Add(-limit.window))
+		if err != nil {
+			return fmt.Errorf("automatic mails to %s: %w", to, err)
+		}
+		if n >= limit.max {
+			d.NoAck = fmt.Sprintf("rate limit: %d automatic mails in the last %s", n, limit.name)
+			return nil
+		}
+	}
+	// RFC 5322 §3.6.4: the parent's References, or its In-Reply-To when
+	// it has none, followed by the parent's own Message-ID.
+	refs := slices.Clone(in.References)
+	if len(refs) == 0 && len(in.InReplyTo) == 1 {
+		refs = slices.Clone(in.InReplyTo)
+	}
+	if in.MessageID != "" {
+		refs = append(refs, in.MessageID)
+	}
+	subject := strings.TrimSpace(e.tokens.Strip(in.Subject))
+	if subject == "" {
+		subject = d.Case.Subject
+	}
+	d.Ack = &Ack{
+		To:         Address{Name: in.From.Name, Email: to},
+		InReplyTo:  in.MessageID,
+		References: refs,
+		Subject:    e.tokens.Format(d.Case.ID) + " " + subject,
+		Language:   d.Case.Language,
+		Plan:       d.Case.Plan,
+		Customer:   d.Case.Customer,
+	}
+	d.Case.Events = append(d.Case.Events, Event{At: now, Type: EventAckQueued, By: p.SupportAddress, Detail: to})
+	return nil
+}
+
+// bouncedRecipients are the failed recipients of a bounce that are parties
+// of the case: deskd never silences an address it never wrote to.
+func bouncedRecipients(in *Inbound, c *Case) []string {
+	var out []string
+	for _, r := range in.Auto.BouncedRecipients {
+		if slices.Contains(c.Parties, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
