@@ -1,0 +1,486 @@
+// Package config owns deskd's configuration: the typed Config, its embedded
+// defaults, loading from a YAML file and the environment (DESKD_<SECTION>_<KEY>),
+// secrets read from the environment or from *_file keys, and Validate, which
+// names the key behind every problem. It is the only package that imports
+// viper; everything else receives plain values from a *Config.
+//
+// Layers, lowest first: Default(), the YAML file, the environment, then the
+// secret files. Every key that is not inside a list (customers) can be set
+// from the environment: imap.password is DESKD_IMAP_PASSWORD,
+// sla.first_response.premium is DESKD_SLA_FIRST_RESPONSE_PREMIUM, and a list of
+// strings takes a comma-separated value (DESKD_STAFF_ADDRESSES=a@x.nl,b@x.nl).
+//
+// Secrets (passwords, the HMAC key) are of type Secret, which prints, logs and
+// marshals as "[redacted]"; Config.LogValue and Config.Redacted give a view of
+// the whole configuration that is safe to show.
+package config
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	// The support timezone (R11) must load on hosts without
+	// /usr/share/zoneinfo: deskd ships as one static binary.
+	_ "time/tzdata"
+)
+
+// TLS modes of imap.tls and smtp.tls.
+const (
+	TLSImplicit = "implicit" // TLS from the first byte (IMAPS 993, SMTPS 465)
+	TLSStartTLS = "starttls" // plain connect, then STARTTLS before anything else
+	TLSNone     = "none"     // clear text; refused unless the host is loopback
+)
+
+// SMTP authentication mechanisms of smtp.auth.
+const (
+	AuthPlain = "plain"
+	AuthLogin = "login"
+	AuthNone  = "none"
+)
+
+// Plans a customer can have (R9).
+const (
+	PlanPremium  = "Premium"
+	PlanBusiness = "Business"
+	PlanBasic    = "Basic"
+)
+
+// Languages deskd has templates for.
+const (
+	LangDutch   = "nl"
+	LangEnglish = "en"
+)
+
+// MaxIdleRefresh is the bound on imap.idle_refresh: RFC 2177 §3 lets a server
+// drop an IDLE connection after 30 minutes, so a client re-issues IDLE before
+// 29 minutes have passed.
+const MaxIdleRefresh = 29 * time.Minute
+
+// DefaultMaxContacts is the number of functional administrators a customer may
+// name when customers[].max_contacts is not set (R1).
+const DefaultMaxContacts = 3
+
+// Config is deskd's whole configuration. The mapstructure tags are the YAML
+// key names; the environment name of a key is DESKD_ followed by the dotted
+// key upper-cased with "." replaced by "_".
+type Config struct {
+	IMAP      IMAP       `mapstructure:"imap"`
+	SMTP      SMTP       `mapstructure:"smtp"`
+	Support   Support    `mapstructure:"support"`
+	Staff     Staff      `mapstructure:"staff"`
+	Customers []Customer `mapstructure:"customers"`
+	Limits    Limits     `mapstructure:"limits"`
+	Store     Store      `mapstructure:"store"`
+	Admin     Admin      `mapstructure:"admin"`
+	Log       Log        `mapstructure:"log"`
+	SLA       SLA        `mapstructure:"sla"`
+}
+
+// IMAP is the support mailbox deskd watches.
+type IMAP struct {
+	Host string `mapstructure:"host"`
+	Port int    `mapstructure:"port"`
+	// TLS is TLSImplicit, TLSStartTLS or TLSNone.
+	TLS      string `mapstructure:"tls"`
+	Username string `mapstructure:"username"`
+	Password Secret `mapstructure:"password"`
+	// PasswordFile is the file Password was read from (content trimmed);
+	// empty when the password came from the file's password key or the
+	// environment.
+	PasswordFile string `mapstructure:"password_file"`
+	// Mailbox is watched; processed messages move to ProcessedMailbox, those
+	// deskd refuses to handle to QuarantineMailbox.
+	Mailbox           string `mapstructure:"mailbox"`
+	ProcessedMailbox  string `mapstructure:"processed_mailbox"`
+	QuarantineMailbox string `mapstructure:"quarantine_mailbox"`
+	// IDLE enables RFC 2177 IDLE when the server offers it.
+	IDLE bool `mapstructure:"idle"`
+	// PollInterval is the safety net while IDLE runs and the main loop when
+	// the server has no IDLE (or IDLE is off).
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// IdleRefresh re-issues IDLE; below MaxIdleRefresh (RFC 2177).
+	IdleRefresh time.Duration `mapstructure:"idle_refresh"`
+	// InsecureSkipVerify skips certificate checks; only for tests against a
+	// loopback server, refused for any other host.
+	InsecureSkipVerify bool          `mapstructure:"insecure_skip_verify"`
+	ConnectTimeout     time.Duration `mapstructure:"connect_timeout"`
+}
+
+// SMTP is the relay deskd sends through.
+type SMTP struct {
+	Host string `mapstructure:"host"`
+	// Port defaults by TLS: 465 implicit, 587 starttls, 25 none.
+	Port int `mapstructure:"port"`
+	// TLS is TLSImplicit, TLSStartTLS or TLSNone.
+	TLS          string `mapstructure:"tls"`
+	Username     string `mapstructure:"username"`
+	Password     Secret `mapstructure:"password"`
+	PasswordFile string `mapstructure:"password_file"`
+	// Auth is AuthPlain, AuthLogin or AuthNone. Load and Default fill an
+	// empty value: plain when Username is set, none otherwise.
+	Auth string `mapstructure:"auth"`
+	// HELO is the name deskd greets with; Load and Default fill in the
+	// machine's host name when it is empty.
+	HELO string `mapstructure:"helo"`
+	// GiveUpAfter is how long a queued mail is retried before it is
+	// given up; retries back off from RetryInitial, doubling up to RetryMax.
+	GiveUpAfter  time.Duration `mapstructure:"give_up_after"`
+	RetryInitial time.Duration `mapstructure:"retry_initial"`
+	RetryMax     time.Duration `mapstructure:"retry_max"`
+	// Timeout bounds one SMTP session (connect to QUIT).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// InsecureSkipVerify: see IMAP.InsecureSkipVerify.
+	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
+}
+
+// Support describes the desk itself.
+type Support struct {
+	// Address is the addr-spec customers write to (R2), lower-cased.
+	Address string `mapstructure:"address"`
+	// Name is the display name on deskd's mails.
+	Name string `mapstructure:"name"`
+	// TokenPrefix makes the subject token "[<prefix> #<n>]".
+	TokenPrefix string `mapstructure:"token_prefix"`
+	// ReopenWindow: a customer reply to a closed case within it reopens the
+	// case (R11c); a later one opens a new case.
+	ReopenWindow    time.Duration `mapstructure:"reopen_window"`
+	DefaultLanguage string        `mapstructure:"default_language"`
+	// DefaultCustomer is the customer unknown senders belong to; it need not
+	// be one of Customers. DefaultPlan is that customer's plan unless it is
+	// configured.
+	DefaultCustomer string `mapstructure:"default_customer"`
+	DefaultPlan     string `mapstructure:"default_plan"`
+	// HMACKey signs deskd's own Message-IDs; empty means deskd generates one
+	// and keeps it in the store.
+	HMACKey     Secret `mapstructure:"hmac_key"`
+	HMACKeyFile string `mapstructure:"hmac_key_file"`
+	// Timezone is the IANA zone of working time and of times shown (R8, R11).
+	Timezone string `mapstructure:"timezone"`
+}
+
+// Location loads Timezone; Validate has checked that it loads.
+func (s *Support) Location() (*time.Location, error) {
+	return time.LoadLocation(s.Timezone)
+}
+
+// Staff are the supplier's people. Every address is a lower-cased addr-spec
+// and every domain lower-case. Notify, SecondLine, Escalation and
+// EscalationTier2 each take one address or a list.
+type Staff struct {
+	Addresses []string `mapstructure:"addresses"`
+	Domains   []string `mapstructure:"domains"`
+	// Notify receives notifications about cases (e.g. unauthorised contacts).
+	Notify []string `mapstructure:"notify"`
+	// SecondLine receives cases that are faults of the system (R5).
+	SecondLine []string `mapstructure:"second_line"`
+	// Escalation and EscalationTier2 receive warnings and breaches (R11d).
+	Escalation      []string `mapstructure:"escalation"`
+	EscalationTier2 []string `mapstructure:"escalation_tier2"`
+	// TrustedAuthservID is the authserv-id of the Authentication-Results
+	// header (RFC 8601) that deskd's own mail server adds; empty means no
+	// such header is trusted.
+	TrustedAuthservID string `mapstructure:"trusted_authserv_id"`
+}
+
+// Customer is one customer organisation (R1).
+type Customer struct {
+	Name string `mapstructure:"name"`
+	// Plan is PlanPremium, PlanBusiness or PlanBasic (R9).
+	Plan string `mapstructure:"plan"`
+	// Domains are lower-cased, without "@".
+	Domains []string `mapstructure:"domains"`
+	// Contacts are the functional administrators (R1).
+	Contacts []Contact `mapstructure:"contacts"`
+	// Language is "nl" or "en"; Load fills in support.default_language, and
+	// Validate accepts "" as meaning that.
+	Language string `mapstructure:"language"`
+	// MaxContacts caps Contacts (R1); 0 means DefaultMaxContacts, which Load
+	// fills in.
+	MaxContacts int `mapstructure:"max_contacts"`
+}
+
+// ContactLimit is MaxContacts, or DefaultMaxContacts when it is 0 (R1).
+func (cu *Customer) ContactLimit() int {
+	if cu.MaxContacts == 0 {
+		return DefaultMaxContacts
+	}
+	return cu.MaxContacts
+}
+
+// Contact is a named person of a customer; Email is a lower-cased addr-spec.
+type Contact struct {
+	Name  string `mapstructure:"name"`
+	Email string `mapstructure:"email"`
+}
+
+// Limits bound what deskd accepts and sends.
+type Limits struct {
+	// MaxMessageBytes: larger inbound messages are quarantined.
+	MaxMessageBytes int64 `mapstructure:"max_message_bytes"`
+	// AutoReplyPerHour and AutoReplyPerDay cap automatic mails to one
+	// address (RFC 3834 §2), so that no loop with a robot can run away.
+	AutoReplyPerHour int `mapstructure:"auto_reply_per_hour"`
+	AutoReplyPerDay  int `mapstructure:"auto_reply_per_day"`
+	// UndeliverableFor is how long an address whose mail bounced gets no
+	// automatic mail.
+	UndeliverableFor time.Duration `mapstructure:"undeliverable_for"`
+}
+
+// Store is the bbolt database.
+type Store struct {
+	Path string `mapstructure:"path"`
+	// LockTimeout bounds waiting for bbolt's file lock ("is another deskd
+	// running?").
+	LockTimeout time.Duration `mapstructure:"lock_timeout"`
+}
+
+// Admin is the unix socket the CLI talks to while the daemon runs.
+type Admin struct {
+	Socket string `mapstructure:"socket"`
+	// SocketMode is given as an octal string ("0660") or a YAML integer
+	// (0660 is octal in YAML).
+	SocketMode os.FileMode `mapstructure:"socket_mode"`
+}
+
+// Log configures the slog handler.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn or error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// SlogLevel is Level as a slog.Level (info when Level is not valid).
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// SLA holds the service-level targets that are configurable.
+type SLA struct {
+	FirstResponse FirstResponse `mapstructure:"first_response"`
+}
+
+// FirstResponse is the first-response target per plan, in working hours
+// (R9): a duration such as "4h" counts working time, not wall time.
+type FirstResponse struct {
+	Premium  time.Duration `mapstructure:"premium"`
+	Business time.Duration `mapstructure:"business"`
+	Basic    time.Duration `mapstructure:"basic"`
+}
+
+// For returns the target of plan, and false for an unknown plan.
+func (f FirstResponse) For(plan string) (time.Duration, bool) {
+	switch plan {
+	case PlanPremium:
+		return f.Premium, true
+	case PlanBusiness:
+		return f.Business, true
+	case PlanBasic:
+		return f.Basic, true
+	}
+	return 0, false
+}
+
+// defaults is the embedded default configuration before the derived values
+// (SMTP port and auth, HELO, customers' fallbacks) are filled in. Load feeds
+// it to viper as its default layer, so it is the only place a default lives.
+func defaults() Config {
+	return Config{
+		IMAP: IMAP{
+			Port:              993,
+			TLS:               TLSImplicit,
+			Mailbox:           "INBOX",
+			ProcessedMailbox:  "Processed",
+			QuarantineMailbox: "Quarantine",
+			IDLE:              true,
+			PollInterval:      5 * time.Minute,
+			IdleRefresh:       25 * time.Minute,
+			ConnectTimeout:    30 * time.Second,
+		},
+		SMTP: SMTP{
+			TLS:          TLSImplicit,
+			GiveUpAfter:  72 * time.Hour,
+			RetryInitial: time.Minute,
+			RetryMax:     time.Hour,
+			Timeout:      30 * time.Second,
+		},
+		Support: Support{
+			Name:            "Support",
+			TokenPrefix:     "Case",
+			ReopenWindow:    14 * 24 * time.Hour,
+			DefaultLanguage: LangDutch,
+			DefaultCustomer: "unknown",
+			DefaultPlan:     PlanBasic,
+			Timezone:        "Europe/Amsterdam",
+		},
+		Limits: Limits{
+			MaxMessageBytes:  25 << 20,
+			AutoReplyPerHour: 5,
+			AutoReplyPerDay:  20,
+			UndeliverableFor: 72 * time.Hour,
+		},
+		Store: Store{
+			Path:        "/var/lib/deskd/deskd.db",
+			LockTimeout: time.Second,
+		},
+		Admin: Admin{
+			Socket:     "/run/deskd/admin.sock",
+			SocketMode: 0o660,
+		},
+		Log: Log{Level: "info", Format: "text"},
+		SLA: SLA{FirstResponse: FirstResponse{
+			Premium:  4 * time.Hour,  // R9
+			Business: 8 * time.Hour,  // R9
+			Basic:    48 * time.Hour, // R9
+		}},
+	}
+}
+
+// Default returns the embedded defaults with the derived values filled in,
+// as Load("") would return them with an empty environment. It does not pass
+// Validate: imap.host, imap.username, the password, smtp.host and
+// support.address have no default.
+func Default() *Config {
+	c := defaults()
+	c.normalize()
+	return &c
+}
+
+// IMAPAddr is host:port for dialing the IMAP server.
+func (c *Config) IMAPAddr() string {
+	return net.JoinHostPort(c.IMAP.Host, strconv.Itoa(c.IMAP.Port))
+}
+
+// SMTPAddr is host:port for dialing the SMTP server; a zero port is taken
+// from the TLS mode.
+func (c *Config) SMTPAddr() string {
+	port := c.SMTP.Port
+	if port == 0 {
+		port = smtpDefaultPort(c.SMTP.TLS)
+	}
+	return net.JoinHostPort(c.SMTP.Host, strconv.Itoa(port))
+}
+
+func smtpDefaultPort(tls string) int {
+	switch tls {
+	case TLSStartTLS:
+		return 587 // RFC 6409 submission
+	case TLSNone:
+		return 25
+	}
+	return 465 // RFC 8314 implicit TLS
+}
+
+// normalize canonicalises spellings (case, brackets, "@" before a domain) and
+// fills the derived defaults. Validate does not normalise: it judges what it
+// is given.
+func (c *Config) normalize() {
+	low := func(s *string) { *s = strings.ToLower(strings.TrimSpace(*s)) }
+	trim := func(s *string) { *s = strings.TrimSpace(*s) }
+
+	for _, s := range []*string{
+		&c.IMAP.Host, &c.IMAP.TLS, &c.SMTP.Host, &c.SMTP.TLS, &c.SMTP.Auth,
+		&c.SMTP.HELO, &c.Support.Address, &c.Support.DefaultLanguage,
+		&c.Log.Level, &c.Log.Format,
+	} {
+		low(s)
+	}
+	for _, s := range []*string{
+		&c.IMAP.Username, &c.IMAP.PasswordFile, &c.IMAP.Mailbox,
+		&c.IMAP.ProcessedMailbox, &c.IMAP.QuarantineMailbox,
+		&c.SMTP.Username, &c.SMTP.PasswordFile, &c.Support.Name,
+		&c.Support.TokenPrefix, &c.Support.DefaultCustomer,
+		&c.Support.HMACKeyFile, &c.Support.Timezone,
+		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
+	} {
+		trim(s)
+	}
+	c.IMAP.Host = unbracket(c.IMAP.Host)
+	c.SMTP.Host = unbracket(c.SMTP.Host)
+	c.Support.DefaultPlan = canonicalPlan(c.Support.DefaultPlan)
+
+	if c.SMTP.Port == 0 {
+		c.SMTP.Port = smtpDefaultPort(c.SMTP.TLS)
+	}
+	if c.SMTP.Auth == "" {
+		c.SMTP.Auth = AuthNone
+		if c.SMTP.Username != "" {
+			c.SMTP.Auth = AuthPlain
+		}
+	}
+	if c.SMTP.HELO == "" {
+		c.SMTP.HELO = "localhost"
+		if h, err := os.Hostname(); err == nil && validHostname(strings.ToLower(h)) {
+			c.SMTP.HELO = strings.ToLower(h)
+		}
+	}
+
+	lowAll(c.Staff.Addresses)
+	lowAll(c.Staff.Notify)
+	lowAll(c.Staff.SecondLine)
+	lowAll(c.Staff.Escalation)
+	lowAll(c.Staff.EscalationTier2)
+	normDomains(c.Staff.Domains)
+
+	for i := range c.Customers {
+		cu := &c.Customers[i]
+		trim(&cu.Name)
+		cu.Plan = canonicalPlan(cu.Plan)
+		low(&cu.Language)
+		if cu.Language == "" {
+			cu.Language = c.Support.DefaultLanguage
+		}
+		if cu.MaxContacts == 0 {
+			cu.MaxContacts = DefaultMaxContacts
+		}
+		normDomains(cu.Domains)
+		for j := range cu.Contacts {
+			trim(&cu.Contacts[j].Name)
+			low(&cu.Contacts[j].Email)
+		}
+	}
+}
+
+func lowAll(ss []string) {
+	for i := range ss {
+		ss[i] = strings.ToLower(strings.TrimSpace(ss[i]))
+	}
+}
+
+func normDomains(ds []string) {
+	for i := range ds {
+		d := strings.ToLower(strings.TrimSpace(ds[i]))
+		d = strings.TrimPrefix(d, "@")
+		ds[i] = strings.TrimSuffix(d, ".")
+	}
+}
+
+// unbracket turns "[::1]" into "::1"; net.JoinHostPort adds the brackets.
+func unbracket(h string) string {
+	if len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+// canonicalPlan spells a plan as the constants do, whatever its case; an
+// unknown plan is returned trimmed for Validate to report.
+func canonicalPlan(p string) string {
+	p = strings.TrimSpace(p)
+	for _, known := range []string{PlanPremium, PlanBusiness, PlanBasic} {
+		if strings.EqualFold(p, known) {
+			return known
+		}
+	}
+	return p
+}

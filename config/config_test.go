@@ -1,0 +1,773 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+const examplePath = "../config.example.yaml"
+
+// isolateEnv blanks every DESKD_ variable deskd reads (viper and Load treat
+// an empty variable as unset), so the caller's environment cannot leak in.
+func isolateEnv(t *testing.T) {
+	t.Helper()
+	keys, _ := envKeys()
+	for _, k := range keys {
+		t.Setenv(EnvName(k), "")
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// minimalYAML is a configuration that validates once the IMAP password is
+// given.
+const minimalYAML = `
+imap:
+  host: mail.example.com
+  username: support
+smtp:
+  host: smtp.example.com
+support:
+  address: support@example.com
+`
+
+func loadProblems(t *testing.T, path string) []Problem {
+	t.Helper()
+	c, err := Load(path)
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("Load: want *LoadError, got %v (config %v)", err, c != nil)
+	}
+	if c != nil {
+		t.Error("Load returned a config along with its error")
+	}
+	return le.Problems
+}
+
+func hasProblem(problems []Problem, key, substr string) bool {
+	for _, p := range problems {
+		if p.Key == key && strings.Contains(p.Message, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"imap.port", c.IMAP.Port, 993},
+		{"imap.tls", c.IMAP.TLS, TLSImplicit},
+		{"imap.mailbox", c.IMAP.Mailbox, "INBOX"},
+		{"imap.processed_mailbox", c.IMAP.ProcessedMailbox, "Processed"},
+		{"imap.quarantine_mailbox", c.IMAP.QuarantineMailbox, "Quarantine"},
+		{"imap.idle", c.IMAP.IDLE, true},
+		{"imap.poll_interval", c.IMAP.PollInterval, 5 * time.Minute},
+		{"imap.idle_refresh", c.IMAP.IdleRefresh, 25 * time.Minute},
+		{"imap.insecure_skip_verify", c.IMAP.InsecureSkipVerify, false},
+		{"imap.connect_timeout", c.IMAP.ConnectTimeout, 30 * time.Second},
+		{"smtp.tls", c.SMTP.TLS, TLSImplicit},
+		{"smtp.port", c.SMTP.Port, 465},
+		{"smtp.auth", c.SMTP.Auth, AuthNone},
+		{"smtp.give_up_after", c.SMTP.GiveUpAfter, 72 * time.Hour},
+		{"smtp.retry_initial", c.SMTP.RetryInitial, time.Minute},
+		{"smtp.retry_max", c.SMTP.RetryMax, time.Hour},
+		{"smtp.timeout", c.SMTP.Timeout, 30 * time.Second},
+		{"support.name", c.Support.Name, "Support"},
+		{"support.token_prefix", c.Support.TokenPrefix, "Case"},
+		{"support.reopen_window", c.Support.ReopenWindow, 14 * 24 * time.Hour},
+		{"support.default_language", c.Support.DefaultLanguage, "nl"},
+		{"support.default_customer", c.Support.DefaultCustomer, "unknown"},
+		{"support.default_plan", c.Support.DefaultPlan, PlanBasic},
+		{"support.timezone", c.Support.Timezone, "Europe/Amsterdam"},
+		{"limits.max_message_bytes", c.Limits.MaxMessageBytes, int64(26214400)},
+		{"limits.auto_reply_per_hour", c.Limits.AutoReplyPerHour, 5},
+		{"limits.auto_reply_per_day", c.Limits.AutoReplyPerDay, 20},
+		{"limits.undeliverable_for", c.Limits.UndeliverableFor, 72 * time.Hour},
+		{"store.path", c.Store.Path, "/var/lib/deskd/deskd.db"},
+		{"store.lock_timeout", c.Store.LockTimeout, time.Second},
+		{"admin.socket", c.Admin.Socket, "/run/deskd/admin.sock"},
+		{"admin.socket_mode", c.Admin.SocketMode, os.FileMode(0o660)},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "text"},
+		{"sla.first_response.premium", c.SLA.FirstResponse.Premium, 4 * time.Hour},
+		{"sla.first_response.business", c.SLA.FirstResponse.Business, 8 * time.Hour},
+		{"sla.first_response.basic", c.SLA.FirstResponse.Basic, 48 * time.Hour},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.key, ch.got, ch.want)
+		}
+	}
+	if c.SMTP.HELO == "" {
+		t.Error("smtp.helo not derived")
+	}
+
+	// The defaults lack exactly the keys that have none.
+	var got []string
+	for _, p := range c.Validate() {
+		got = append(got, p.Key)
+	}
+	want := []string{"imap.host", "imap.username", "imap.password", "smtp.host", "support.address"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Default().Validate() keys = %v, want %v", got, want)
+	}
+}
+
+func TestLoadWithoutFileEqualsDefault(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_HOST", "mail.example.com")
+	t.Setenv("DESKD_IMAP_USERNAME", "support")
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	t.Setenv("DESKD_SMTP_HOST", "smtp.example.com")
+	t.Setenv("DESKD_SUPPORT_ADDRESS", "Support@Example.com")
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.IMAP.Host, want.IMAP.Username, want.IMAP.Password = "mail.example.com", "support", "pw"
+	want.SMTP.Host = "smtp.example.com"
+	want.Support.Address = "support@example.com" // lower-cased
+	if fmt.Sprintf("%#v", c.Redacted()) != fmt.Sprintf("%#v", want.Redacted()) {
+		t.Errorf("Load(\"\") =\n%#v\nwant\n%#v", c.Redacted(), want.Redacted())
+	}
+}
+
+func TestExampleValidates(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "imap-secret")
+	t.Setenv("DESKD_SMTP_PASSWORD", "smtp-secret")
+	c, err := Load(examplePath)
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	if p := c.Validate(); p != nil {
+		t.Errorf("Validate after Load: %v", p)
+	}
+	if c.IMAP.Password.Reveal() != "imap-secret" || c.IMAP.PasswordFile != "" {
+		t.Errorf("imap password %q file %q: the environment should win over password_file", c.IMAP.Password.Reveal(), c.IMAP.PasswordFile)
+	}
+	if len(c.Customers) != 2 || c.Customers[0].Plan != PlanPremium || c.Customers[1].Plan != PlanBasic {
+		t.Errorf("customers = %+v", c.Customers)
+	}
+	if c.Admin.SocketMode != 0o660 {
+		t.Errorf("socket_mode = %#o", c.Admin.SocketMode)
+	}
+	if got := c.Staff.Notify; len(got) != 1 || got[0] != "teamleiders@helder.example" {
+		t.Errorf("staff.notify = %q (a single address is a one-element list)", got)
+	}
+	if c.SMTPAddr() != "smtp.helder.example:587" || c.IMAPAddr() != "mail.helder.example:993" {
+		t.Errorf("addrs %s %s", c.IMAPAddr(), c.SMTPAddr())
+	}
+}
+
+// TestExampleDocumentsEveryKey keeps config.example.yaml complete: every key
+// of Config is set in it and the environment name of every key that has one
+// is mentioned.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	v := viper.New()
+	v.SetConfigFile(examplePath)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	settings := v.AllSettings()
+	keys := Keys()
+	if len(keys) < 60 {
+		t.Fatalf("Keys() found only %d keys: %v", len(keys), keys)
+	}
+	for _, key := range keys {
+		if !present(settings, strings.Split(key, ".")) {
+			t.Errorf("config.example.yaml lacks %s", key)
+		}
+	}
+
+	text, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, _ := envKeys()
+	for _, k := range envs {
+		if !bytes.Contains(text, []byte(EnvName(k))) {
+			t.Errorf("config.example.yaml does not mention %s (for %s)", EnvName(k), k)
+		}
+	}
+}
+
+// present follows a Keys() path through viper's settings; "x[]" means some
+// element of the list x has the rest of the path.
+func present(m map[string]any, path []string) bool {
+	head := path[0]
+	if name, ok := strings.CutSuffix(head, "[]"); ok {
+		list, _ := m[name].([]any)
+		if len(path) == 1 {
+			return len(list) > 0
+		}
+		for _, item := range list {
+			if im, ok := item.(map[string]any); ok && present(im, path[1:]) {
+				return true
+			}
+		}
+		return false
+	}
+	val, ok := m[head]
+	if !ok {
+		return false
+	}
+	if len(path) == 1 {
+		return true
+	}
+	sub, ok := val.(map[string]any)
+	return ok && present(sub, path[1:])
+}
+
+func TestEnvOverridesNestedKeys(t *testing.T) {
+	isolateEnv(t)
+	path := writeFile(t, "deskd.yaml", `
+imap:
+  host: mail.example.com
+  port: 993
+  username: support
+support:
+  address: support@example.com
+sla:
+  first_response:
+    Premium: 4h
+`)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	t.Setenv("DESKD_IMAP_PORT", "1993")                // in the file
+	t.Setenv("DESKD_SMTP_HOST", "SMTP.example.com")    // section absent from the file
+	t.Setenv("DESKD_SMTP_TLS", "starttls")             // derived port follows
+	t.Setenv("DESKD_IMAP_IDLE", "false")               // bool
+	t.Setenv("DESKD_IMAP_POLL_INTERVAL", "90s")        // duration, absent
+	t.Setenv("DESKD_SLA_FIRST_RESPONSE_PREMIUM", "2h") // three levels deep
+	t.Setenv("DESKD_SLA_FIRST_RESPONSE_BASIC", "40h")  // absent
+	t.Setenv("DESKD_STAFF_ADDRESSES", "Jan@example.com, piet@example.com")
+	t.Setenv("DESKD_ADMIN_SOCKET_MODE", "0640")
+	t.Setenv("DESKD_LIMITS_MAX_MESSAGE_BYTES", "1048576")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"imap.port", c.IMAP.Port, 1993},
+		{"smtp.host", c.SMTP.Host, "smtp.example.com"},
+		{"smtp.port", c.SMTP.Port, 587},
+		{"imap.idle", c.IMAP.IDLE, false},
+		{"imap.poll_interval", c.IMAP.PollInterval, 90 * time.Second},
+		{"sla.first_response.premium", c.SLA.FirstResponse.Premium, 2 * time.Hour},
+		{"sla.first_response.business", c.SLA.FirstResponse.Business, 8 * time.Hour},
+		{"sla.first_response.basic", c.SLA.FirstResponse.Basic, 40 * time.Hour},
+		{"staff.addresses", strings.Join(c.Staff.Addresses, "|"), "jan@example.com|piet@example.com"},
+		{"admin.socket_mode", c.Admin.SocketMode, os.FileMode(0o640)},
+		{"limits.max_message_bytes", c.Limits.MaxMessageBytes, int64(1 << 20)},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.key, ch.got, ch.want)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	secretFile := writeFile(t, "imap-password", "  s3cret-from-file\n")
+	otherFile := writeFile(t, "other", "other-secret\n")
+	emptyFile := writeFile(t, "empty", "\n")
+	missing := filepath.Join(t.TempDir(), "missing")
+
+	tests := []struct {
+		name     string
+		yaml     string
+		env      map[string]string
+		want     string // the IMAP password, or "" when a problem is expected
+		problem  string // key of the expected problem
+		contains string
+	}{
+		{name: "password_file", yaml: "password_file: " + secretFile, want: "s3cret-from-file"},
+		{name: "password in file", yaml: "password: plain", want: "plain"},
+		{name: "env password", env: map[string]string{"DESKD_IMAP_PASSWORD": "from-env"}, want: "from-env"},
+		{name: "env password_file", env: map[string]string{"DESKD_IMAP_PASSWORD_FILE": secretFile}, want: "s3cret-from-file"},
+		{name: "env value beats file's password_file", yaml: "password_file: " + missing,
+			env: map[string]string{"DESKD_IMAP_PASSWORD": "from-env"}, want: "from-env"},
+		{name: "env password_file beats file's password", yaml: "password: plain",
+			env: map[string]string{"DESKD_IMAP_PASSWORD_FILE": otherFile}, want: "other-secret"},
+		{name: "both in file", yaml: "password: plain\n  password_file: " + secretFile,
+			problem: "imap.password_file", contains: "not both"},
+		{name: "both in env", env: map[string]string{"DESKD_IMAP_PASSWORD": "a", "DESKD_IMAP_PASSWORD_FILE": secretFile},
+			problem: "imap.password_file", contains: "set one"},
+		{name: "unreadable", yaml: "password_file: " + missing, problem: "imap.password_file", contains: "cannot read"},
+		{name: "empty file", yaml: "password_file: " + emptyFile, problem: "imap.password_file", contains: "empty"},
+		{name: "missing", problem: "imap.password", contains: "DESKD_IMAP_PASSWORD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			yaml := strings.Replace(minimalYAML, "username: support", "username: support\n  "+tt.yaml, 1)
+			path := writeFile(t, "deskd.yaml", yaml)
+			if tt.problem == "" {
+				c, err := Load(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.IMAP.Password.Reveal(); got != tt.want {
+					t.Errorf("password = %q, want %q", got, tt.want)
+				}
+				return
+			}
+			problems := loadProblems(t, path)
+			if !hasProblem(problems, tt.problem, tt.contains) {
+				t.Errorf("want problem %s: ...%s..., got %v", tt.problem, tt.contains, problems)
+			}
+			if len(problems) != 1 {
+				t.Errorf("want one problem, got %v", problems)
+			}
+		})
+	}
+}
+
+func TestHMACKeyFile(t *testing.T) {
+	isolateEnv(t)
+	key := strings.Repeat("k", 40)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	t.Setenv("DESKD_SUPPORT_HMAC_KEY_FILE", writeFile(t, "hmac", key+"\n"))
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Support.HMACKey.Reveal() != key {
+		t.Errorf("hmac key = %q", c.Support.HMACKey.Reveal())
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	path := writeFile(t, "deskd.yaml", minimalYAML+`
+  tokn_prefix: X
+limit:
+  max_message_bytes: 1
+sla:
+  first_response:
+    enterprise: 1h
+customers:
+  - name: Acme
+    plan: Basic
+    contacts:
+      - name: A
+        emial: a@acme.example
+`)
+	problems := loadProblems(t, path)
+	for _, want := range []struct{ key, msg string }{
+		{"support.tokn_prefix", `unknown key (did you mean "support.token_prefix"?)`},
+		{"limit", `unknown key (did you mean "limits"?)`},
+		{"sla.first_response.enterprise", "unknown key"},
+		{"customers[0].contacts[0].emial", `did you mean "customers[0].contacts[0].email"?`},
+	} {
+		if !hasProblem(problems, want.key, want.msg) {
+			t.Errorf("want %s: %s in %v", want.key, want.msg, problems)
+		}
+	}
+}
+
+func TestDecodeErrorsNameTheKey(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	path := writeFile(t, "deskd.yaml", minimalYAML+`
+  reopen_window: 14
+limits:
+  max_message_bytes: lots
+admin:
+  socket_mode: "rw-rw----"
+customers:
+  - name: Acme
+    plan: Basic
+    max_contacts: [1]
+`)
+	problems := loadProblems(t, path)
+	for _, want := range []struct{ key, msg string }{
+		{"support.reopen_window", "has no unit"},
+		{"limits.max_message_bytes", `"lots"`},
+		{"admin.socket_mode", "octal"},
+		{"customers[0].max_contacts", "expected a whole number"},
+	} {
+		if !hasProblem(problems, want.key, want.msg) {
+			t.Errorf("want %s: %s in %v", want.key, want.msg, problems)
+		}
+	}
+	// A key whose value did not decode gets no second complaint from Validate.
+	n := 0
+	for _, p := range problems {
+		if p.Key == "limits.max_message_bytes" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("limits.max_message_bytes reported %d times: %v", n, problems)
+	}
+}
+
+func TestSocketModeAsYAMLInteger(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML+"admin:\n  socket_mode: 0600\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.SocketMode != 0o600 {
+		t.Errorf("socket_mode = %#o, want 0600", c.Admin.SocketMode)
+	}
+	// 660 without the leading 0 is decimal to YAML: refused, not 0o1224.
+	problems := loadProblems(t, writeFile(t, "deskd.yaml", minimalYAML+"admin:\n  socket_mode: 660\n"))
+	if !hasProblem(problems, "admin.socket_mode", "0777") {
+		t.Errorf("problems = %v", problems)
+	}
+}
+
+func TestLoadNormalises(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML+`
+  default_language: EN
+staff:
+  domains: ["@Helder.Example."]
+customers:
+  - name: Acme
+    plan: premium
+    domains: [ACME.example]
+    contacts:
+      - {name: A, email: A.Person@ACME.example}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cu := c.Customers[0]
+	if cu.Plan != PlanPremium || cu.Domains[0] != "acme.example" || cu.Contacts[0].Email != "a.person@acme.example" ||
+		cu.Language != "en" || cu.MaxContacts != DefaultMaxContacts || c.Staff.Domains[0] != "helder.example" {
+		t.Errorf("not normalised: %+v staff %v", cu, c.Staff.Domains)
+	}
+}
+
+// validConfig is a configuration that passes Validate; each rule's test
+// breaks one thing in it.
+func validConfig() *Config {
+	c := Default()
+	c.IMAP.Host, c.IMAP.Username, c.IMAP.Password = "mail.example.com", "support", "imap-pass"
+	c.SMTP.Host, c.SMTP.Username, c.SMTP.Password, c.SMTP.Auth = "smtp.example.com", "support", "smtp-pass", AuthPlain
+	c.Support.Address = "support@example.com"
+	c.Staff.Addresses = []string{"jan@example.com"}
+	c.Staff.Domains = []string{"example.com"}
+	c.Staff.Notify = []string{"team@example.com"}
+	c.Customers = []Customer{
+		{Name: "Acme", Plan: PlanPremium, Domains: []string{"acme.example"}, Language: "nl", MaxContacts: 3,
+			Contacts: []Contact{{Name: "A", Email: "a@acme.example"}}},
+		{Name: "Beta", Plan: PlanBasic, Domains: []string{"beta.example"}, Language: "en", MaxContacts: 3,
+			Contacts: []Contact{{Name: "B", Email: "b@beta.example"}}},
+	}
+	return c
+}
+
+func TestValidConfig(t *testing.T) {
+	if p := validConfig().Validate(); p != nil {
+		t.Fatalf("validConfig has problems: %v", p)
+	}
+	// A hand-built customer may leave language and max_contacts unset.
+	c := validConfig()
+	c.Customers[0].Language, c.Customers[0].MaxContacts = "", 0
+	if p := c.Validate(); p != nil {
+		t.Errorf("unset language/max_contacts: %v", p)
+	}
+	// Loopback hosts may go without TLS and skip verification (tests).
+	for _, h := range []string{"localhost", "127.0.0.1", "::1", "127.1.2.3"} {
+		c := validConfig()
+		c.IMAP.Host, c.IMAP.TLS, c.IMAP.InsecureSkipVerify = h, TLSNone, true
+		c.SMTP.Host, c.SMTP.TLS, c.SMTP.InsecureSkipVerify = h, TLSNone, true
+		if p := c.Validate(); p != nil {
+			t.Errorf("host %s: %v", h, p)
+		}
+	}
+}
+
+func TestValidationRules(t *testing.T) {
+	tests := []struct {
+		key      string
+		contains string
+		breakIt  func(c *Config)
+	}{
+		{"imap.host", "required", func(c *Config) { c.IMAP.Host = "" }},
+		{"imap.host", "not a host name", func(c *Config) { c.IMAP.Host = "mail.example.com:993" }},
+		{"imap.port", "between 1 and 65535", func(c *Config) { c.IMAP.Port = 0 }},
+		{"imap.port", "between 1 and 65535", func(c *Config) { c.IMAP.Port = 70000 }},
+		{"imap.tls", `"ssl" is not one of`, func(c *Config) { c.IMAP.TLS = "ssl" }},
+		{"imap.tls", "clear text", func(c *Config) { c.IMAP.TLS = TLSNone }},
+		{"imap.tls", "clear text", func(c *Config) { c.IMAP.Host, c.IMAP.TLS = "10.0.0.1", TLSNone }},
+		{"imap.tls", "clear text", func(c *Config) { c.IMAP.Host, c.IMAP.TLS = "localhost.example.com", TLSNone }},
+		{"imap.insecure_skip_verify", "tests", func(c *Config) { c.IMAP.InsecureSkipVerify = true }},
+		{"imap.username", "required", func(c *Config) { c.IMAP.Username = "" }},
+		{"imap.password", "required", func(c *Config) { c.IMAP.Password = "" }},
+		{"imap.mailbox", "required", func(c *Config) { c.IMAP.Mailbox = "" }},
+		{"imap.processed_mailbox", "must differ", func(c *Config) { c.IMAP.ProcessedMailbox = "inbox" }},
+		{"imap.quarantine_mailbox", "required", func(c *Config) { c.IMAP.QuarantineMailbox = "" }},
+		{"imap.poll_interval", "positive", func(c *Config) { c.IMAP.PollInterval = 0 }},
+		{"imap.idle_refresh", "RFC 2177", func(c *Config) { c.IMAP.IdleRefresh = 29 * time.Minute }},
+		{"imap.idle_refresh", "positive", func(c *Config) { c.IMAP.IdleRefresh = -time.Minute }},
+		{"imap.connect_timeout", "positive", func(c *Config) { c.IMAP.ConnectTimeout = 0 }},
+
+		{"smtp.host", "required", func(c *Config) { c.SMTP.Host = "" }},
+		{"smtp.port", "between 1 and 65535", func(c *Config) { c.SMTP.Port = -1 }},
+		{"smtp.tls", "is not one of", func(c *Config) { c.SMTP.TLS = "tls" }},
+		{"smtp.tls", "clear text", func(c *Config) { c.SMTP.TLS = TLSNone }},
+		{"smtp.insecure_skip_verify", "tests", func(c *Config) { c.SMTP.InsecureSkipVerify = true }},
+		{"smtp.auth", "is not one of", func(c *Config) { c.SMTP.Auth = "cram-md5" }},
+		{"smtp.username", "required when smtp.auth", func(c *Config) { c.SMTP.Username = "" }},
+		{"smtp.password", "required when smtp.auth", func(c *Config) { c.SMTP.Password = "" }},
+		{"smtp.helo", "not a host name", func(c *Config) { c.SMTP.HELO = "my host" }},
+		{"smtp.give_up_after", "positive", func(c *Config) { c.SMTP.GiveUpAfter = 0 }},
+		{"smtp.retry_initial", "positive", func(c *Config) { c.SMTP.RetryInitial = 0 }},
+		{"smtp.retry_initial", "exceeds smtp.retry_max", func(c *Config) { c.SMTP.RetryInitial = 2 * time.Hour }},
+		{"smtp.retry_max", "positive", func(c *Config) { c.SMTP.RetryMax = 0 }},
+		{"smtp.timeout", "positive", func(c *Config) { c.SMTP.Timeout = 0 }},
+
+		{"support.address", "required", func(c *Config) { c.Support.Address = "" }},
+		{"support.address", "not an e-mail address", func(c *Config) { c.Support.Address = "Support <support@example.com>" }},
+		{"support.address", "not an e-mail address", func(c *Config) { c.Support.Address = "support" }},
+		{"support.name", "control characters", func(c *Config) { c.Support.Name = "Support\r\nBcc: x@evil.example" }},
+		{"support.token_prefix", "required", func(c *Config) { c.Support.TokenPrefix = "" }},
+		{"support.token_prefix", "letters, digits", func(c *Config) { c.Support.TokenPrefix = "Case #" }},
+		{"support.reopen_window", "positive", func(c *Config) { c.Support.ReopenWindow = 0 }},
+		{"support.default_language", "is not one of", func(c *Config) { c.Support.DefaultLanguage = "de" }},
+		{"support.default_customer", "required", func(c *Config) { c.Support.DefaultCustomer = "" }},
+		{"support.default_plan", "is not one of", func(c *Config) { c.Support.DefaultPlan = "Gold" }},
+		{"support.hmac_key", "at least 32 bytes", func(c *Config) { c.Support.HMACKey = "short" }},
+		{"support.timezone", "IANA", func(c *Config) { c.Support.Timezone = "Europe/Atlantis" }},
+
+		{"staff.addresses[0]", "not an e-mail address", func(c *Config) { c.Staff.Addresses[0] = "jan" }},
+		{"staff.addresses[0]", "support.address itself", func(c *Config) { c.Staff.Addresses[0] = "support@example.com" }},
+		{"staff.domains[0]", "not a domain", func(c *Config) { c.Staff.Domains[0] = "exa mple.com" }},
+		{"staff.domains[0]", "lower-case", func(c *Config) { c.Staff.Domains[0] = "Example.com" }},
+		{"staff.notify[0]", "not an e-mail address", func(c *Config) { c.Staff.Notify[0] = "team" }},
+		{"staff.second_line[0]", "not an e-mail address", func(c *Config) { c.Staff.SecondLine = []string{"@x"} }},
+		{"staff.escalation[0]", "not an e-mail address", func(c *Config) { c.Staff.Escalation = []string{"x"} }},
+		{"staff.escalation_tier2[1]", "not an e-mail address", func(c *Config) {
+			c.Staff.EscalationTier2 = []string{"boss@example.com", "y"}
+		}},
+		{"staff.trusted_authserv_id", "single token", func(c *Config) { c.Staff.TrustedAuthservID = "mx 1" }},
+
+		{"customers[1].name", "required", func(c *Config) { c.Customers[1].Name = "" }},
+		{"customers[1].name", "also the name of customers[0]", func(c *Config) { c.Customers[1].Name = "ACME" }},
+		{"customers[0].plan", "required", func(c *Config) { c.Customers[0].Plan = "" }},
+		{"customers[0].plan", `"Gold" is not one of`, func(c *Config) { c.Customers[0].Plan = "Gold" }},
+		{"customers[1].domains[0]", "also claimed by customers[0] (Acme)", func(c *Config) { c.Customers[1].Domains[0] = "acme.example" }},
+		{"customers[0].domains[1]", "listed twice", func(c *Config) { c.Customers[0].Domains = append(c.Customers[0].Domains, "acme.example") }},
+		{"customers[0].domains[0]", "lower-case", func(c *Config) { c.Customers[0].Domains[0] = "ACME.example" }},
+		{"customers[0].domains[0]", "staff domain", func(c *Config) { c.Customers[0].Domains[0] = "example.com" }},
+		{"customers[0].contacts", "more than max_contacts 3 (R1)", func(c *Config) {
+			for i := range 3 {
+				c.Customers[0].Contacts = append(c.Customers[0].Contacts, Contact{Email: fmt.Sprintf("c%d@acme.example", i)})
+			}
+		}},
+		{"customers[0].contacts", "more than max_contacts 3", func(c *Config) {
+			c.Customers[0].MaxContacts = 0 // the default, R1
+			for i := range 3 {
+				c.Customers[0].Contacts = append(c.Customers[0].Contacts, Contact{Email: fmt.Sprintf("c%d@acme.example", i)})
+			}
+		}},
+		{"customers[0].contacts", "more than max_contacts 1", func(c *Config) {
+			c.Customers[0].MaxContacts = 1
+			c.Customers[0].Contacts = append(c.Customers[0].Contacts, Contact{Email: "c@acme.example"})
+		}},
+		{"customers[0].max_contacts", "at least 1", func(c *Config) { c.Customers[0].MaxContacts = -1 }},
+		{"customers[0].contacts[0].email", "not an e-mail address", func(c *Config) { c.Customers[0].Contacts[0].Email = "a at acme" }},
+		{"customers[1].contacts[0].email", "also a contact of customers[0]", func(c *Config) { c.Customers[1].Contacts[0].Email = "a@acme.example" }},
+		{"customers[0].language", "is not one of", func(c *Config) { c.Customers[0].Language = "fr" }},
+
+		{"limits.max_message_bytes", "positive", func(c *Config) { c.Limits.MaxMessageBytes = 0 }},
+		{"limits.auto_reply_per_hour", "at least 1", func(c *Config) { c.Limits.AutoReplyPerHour = 0 }},
+		{"limits.auto_reply_per_hour", "exceeds limits.auto_reply_per_day", func(c *Config) { c.Limits.AutoReplyPerHour = 50 }},
+		{"limits.auto_reply_per_day", "at least 1", func(c *Config) { c.Limits.AutoReplyPerDay = 0 }},
+		{"limits.undeliverable_for", "positive", func(c *Config) { c.Limits.UndeliverableFor = 0 }},
+		{"store.path", "required", func(c *Config) { c.Store.Path = "" }},
+		{"store.lock_timeout", "positive", func(c *Config) { c.Store.LockTimeout = 0 }},
+		{"admin.socket", "required", func(c *Config) { c.Admin.Socket = "" }},
+		{"admin.socket_mode", "permission mode", func(c *Config) { c.Admin.SocketMode = 0o1224 }},
+		{"admin.socket_mode", "permission mode", func(c *Config) { c.Admin.SocketMode = 0 }},
+		{"log.level", "is not one of", func(c *Config) { c.Log.Level = "verbose" }},
+		{"log.format", "is not one of", func(c *Config) { c.Log.Format = "xml" }},
+		{"sla.first_response.premium", "positive", func(c *Config) { c.SLA.FirstResponse.Premium = 0 }},
+		{"sla.first_response.business", "positive", func(c *Config) { c.SLA.FirstResponse.Business = -time.Hour }},
+		{"sla.first_response.basic", "positive", func(c *Config) { c.SLA.FirstResponse.Basic = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"/"+tt.contains, func(t *testing.T) {
+			c := validConfig()
+			tt.breakIt(c)
+			problems := c.Validate()
+			if !hasProblem(problems, tt.key, tt.contains) {
+				t.Errorf("want %s: ...%s..., got %v", tt.key, tt.contains, problems)
+			}
+			for _, p := range problems {
+				if !strings.HasPrefix(p.String(), p.Key+": ") || p.Key == "" {
+					t.Errorf("problem %q does not start with its key", p)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadErrorListsProblemsOnePerLine(t *testing.T) {
+	isolateEnv(t)
+	_, err := Load(writeFile(t, "deskd.yaml", "imap:\n  port: 0\n  tls: none\n  host: mail.example.com\n"))
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("want *LoadError, got %v", err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(le.Problems) || len(lines) < 5 {
+		t.Fatalf("%d lines for %d problems:\n%s", len(lines), len(le.Problems), err)
+	}
+	for i, line := range lines {
+		if line != le.Problems[i].Key+": "+le.Problems[i].Message {
+			t.Errorf("line %q", line)
+		}
+	}
+	for _, key := range []string{"imap.port", "imap.tls", "imap.username", "imap.password", "smtp.host", "support.address"} {
+		if !hasProblem(le.Problems, key, "") {
+			t.Errorf("no problem for %s in\n%s", key, err)
+		}
+	}
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	isolateEnv(t)
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); err == nil {
+		t.Error("missing file: no error")
+	}
+	_, err := Load(writeFile(t, "bad.yaml", "imap: [unclosed\n"))
+	var le *LoadError
+	if err == nil || errors.As(err, &le) {
+		t.Errorf("syntax error: want a plain error, got %v", err)
+	}
+}
+
+func TestSecretsNeverShown(t *testing.T) {
+	const imapPW, smtpPW, hmac = "imap-pw-Xq7", "smtp-pw-Zr9", "hmac-key-0123456789abcdef0123456789abcdef"
+	c := validConfig()
+	c.IMAP.Password, c.SMTP.Password, c.Support.HMACKey = imapPW, smtpPW, hmac
+
+	var buf bytes.Buffer
+	for _, h := range []slog.Handler{
+		slog.NewTextHandler(&buf, nil),
+		slog.NewJSONHandler(&buf, nil),
+	} {
+		log := slog.New(h)
+		log.Info("loaded", "config", c)
+		log.Info("loaded", "config", *c)
+		log.Info("loaded", "redacted", c.Redacted())
+		log.Info("imap", "imap", c.IMAP, "password", c.IMAP.Password)
+		log.Info("any", slog.Any("smtp", c.SMTP))
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Write(j)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		fmt.Fprintf(&buf, verb, c)
+		fmt.Fprintf(&buf, verb, *c)
+		fmt.Fprintf(&buf, verb, c.IMAP.Password)
+		fmt.Fprintf(&buf, verb, c.Redacted())
+	}
+	fmt.Fprint(&buf, c.Redacted().IMAP.Password.Reveal())
+
+	out := buf.String()
+	for _, s := range []string{imapPW, smtpPW, hmac, fmt.Sprintf("%x", imapPW)} {
+		if strings.Contains(out, s) {
+			t.Errorf("output contains secret %q", s)
+		}
+	}
+	// The log still says something useful.
+	for _, s := range []string{"config.imap.host=mail.example.com", `"password":"[redacted]"`, "config.customers.0.plan=Premium",
+		"config.sla.first_response.basic=48h0m0s", `"socket_mode":"0660"`} {
+		if !strings.Contains(out, s) {
+			t.Errorf("log lacks %s", s)
+		}
+	}
+	// Redacted is a copy: the original keeps its secrets.
+	r := c.Redacted()
+	r.Customers[0].Domains[0] = "changed.example"
+	if c.IMAP.Password.Reveal() != imapPW || c.Customers[0].Domains[0] != "acme.example" {
+		t.Error("Redacted changed the original")
+	}
+	if got := (Secret("")).String(); got != "" {
+		t.Errorf("unset secret shows %q", got)
+	}
+}
+
+func TestAddrs(t *testing.T) {
+	c := validConfig()
+	c.IMAP.Host, c.IMAP.Port = "::1", 1143
+	c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS = "127.0.0.1", 0, TLSStartTLS
+	if got := c.IMAPAddr(); got != "[::1]:1143" {
+		t.Errorf("IMAPAddr = %s", got)
+	}
+	if got := c.SMTPAddr(); got != "127.0.0.1:587" {
+		t.Errorf("SMTPAddr = %s", got)
+	}
+}
+
+func TestFirstResponseFor(t *testing.T) {
+	fr := Default().SLA.FirstResponse
+	for plan, want := range map[string]time.Duration{PlanPremium: 4 * time.Hour, PlanBusiness: 8 * time.Hour, PlanBasic: 48 * time.Hour} {
+		if got, ok := fr.For(plan); !ok || got != want {
+			t.Errorf("For(%s) = %v %v", plan, got, ok)
+		}
+	}
+	if _, ok := fr.For("Gold"); ok {
+		t.Error("For(Gold) ok")
+	}
+}
+
+func TestLoadUnvalidated(t *testing.T) {
+	isolateEnv(t)
+	// No password and an unreadable password_file: fine for the CLI.
+	path := writeFile(t, "deskd.yaml", "imap:\n  password_file: /nonexistent/deskd\nstore:\n  path: /srv/deskd.db\n")
+	c, err := LoadUnvalidated(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "/srv/deskd.db" || c.Admin.Socket != Default().Admin.Socket || c.IMAP.Password != "" {
+		t.Errorf("got store %s socket %s", c.Store.Path, c.Admin.Socket)
+	}
+	// A typo is still an error.
+	_, err = LoadUnvalidated(writeFile(t, "deskd.yaml", "stor:\n  path: x\n"))
+	var le *LoadError
+	if !errors.As(err, &le) || !hasProblem(le.Problems, "stor", "unknown key") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,359 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Validate reports every problem of c, each naming its key, in the order of
+// the keys; nil means c is usable. It does no I/O beyond loading the
+// timezone, and never resolves a host name. It judges the values as given:
+// Load normalises spelling (case, "@" before a domain) before it validates.
+func (c *Config) Validate() []Problem {
+	var v validator
+	c.validateIMAP(&v)
+	c.validateSMTP(&v)
+	c.validateSupport(&v)
+	c.validateStaff(&v)
+	c.validateCustomers(&v)
+	c.validateRest(&v)
+	return v.problems
+}
+
+type validator struct{ problems []Problem }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) required(key, value string) bool {
+	if value == "" {
+		v.add(key, "required")
+		return false
+	}
+	return true
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, "must be a positive duration, not %v", d)
+	}
+}
+
+func (v *validator) port(key string, p int) {
+	if p < 1 || p > 65535 {
+		v.add(key, "must be between 1 and 65535, not %d", p)
+	}
+}
+
+func (v *validator) oneOf(key, value string, allowed ...string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	v.add(key, "%q is not one of %s", value, strings.Join(allowed, ", "))
+}
+
+// host checks a server name: a host name or an IP literal, no port.
+func (v *validator) host(key, h string) bool {
+	if !v.required(key, h) {
+		return false
+	}
+	if net.ParseIP(h) == nil && !validHostname(h) {
+		v.add(key, "%q is not a host name or IP address (give the port in its own key)", h)
+		return false
+	}
+	return true
+}
+
+// transport checks the rules shared by imap and smtp: clear text and
+// skipped certificate checks only towards this machine.
+func (v *validator) transport(section, host, tls string, insecure bool) {
+	if tls == TLSNone && !isLoopback(host) {
+		v.add(section+".tls", "%q would send the password in clear text; it is allowed only for localhost or a loopback IP, not %q", tls, host)
+	}
+	if insecure && !isLoopback(host) {
+		v.add(section+".insecure_skip_verify", "is for tests against localhost or a loopback IP only, not %q", host)
+	}
+}
+
+// isLoopback is true for "localhost" and loopback IP literals. It never
+// resolves a name: what a name resolves to can change under us.
+func isLoopback(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validHostname checks RFC 1123 host name syntax (one label is allowed).
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// addrSpec checks a bare address ("support@example.com"): no display name,
+// no angle brackets, a domain after the "@".
+func (v *validator) addrSpec(key, addr string) bool {
+	if !v.required(key, addr) {
+		return false
+	}
+	a, err := mail.ParseAddress(addr)
+	if err != nil || a.Name != "" || strings.ContainsAny(addr, "<>") || !strings.Contains(a.Address, "@") {
+		v.add(key, "%q is not an e-mail address (addr-spec, e.g. support@example.com)", addr)
+		return false
+	}
+	return true
+}
+
+func (v *validator) addrList(key string, addrs []string) {
+	for i, a := range addrs {
+		v.addrSpec(fmt.Sprintf("%s[%d]", key, i), a)
+	}
+}
+
+// domain checks a mail domain; Load has lower-cased it already.
+func (v *validator) domain(key, d string) bool {
+	if !v.required(key, d) {
+		return false
+	}
+	if d != strings.ToLower(d) {
+		v.add(key, "%q must be lower-case", d)
+		return false
+	}
+	if !validHostname(d) || strings.HasSuffix(d, ".") {
+		v.add(key, "%q is not a domain name", d)
+		return false
+	}
+	return true
+}
+
+// noControl refuses CR, LF and other control characters in values that end
+// up in mail headers.
+func (v *validator) noControl(key, s string) bool {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		v.add(key, "must not contain control characters (line breaks would inject mail headers)")
+		return false
+	}
+	return true
+}
+
+func (c *Config) validateIMAP(v *validator) {
+	m := &c.IMAP
+	okHost := v.host("imap.host", m.Host)
+	v.port("imap.port", m.Port)
+	v.oneOf("imap.tls", m.TLS, TLSImplicit, TLSStartTLS, TLSNone)
+	if okHost {
+		v.transport("imap", m.Host, m.TLS, m.InsecureSkipVerify)
+	}
+	v.required("imap.username", m.Username)
+	if m.Password == "" {
+		v.add("imap.password", "required: set %s or imap.password_file", EnvName("imap.password"))
+	}
+	if v.required("imap.mailbox", m.Mailbox) {
+		for _, b := range []struct{ key, box string }{
+			{"imap.processed_mailbox", m.ProcessedMailbox},
+			{"imap.quarantine_mailbox", m.QuarantineMailbox},
+		} {
+			if b.box != "" && strings.EqualFold(b.box, m.Mailbox) {
+				v.add(b.key, "must differ from imap.mailbox %q, or messages would be fetched again", m.Mailbox)
+			}
+		}
+	}
+	v.required("imap.processed_mailbox", m.ProcessedMailbox)
+	v.required("imap.quarantine_mailbox", m.QuarantineMailbox)
+	v.positive("imap.poll_interval", m.PollInterval)
+	v.positive("imap.idle_refresh", m.IdleRefresh)
+	if m.IdleRefresh >= MaxIdleRefresh {
+		v.add("imap.idle_refresh", "must be below %v: servers may drop an IDLE after 30 minutes (RFC 2177), not %v", MaxIdleRefresh, m.IdleRefresh)
+	}
+	v.positive("imap.connect_timeout", m.ConnectTimeout)
+}
+
+func (c *Config) validateSMTP(v *validator) {
+	s := &c.SMTP
+	okHost := v.host("smtp.host", s.Host)
+	v.port("smtp.port", s.Port)
+	v.oneOf("smtp.tls", s.TLS, TLSImplicit, TLSStartTLS, TLSNone)
+	if okHost {
+		v.transport("smtp", s.Host, s.TLS, s.InsecureSkipVerify)
+	}
+	v.oneOf("smtp.auth", s.Auth, AuthPlain, AuthLogin, AuthNone)
+	if s.Auth == AuthPlain || s.Auth == AuthLogin {
+		if s.Username == "" {
+			v.add("smtp.username", "required when smtp.auth is %q", s.Auth)
+		}
+		if s.Password == "" {
+			v.add("smtp.password", "required when smtp.auth is %q: set %s or smtp.password_file", s.Auth, EnvName("smtp.password"))
+		}
+	}
+	if v.required("smtp.helo", s.HELO) && !validHostname(s.HELO) {
+		v.add("smtp.helo", "%q is not a host name", s.HELO)
+	}
+	v.positive("smtp.give_up_after", s.GiveUpAfter)
+	v.positive("smtp.retry_initial", s.RetryInitial)
+	v.positive("smtp.retry_max", s.RetryMax)
+	if s.RetryInitial > s.RetryMax {
+		v.add("smtp.retry_initial", "%v exceeds smtp.retry_max %v", s.RetryInitial, s.RetryMax)
+	}
+	v.positive("smtp.timeout", s.Timeout)
+}
+
+func (c *Config) validateSupport(v *validator) {
+	s := &c.Support
+	v.addrSpec("support.address", s.Address)
+	v.noControl("support.name", s.Name)
+	if v.required("support.token_prefix", s.TokenPrefix) {
+		for _, r := range s.TokenPrefix {
+			if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.') {
+				v.add("support.token_prefix", "%q may hold only letters, digits, '-', '_' and '.' (it goes inside \"[<prefix> #<n>]\")", s.TokenPrefix)
+				break
+			}
+		}
+	}
+	v.positive("support.reopen_window", s.ReopenWindow)
+	v.oneOf("support.default_language", s.DefaultLanguage, LangDutch, LangEnglish)
+	v.required("support.default_customer", s.DefaultCustomer)
+	v.oneOf("support.default_plan", s.DefaultPlan, PlanPremium, PlanBusiness, PlanBasic)
+	if s.HMACKey != "" && len(s.HMACKey) < 32 {
+		v.add("support.hmac_key", "too short: use at least 32 bytes (e.g. openssl rand -base64 48), or leave it empty and deskd generates one")
+	}
+	if v.required("support.timezone", s.Timezone) {
+		if _, err := time.LoadLocation(s.Timezone); err != nil {
+			v.add("support.timezone", "%q is not an IANA time zone (e.g. Europe/Amsterdam)", s.Timezone)
+		}
+	}
+}
+
+func (c *Config) validateStaff(v *validator) {
+	s := &c.Staff
+	v.addrList("staff.addresses", s.Addresses)
+	for i, a := range s.Addresses {
+		if a != "" && strings.EqualFold(a, c.Support.Address) {
+			v.add(fmt.Sprintf("staff.addresses[%d]", i), "%q is support.address itself: deskd would take its own mail for staff mail", a)
+		}
+	}
+	for i, d := range s.Domains {
+		v.domain(fmt.Sprintf("staff.domains[%d]", i), d)
+	}
+	v.addrList("staff.notify", s.Notify)
+	v.addrList("staff.second_line", s.SecondLine)
+	v.addrList("staff.escalation", s.Escalation)
+	v.addrList("staff.escalation_tier2", s.EscalationTier2)
+	if strings.IndexFunc(s.TrustedAuthservID, func(r rune) bool { return unicode.IsSpace(r) || r == ';' }) >= 0 {
+		v.add("staff.trusted_authserv_id", "%q must be a single token (RFC 8601 authserv-id)", s.TrustedAuthservID)
+	}
+}
+
+func (c *Config) validateCustomers(v *validator) {
+	names := map[string]int{}    // lower-cased name → index
+	domains := map[string]int{}  // domain → customer index
+	contacts := map[string]int{} // address → customer index
+	staffDomains := map[string]bool{}
+	for _, d := range c.Staff.Domains {
+		staffDomains[strings.ToLower(d)] = true
+	}
+	for i, cu := range c.Customers {
+		key := fmt.Sprintf("customers[%d]", i)
+		if v.required(key+".name", cu.Name) {
+			if j, dup := names[strings.ToLower(cu.Name)]; dup {
+				v.add(key+".name", "%q is also the name of customers[%d]", cu.Name, j)
+			} else {
+				names[strings.ToLower(cu.Name)] = i
+			}
+			v.noControl(key+".name", cu.Name)
+		}
+		if v.required(key+".plan", cu.Plan) {
+			v.oneOf(key+".plan", cu.Plan, PlanPremium, PlanBusiness, PlanBasic)
+		}
+		if cu.Language != "" { // "" is support.default_language
+			v.oneOf(key+".language", cu.Language, LangDutch, LangEnglish)
+		}
+		for j, d := range cu.Domains {
+			dk := fmt.Sprintf("%s.domains[%d]", key, j)
+			if !v.domain(dk, d) {
+				continue
+			}
+			switch other, dup := domains[d]; {
+			case dup && other == i:
+				v.add(dk, "%q is listed twice", d)
+			case dup:
+				v.add(dk, "%q is also claimed by customers[%d] (%s)", d, other, c.Customers[other].Name)
+			case staffDomains[d]:
+				v.add(dk, "%q is a staff domain (staff.domains)", d)
+			default:
+				domains[d] = i
+			}
+		}
+		if cu.MaxContacts < 0 {
+			v.add(key+".max_contacts", "must be at least 1, not %d", cu.MaxContacts)
+		} else if len(cu.Contacts) > cu.ContactLimit() {
+			v.add(key+".contacts", "%d contacts, more than max_contacts %d (R1)", len(cu.Contacts), cu.ContactLimit())
+		}
+		for j, ct := range cu.Contacts {
+			ck := fmt.Sprintf("%s.contacts[%d]", key, j)
+			v.noControl(ck+".name", ct.Name)
+			if !v.addrSpec(ck+".email", ct.Email) {
+				continue
+			}
+			addr := strings.ToLower(ct.Email)
+			if other, dup := contacts[addr]; dup {
+				v.add(ck+".email", "%q is also a contact of customers[%d] (%s)", ct.Email, other, c.Customers[other].Name)
+			} else {
+				contacts[addr] = i
+			}
+		}
+	}
+}
+
+func (c *Config) validateRest(v *validator) {
+	l := &c.Limits
+	if l.MaxMessageBytes <= 0 {
+		v.add("limits.max_message_bytes", "must be positive, not %d", l.MaxMessageBytes)
+	}
+	if l.AutoReplyPerHour < 1 {
+		v.add("limits.auto_reply_per_hour", "must be at least 1, not %d", l.AutoReplyPerHour)
+	}
+	if l.AutoReplyPerDay < 1 {
+		v.add("limits.auto_reply_per_day", "must be at least 1, not %d", l.AutoReplyPerDay)
+	} else if l.AutoReplyPerHour > l.AutoReplyPerDay {
+		v.add("limits.auto_reply_per_hour", "%d exceeds limits.auto_reply_per_day %d", l.AutoReplyPerHour, l.AutoReplyPerDay)
+	}
+	v.positive("limits.undeliverable_for", l.UndeliverableFor)
+
+	v.required("store.path", c.Store.Path)
+	v.positive("store.lock_timeout", c.Store.LockTimeout)
+
+	v.required("admin.socket", c.Admin.Socket)
+	if c.Admin.SocketMode == 0 || c.Admin.SocketMode > 0o777 {
+		v.add("admin.socket_mode", "%#o is not a permission mode between 0001 and 0777 (write it as a string: \"0660\")", uint32(c.Admin.SocketMode))
+	}
+
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+
+	fr := &c.SLA.FirstResponse
+	v.positive("sla.first_response.premium", fr.Premium)
+	v.positive("sla.first_response.business", fr.Business)
+	v.positive("sla.first_response.basic", fr.Basic)
+}
