@@ -1,0 +1,276 @@
+// Package templates renders the mails deskd sends from embedded defaults (nl,
+// en) that an operator can override from a directory.
+//
+// # Layout
+//
+// Every mail is three files per language, under default/<lang>/ in this
+// package and under <override dir>/<lang>/ for an operator:
+//
+//	<name>.subject.tmpl  text/template, required; rendered to one line
+//	<name>.txt.tmpl      text/template, required; the text/plain body
+//	<name>.html.tmpl     html/template, optional; the text/html body
+//
+// Separate files rather than one file with sections: an operator overrides
+// just the part they want (a file with the same path replaces the default,
+// the others stay), and html/template's contextual escaping applies to the
+// HTML part alone — a customer's subject such as "<script>" is escaped there
+// and stays literal in the subject and text parts, which are not HTML.
+//
+// Load parses everything up front and executes each template once with
+// sample data, so a typo in an override (a parse error or an unknown field)
+// fails at load time with the file's name, not when the first mail goes out;
+// a daemon reloading on SIGHUP keeps its old Set on error.
+//
+// # Templates
+//
+// "ack" acknowledges a new case; its data is AckData.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	texttemplate "text/template"
+)
+
+//go:embed default
+var defaultFS embed.FS
+
+// DefaultLang is the language used when a mail's language is unknown or has
+// no template: the customer's contract is Dutch.
+const DefaultLang = "nl"
+
+// AckData is the data of the "ack" template, the acknowledgement of a new
+// case.
+type AckData struct {
+	CaseID uint64
+	// Token is the case marker for the subject, e.g. "[Case #12]".
+	Token string
+	// Subject is the customer's original subject, already sanitised.
+	Subject string
+	// CustomerName is the customer organisation; ContactName the person.
+	CustomerName string
+	ContactName  string
+	Plan         string
+	// FirstResponse is the plan's response time in words, e.g. "4 werkuren"
+	// or "4 working hours" (R9).
+	FirstResponse string
+	// SupportName signs the mail, e.g. "Servicedesk Voorbeeld B.V.".
+	SupportName string
+}
+
+// sampleData returns data to dry-run template name with at Load, or nil for
+// a name Load does not know (then only parsing is checked).
+func sampleData(name string) any {
+	switch name {
+	case "ack":
+		return AckData{
+			CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
+			ContactName: "Contact", Plan: "Premium", FirstResponse: "4 working hours",
+			SupportName: "Support",
+		}
+	}
+	return nil
+}
+
+// part is one of the three files of a mail.
+type part string
+
+const (
+	partSubject part = "subject"
+	partText    part = "txt"
+	partHTML    part = "html"
+)
+
+// mailTemplates is one mail in one language.
+type mailTemplates struct {
+	subject *texttemplate.Template
+	text    *texttemplate.Template
+	html    *htmltemplate.Template // nil: text only
+	// files name where each part came from, for error messages.
+	files map[part]string
+}
+
+// Set is a loaded, validated collection of templates. It is read-only after
+// Load and safe for concurrent use.
+type Set struct {
+	m map[string]*mailTemplates // key: lang + "/" + name
+}
+
+// Load parses the embedded defaults and, when overrideDir is not "", the
+// operator's files in overrideDir/<lang>/<name>.<part>.tmpl, which replace
+// the default of the same path. Errors name the file.
+func Load(overrideDir string) (*Set, error) {
+	s := &Set{m: map[string]*mailTemplates{}}
+	sub, err := fs.Sub(defaultFS, "default")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.addFS(sub, "default"); err != nil {
+		return nil, err
+	}
+	if overrideDir != "" {
+		st, err := os.Stat(overrideDir)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("templates: %s is not a directory", overrideDir)
+		}
+		if err := s.addFS(os.DirFS(overrideDir), overrideDir); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// addFS parses every <lang>/<name>.<part>.tmpl of fsys; label is how file
+// names are shown in errors.
+func (s *Set) addFS(fsys fs.FS, label string) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".tmpl") {
+			return nil
+		}
+		shown := path.Join(label, p)
+		lang, file, ok := strings.Cut(p, "/")
+		if !ok || strings.Contains(file, "/") {
+			return fmt.Errorf("templates: %s: expected <lang>/<name>.<subject|txt|html>.tmpl", shown)
+		}
+		name, pt, ok := splitFile(file)
+		if !ok {
+			return fmt.Errorf("templates: %s: expected <name>.subject.tmpl, <name>.txt.tmpl or <name>.html.tmpl", shown)
+		}
+		src, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+		key := strings.ToLower(lang) + "/" + name
+		mt := s.m[key]
+		if mt == nil {
+			mt = &mailTemplates{files: map[part]string{}}
+			s.m[key] = mt
+		}
+		switch pt {
+		case partSubject, partText:
+			t, err := texttemplate.New(shown).Option("missingkey=error").Parse(string(src))
+			if err != nil {
+				return fmt.Errorf("templates: %s: %w", shown, err)
+			}
+			if pt == partSubject {
+				mt.subject = t
+			} else {
+				mt.text = t
+			}
+		case partHTML:
+			t, err := htmltemplate.New(shown).Option("missingkey=error").Parse(string(src))
+			if err != nil {
+				return fmt.Errorf("templates: %s: %w", shown, err)
+			}
+			mt.html = t
+		}
+		mt.files[pt] = shown
+		return nil
+	})
+}
+
+func splitFile(file string) (name string, p part, ok bool) {
+	base := strings.TrimSuffix(file, ".tmpl")
+	i := strings.LastIndexByte(base, '.')
+	if i <= 0 {
+		return "", "", false
+	}
+	name, p = base[:i], part(base[i+1:])
+	switch p {
+	case partSubject, partText, partHTML:
+		return name, p, true
+	}
+	return "", "", false
+}
+
+// check makes sure every mail has its required parts and that every known
+// template runs with sample data, so mistakes surface at Load.
+func (s *Set) check() error {
+	keys := make([]string, 0, len(s.m))
+	for k := range s.m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		mt := s.m[k]
+		if mt.subject == nil {
+			errs = append(errs, fmt.Errorf("templates: %s: %s.subject.tmpl is missing", k, k))
+		}
+		if mt.text == nil {
+			errs = append(errs, fmt.Errorf("templates: %s: %s.txt.tmpl is missing", k, k))
+		}
+		if mt.subject == nil || mt.text == nil {
+			continue
+		}
+		_, name, _ := strings.Cut(k, "/")
+		if data := sampleData(name); data != nil {
+			if _, _, _, err := mt.render(data); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Render renders mail name in language lang ("nl", "en", "en-GB"; only the
+// primary subtag counts) with data. An unknown language, or one without this
+// mail, falls back to Dutch. The subject is one line: line breaks and runs of
+// white space in it collapse to one space. html is "" when the mail has no
+// HTML part.
+func (s *Set) Render(name, lang string, data any) (subject, text, html string, err error) {
+	mt := s.lookup(name, lang)
+	if mt == nil {
+		return "", "", "", fmt.Errorf("templates: no template %q", name)
+	}
+	return mt.render(data)
+}
+
+func (s *Set) lookup(name, lang string) *mailTemplates {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	if i := strings.IndexAny(lang, "-_"); i >= 0 {
+		lang = lang[:i]
+	}
+	if mt := s.m[lang+"/"+name]; mt != nil {
+		return mt
+	}
+	return s.m[DefaultLang+"/"+name]
+}
+
+func (mt *mailTemplates) render(data any) (subject, text, html string, err error) {
+	var b bytes.Buffer
+	if err := mt.subject.Execute(&b, data); err != nil {
+		return "", "", "", fmt.Errorf("templates: %s: %w", mt.files[partSubject], err)
+	}
+	subject = strings.Join(strings.Fields(b.String()), " ")
+	b.Reset()
+	if err := mt.text.Execute(&b, data); err != nil {
+		return "", "", "", fmt.Errorf("templates: %s: %w", mt.files[partText], err)
+	}
+	text = b.String()
+	if mt.html != nil {
+		b.Reset()
+		if err := mt.html.Execute(&b, data); err != nil {
+			return "", "", "", fmt.Errorf("templates: %s: %w", mt.files[partHTML], err)
+		}
+		html = b.String()
+	}
+	return subject, text, html, nil
+}

@@ -1,0 +1,221 @@
+package templates
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func ackData(lang string) AckData {
+	d := AckData{
+		CaseID: 12, Token: "[Case #12]", Subject: "Printer doet het niet",
+		CustomerName: "Voorbeeld B.V.", ContactName: "Els de Vries", Plan: "Premium",
+		FirstResponse: "4 werkuren", SupportName: "Servicedesk Voorbeeld",
+	}
+	if lang == "en" {
+		d.FirstResponse = "4 working hours"
+	}
+	return d
+}
+
+func mustLoad(t *testing.T, dir string) *Set {
+	t.Helper()
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", dir, err)
+	}
+	return s
+}
+
+func TestRenderAck(t *testing.T) {
+	s := mustLoad(t, "")
+	for _, tc := range []struct {
+		lang string
+		want []string // in text and html
+	}{
+		{"nl", []string{"Beste Els de Vries,", "casenummer", "12", "[Case #12]", "binnen 4 werkuren", "maandag tot en met", "08:00 tot 17:00", "automatisch verzonden bericht", "Servicedesk Voorbeeld", "Premium", "Voorbeeld B.V."}},
+		{"en", []string{"Dear Els de Vries,", "case number", "12", "[Case #12]", "within 4 working hours", "Monday", "08:00 to 17:00", "automatically generated message", "Servicedesk Voorbeeld", "Premium", "Voorbeeld B.V."}},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			subj, text, html, err := s.Render("ack", tc.lang, ackData(tc.lang))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "[Case #12] Printer doet het niet"; subj != want {
+				t.Errorf("subject = %q, want %q", subj, want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("text lacks %q:\n%s", w, text)
+				}
+				if !strings.Contains(html, w) {
+					t.Errorf("html lacks %q:\n%s", w, html)
+				}
+			}
+			if strings.Contains(text, "<no value>") || strings.Contains(html, "<no value>") {
+				t.Error("a field rendered as <no value>")
+			}
+		})
+	}
+}
+
+func TestRenderAckWithoutOptionalFields(t *testing.T) {
+	s := mustLoad(t, "")
+	_, text, _, err := s.Render("ack", "nl", AckData{CaseID: 3, Token: "[Case #3]", SupportName: "Servicedesk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"Geachte heer/mevrouw,", "Onze werktijden"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("text lacks %q:\n%s", w, text)
+		}
+	}
+	for _, bad := range []string{"Onderwerp:", "Abonnement:", "binnen ."} {
+		if strings.Contains(text, bad) {
+			t.Errorf("text has %q though the field is empty:\n%s", bad, text)
+		}
+	}
+}
+
+func TestSubjectInjectionEscapedInHTMLOnly(t *testing.T) {
+	s := mustLoad(t, "")
+	d := ackData("nl")
+	d.Subject = `<script>alert("x")</script> & <b>bold</b>`
+	d.ContactName = `<img src=x onerror=alert(1)>`
+	subj, text, html, err := s.Render("ack", "nl", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[Case #12] " + d.Subject; subj != want {
+		t.Errorf("subject = %q, want literal %q", subj, want)
+	}
+	if !strings.Contains(text, d.Subject) || !strings.Contains(text, d.ContactName) {
+		t.Errorf("text does not carry the subject literally:\n%s", text)
+	}
+	for _, bad := range []string{"<script>", "<b>bold", "<img"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("html contains unescaped %q:\n%s", bad, html)
+		}
+	}
+	if !strings.Contains(html, "&lt;script&gt;") {
+		t.Errorf("html lacks the escaped subject:\n%s", html)
+	}
+}
+
+func TestSubjectIsOneLine(t *testing.T) {
+	s := mustLoad(t, "")
+	d := ackData("nl")
+	d.Subject = "a\r\nBcc: evil@example.com"
+	subj, _, _, err := s.Render("ack", "nl", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(subj, "\r\n") {
+		t.Errorf("subject has a line break: %q", subj)
+	}
+}
+
+func TestUnknownLangFallsBackToDutch(t *testing.T) {
+	s := mustLoad(t, "")
+	_, nl, _, _ := s.Render("ack", "nl", ackData("nl"))
+	for _, lang := range []string{"de", "", "xx-YY"} {
+		_, text, _, err := s.Render("ack", lang, ackData("nl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text != nl {
+			t.Errorf("lang %q: not the Dutch text", lang)
+		}
+	}
+	_, en, _, _ := s.Render("ack", "en", ackData("en"))
+	_, enGB, _, _ := s.Render("ack", "en-GB", ackData("en"))
+	if en != enGB {
+		t.Error("en-GB did not use the English template")
+	}
+}
+
+func TestUnknownTemplate(t *testing.T) {
+	s := mustLoad(t, "")
+	if _, _, _, err := s.Render("nope", "nl", nil); err == nil {
+		t.Error("rendering an unknown template succeeded")
+	}
+}
+
+func writeFile(t *testing.T, dir, rel, content string) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOverrideReplacesOneTemplate(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "nl/ack.txt.tmpl", "Eigen tekst voor case {{.CaseID}}.\n")
+	s := mustLoad(t, dir)
+	subj, text, html, err := s.Render("ack", "nl", ackData("nl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "Eigen tekst voor case 12.\n" {
+		t.Errorf("text = %q, want the override", text)
+	}
+	// The other parts and languages keep their defaults.
+	if subj != "[Case #12] Printer doet het niet" || !strings.Contains(html, "Hartelijk dank") {
+		t.Errorf("subject or html lost its default: %q / %q", subj, html)
+	}
+	if _, en, _, _ := s.Render("ack", "en", ackData("en")); !strings.Contains(en, "Thank you") {
+		t.Error("English text lost its default")
+	}
+}
+
+func TestOverrideErrorsNameTheFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, rel, content string
+	}{
+		{"parse error", "nl/ack.html.tmpl", "<p>{{.CaseID</p>"},
+		{"unknown field", "en/ack.txt.tmpl", "{{.NoSuchField}}"},
+		{"bad file name", "nl/ack.body.tmpl", "x"},
+		{"missing text part", "de/ack.subject.tmpl", "{{.Token}}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, tc.rel, tc.content)
+			_, err := Load(dir)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			want := filepath.ToSlash(filepath.Join(dir, tc.rel))
+			if tc.name == "missing text part" {
+				want = "de/ack.txt.tmpl"
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		})
+	}
+}
+
+func TestOverrideDirMissing(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope")); err == nil {
+		t.Error("Load of a missing directory succeeded")
+	}
+}
+
+func TestOverrideAddsLanguage(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "de/ack.subject.tmpl", "{{.Token}} {{.Subject}}")
+	writeFile(t, dir, "de/ack.txt.tmpl", "Guten Tag, Fall {{.CaseID}}.")
+	s := mustLoad(t, dir)
+	_, text, html, err := s.Render("ack", "de", ackData("de"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "Guten Tag, Fall 12." || html != "" {
+		t.Errorf("got text %q html %q", text, html)
+	}
+}
