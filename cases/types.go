@@ -165,7 +165,8 @@ const (
 	EventPrioritySet   = "priority_set"
 	EventKindSet       = "kind_set"
 	EventAckQueued     = "ack_queued"
-	EventLinked        = "linked" // opened because a closed case was too old to reopen
+	EventAckFailed     = "ack_failed" // the acknowledgement could not be composed
+	EventLinked        = "linked"     // opened because a closed case was too old to reopen
 )
 
 // Case is one support case.

@@ -310,6 +310,11 @@ func needsEncoding(w string) bool {
 	if strings.Contains(w, "=?") {
 		return true // would be read as an encoded-word
 	}
+	if len(w) > maxEncodedWord {
+		// Too long to fit a folded line: folding would add a space on
+		// unfolding, while encoded-words split and join back unchanged.
+		return true
+	}
 	for i := 0; i < len(w); i++ {
 		if w[i] < ' ' || w[i] > '~' {
 			return true

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"deskd/daemon"
+	"deskd/store"
+)
+
+// cmdCases answers `deskd cases list|show`: through the running daemon's
+// admin socket when one answers, else by opening the store file directly
+// (read-only, so a stopped daemon's data can be read while nothing runs).
+func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"cases: list or show?"}
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("cases "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", defaultConfigPath, "configuration file (for store.path and admin.socket)")
+	socket := fs.String("socket", "", "admin socket (overrides admin.socket)")
+	storePath := fs.String("store", "", "store file (overrides store.path)")
+	asJSON := fs.Bool("json", false, "print JSON (stable; see README)")
+	status := fs.String("status", "open", "list: open, pending, closed or all")
+	// Accept the case number before or after the flags: `show 12 --json`.
+	var positional []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	loc, err := locateStore(*configPath, *socket, *storePath)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		var list []daemon.CaseSummary
+		err := query(loc, daemon.AdminRequest{Op: "cases.list", Status: *status}, &list, func(tx *store.Tx) (any, error) {
+			return daemon.ListCases(tx, *status)
+		})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, list)
+		}
+		return printList(stdout, list, loc.zone)
+	case "show":
+		if len(positional) != 1 {
+			return usageError{"cases show: give one case number"}
+		}
+		id, err := strconv.ParseUint(strings.TrimPrefix(positional[0], "#"), 10, 64)
+		if err != nil {
+			return usageError{fmt.Sprintf("cases show: %q is not a case number", positional[0])}
+		}
+		var det daemon.CaseDetail
+		err = query(loc, daemon.AdminRequest{Op: "cases.show", ID: id}, &det, func(tx *store.Tx) (any, error) {
+			return daemon.ShowCase(tx, id)
+		})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, det)
+		}
+		return printCase(stdout, &det, loc.zone)
+	}
+	return usageError{fmt.Sprintf("cases: unknown subcommand %q", sub)}
+}
+
+// storeLocation says where a daemon's data is.
+type storeLocation struct {
+	socket, path string
+	zone         *time.Location
+}
+
+// query asks the daemon on the admin socket, or, when none answers, opens
+// the store read-only and runs direct on it. Both paths share the same
+// functions in package daemon, so they answer alike.
+func query(loc storeLocation, req daemon.AdminRequest, out any, direct func(*store.Tx) (any, error)) error {
+	if loc.socket != "" {
+		err := daemon.AdminCall(loc.socket, req, out)
+		if err == nil || !errors.Is(err, daemon.ErrNoDaemon) {
+			return err
+		}
+	}
+	db, err := store.Open(loc.path, store.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *store.Tx) error {
+		v, err := direct(tx)
+		if err != nil {
+			return err
+		}
+		// Round-trip through JSON so both paths fill out the same way.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, out)
+	})
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printList(w io.Writer, list []daemon.CaseSummary, zone *time.Location) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tCUSTOMER\tREQUESTER\tMSGS\tUPDATED\tSUBJECT")
+	for _, c := range list {
+		prio := string(c.Priority)
+		if prio == "" && c.ProposedPriority != "" {
+			prio = string(c.ProposedPriority) + "?"
+		}
+		if prio == "" {
+			prio = "-"
+		}
+		flags := ""
+		if c.Unauthorised {
+			flags = " (unauthorised contact)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s%s\n", c.ID, c.Status, prio, c.Customer, c.Requester,
+			c.Messages, c.UpdatedAt.In(zone).Format("2006-01-02 15:04"), c.Subject, flags)
+	}
+	return tw.Flush()
+}
+
+func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {
+	fmt.Fprintf(w, "Case %d: %s\n", c.ID, c.Subject)
+	fmt.Fprintf(w, "  status %s, priority %s, customer %s (%s), requester %s\n", c.Status, orDash(string(c.Priority)), c.Customer, orDash(c.Plan), c.Requester)
+	fmt.Fprintf(w, "  received %s, updated %s\n", c.ReceivedAt.In(zone).Format("2006-01-02 15:04 MST"), c.UpdatedAt.In(zone).Format("2006-01-02 15:04 MST"))
+	if c.Unauthorised {
+		fmt.Fprintln(w, "  unauthorised contact (R1)")
+	}
+	if c.LinkedTo != 0 {
+		fmt.Fprintf(w, "  continues case %d\n", c.LinkedTo)
+	}
+	fmt.Fprintf(w, "  parties: %s\n", strings.Join(c.Parties, ", "))
+	for i, m := range c.Messages {
+		arrow := "←"
+		if m.Direction == "out" {
+			arrow = "→"
+		}
+		fmt.Fprintf(w, "\n[%d] %s %s %s (%s)\n    %s\n", i+1, arrow, m.Date.In(zone).Format("2006-01-02 15:04"), m.From, m.Role, m.Subject)
+		if len(m.AutoReasons) > 0 {
+			fmt.Fprintf(w, "    machine mail: %s\n", strings.Join(m.AutoReasons, ", "))
+		}
+		for _, line := range strings.Split(strings.TrimSpace(m.Text), "\n") {
+			fmt.Fprintf(w, "    | %s\n", line)
+		}
+		for _, a := range m.Attachments {
+			fmt.Fprintf(w, "    attachment: %s (%s, %d bytes)\n", a.Filename, a.ContentType, a.Size)
+		}
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,101 @@
+// Command deskd is an e-mail-driven helpdesk daemon: it watches the support
+// mailbox over IMAP, threads every mail into a case kept in a bbolt file,
+// and answers over SMTP under the customer's service level agreement.
+//
+// This file is wiring only: subcommands, flags and signals. The work is
+// done by the daemon, cases, mail and store packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses. exitConfig is listed in the systemd unit's
+// RestartPreventExitStatus: restarting cannot fix a bad configuration.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitUsage  = 2
+	exitConfig = 78 // EX_CONFIG from sysexits.h
+)
+
+// usageError marks errors the user fixes by changing the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// configError marks errors in the configuration.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "deskd:", err)
+	var ue usageError
+	var ce configError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ce):
+		return exitConfig
+	}
+	return exitFail
+}
+
+const usage = `usage: deskd <command> [flags]
+
+commands:
+  run           --config FILE   run the daemon against the configured mailbox
+  demo                          run deskd against a built-in IMAP server and SMTP sink
+  check-config  --config FILE   validate a configuration file (exit 0, or one line per problem)
+  cases list    [--status open|pending|closed|all] [--json] [--config FILE]
+  cases show N  [--json] [--config FILE]
+  version                       print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is main without the process: tests call it with their own context,
+// arguments and writers.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(ctx, args[1:], stdout, stderr)
+	case "cases":
+		return cmdCases(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "deskd", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}

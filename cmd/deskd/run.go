@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"deskd/cases"
+	"deskd/config"
+	"deskd/daemon"
+	"deskd/mail"
+)
+
+const defaultConfigPath = "/etc/deskd/config.yaml"
+
+// loadConfig loads and validates path; problems come back as a
+// configError whose text has one line per problem, naming the key.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, configError{err}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// daemonOptions turns the configuration into the daemon's plain values.
+func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
+	policy := cases.Policy{
+		SupportAddress:   cfg.Support.Address,
+		TokenPrefix:      cfg.Support.TokenPrefix,
+		ReopenWindow:     cfg.Support.ReopenWindow,
+		StaffAddresses:   cfg.Staff.Addresses,
+		StaffDomains:     cfg.Staff.Domains,
+		DefaultCustomer:  cfg.Support.DefaultCustomer,
+		DefaultPlan:      cfg.Support.DefaultPlan,
+		DefaultLanguage:  cfg.Support.DefaultLanguage,
+		AutoPerHour:      cfg.Limits.AutoReplyPerHour,
+		AutoPerDay:       cfg.Limits.AutoReplyPerDay,
+		UndeliverableFor: cfg.Limits.UndeliverableFor,
+	}
+	for _, c := range cfg.Customers {
+		cc := cases.Customer{Name: c.Name, Plan: c.Plan, Language: c.Language, Domains: c.Domains}
+		for _, ct := range c.Contacts {
+			cc.Contacts = append(cc.Contacts, cases.Address{Name: ct.Name, Email: ct.Email})
+		}
+		policy.Customers = append(policy.Customers, cc)
+	}
+	firstResponse := map[string]int{}
+	for _, plan := range []string{config.PlanPremium, config.PlanBusiness, config.PlanBasic} {
+		if d, ok := cfg.SLA.FirstResponse.For(plan); ok {
+			firstResponse[plan] = int(d / time.Hour)
+		}
+	}
+	return daemon.Options{
+		IMAP: mail.IMAPConfig{
+			Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, TLS: cfg.IMAP.TLS,
+			Username: cfg.IMAP.Username, Password: string(cfg.IMAP.Password),
+			Mailbox: cfg.IMAP.Mailbox, ProcessedMailbox: cfg.IMAP.ProcessedMailbox, QuarantineMailbox: cfg.IMAP.QuarantineMailbox,
+			Idle: cfg.IMAP.IDLE, PollInterval: cfg.IMAP.PollInterval, IdleRefresh: cfg.IMAP.IdleRefresh,
+			ConnectTimeout: cfg.IMAP.ConnectTimeout, InsecureSkipVerify: cfg.IMAP.InsecureSkipVerify,
+			MaxBytes: cfg.Limits.MaxMessageBytes,
+		},
+		SMTP: mail.SMTPConfig{
+			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS,
+			Username: cfg.SMTP.Username, Password: string(cfg.SMTP.Password), Auth: cfg.SMTP.Auth,
+			HELO: cfg.SMTP.HELO, Timeout: cfg.SMTP.Timeout, InsecureSkipVerify: cfg.SMTP.InsecureSkipVerify,
+		},
+		Policy:             policy,
+		SupportName:        cfg.Support.Name,
+		FirstResponseHours: firstResponse,
+		StorePath:          cfg.Store.Path,
+		StoreLockTimeout:   cfg.Store.LockTimeout,
+		AdminSocket:        cfg.Admin.Socket,
+		AdminSocketMode:    uint32(cfg.Admin.SocketMode),
+		MaxMessageBytes:    int(cfg.Limits.MaxMessageBytes),
+		HMACKey:            []byte(string(cfg.Support.HMACKey)),
+		RetryInitial:       cfg.SMTP.RetryInitial,
+		RetryMax:           cfg.SMTP.RetryMax,
+		GiveUpAfter:        cfg.SMTP.GiveUpAfter,
+		Log:                log,
+	}
+}
+
+// cmdRun runs the daemon until SIGTERM/SIGINT (ctx), reloading the
+// configuration on SIGHUP.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", defaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	log.Info("deskd starting", "version", version, "config", *configPath, "settings", cfg)
+	d, err := daemon.Open(daemonOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				next, err := loadConfig(*configPath)
+				if err != nil {
+					log.Error("reload refused; keeping the running configuration", "err", err)
+					continue
+				}
+				if err := d.Reload(daemonOptions(next, newLogger(next, stderr))); err != nil {
+					log.Error("reload failed; keeping the running configuration", "err", err)
+				}
+			}
+		}
+	}()
+	err = d.Run(ctx)
+	log.Info("deskd stopped", "err", err)
+	return err
+}
+
+// cmdCheckConfig validates a configuration file: exit 0, or one line per
+// problem naming the key (exit status 78).
+func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", defaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if _, err := config.Load(*configPath); err != nil {
+		var le *config.LoadError
+		if errors.As(err, &le) {
+			for _, p := range le.Problems {
+				fmt.Fprintln(stdout, p.String())
+			}
+			return configError{fmt.Errorf("%s: %d problem(s)", *configPath, len(le.Problems))}
+		}
+		return configError{err}
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *configPath)
+	return nil
+}
+
+// locateStore finds the daemon's admin socket and store file from the
+// configuration (if it loads) and the flags, which win.
+func locateStore(configPath, socket, storePath string) (storeLocation, error) {
+	loc := storeLocation{socket: socket, path: storePath, zone: time.Local}
+	cfg, err := config.LoadUnvalidated(configPath)
+	if err != nil {
+		if _, statErr := os.Stat(configPath); statErr == nil || socket == "" || storePath == "" {
+			return loc, configError{err}
+		}
+		cfg = config.Default()
+	}
+	if loc.socket == "" {
+		loc.socket = cfg.Admin.Socket
+	}
+	if loc.path == "" {
+		loc.path = cfg.Store.Path
+	}
+	if z, err := cfg.Support.Location(); err == nil {
+		loc.zone = z
+	}
+	return loc, nil
+}

@@ -1,0 +1,267 @@
+// Package daemon runs deskd: the ingest loop (IMAP → decision → one bbolt
+// transaction → move), the outbox loop (SMTP with retries) and the admin
+// socket the CLI talks to while the daemon holds the store's lock.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"deskd/cases"
+	"deskd/mail"
+	"deskd/store"
+	"deskd/templates"
+)
+
+// Options is everything the daemon needs, as plain values; cmd/deskd builds
+// it from the configuration.
+type Options struct {
+	IMAP mail.IMAPConfig
+	SMTP mail.SMTPConfig
+	// Policy drives the decision engine.
+	Policy cases.Policy
+	// SupportName is the display name of the support address.
+	SupportName string
+	// FirstResponseHours is the first-response target per plan, in working
+	// hours (R9), named in the acknowledgement.
+	FirstResponseHours map[string]int
+
+	StorePath        string
+	StoreLockTimeout time.Duration
+	// AdminSocket is the unix socket the CLI uses while the daemon runs
+	// ("" = none); AdminSocketMode its permission bits (0660).
+	AdminSocket     string
+	AdminSocketMode uint32
+	// TemplatesDir overrides the embedded templates ("" = embedded only).
+	TemplatesDir string
+
+	MaxMessageBytes int
+	// HMACKey signs deskd's Message-IDs; nil means the key generated once
+	// and kept in the store.
+	HMACKey []byte
+
+	// Outbox retry policy: first retry after RetryInitial, doubling up to
+	// RetryMax, giving up GiveUpAfter after the mail was queued.
+	RetryInitial time.Duration
+	RetryMax     time.Duration
+	GiveUpAfter  time.Duration
+
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now. Tests pass a fixed clock.
+	Now func() time.Time
+	// OnDecision, if set, is called after each committed decision (the demo
+	// prints them; tests count them).
+	OnDecision func(Report)
+	// OnSent, if set, is called after each outbox delivery attempt.
+	OnSent func(SendReport)
+	// OnSourceStatus, if set, receives the IMAP loop's status after every
+	// scan round.
+	OnSourceStatus func(mail.SourceStatus)
+}
+
+// Report describes one inbound mail's fate, for logs, the demo and tests.
+type Report struct {
+	UID       uint32
+	MessageID string
+	DedupeKey string
+	From      string
+	Subject   string
+	// Decision is a cases.Outcome, or "duplicate", "quarantine".
+	Decision string
+	CaseID   uint64
+	Role     cases.Role
+	// Ack is the Message-ID of the queued acknowledgement ("" if none);
+	// NoAck why there is none.
+	Ack    string
+	NoAck  string
+	Reason string // quarantine reason, or how the mail was threaded
+}
+
+// SendReport describes one outbox delivery attempt.
+type SendReport struct {
+	OutboxID  uint64
+	CaseID    uint64
+	Kind      string
+	MessageID string
+	To        []string
+	Err       error
+	Final     bool // sent, or given up
+}
+
+// runtime is what a SIGHUP can swap while the loops run.
+type runtime struct {
+	opts      Options
+	engine    *cases.Engine
+	templates *templates.Set
+	sender    *mail.Sender
+	hmacKey   []byte
+	domain    string
+}
+
+// Daemon is a running deskd.
+type Daemon struct {
+	db   *store.DB
+	log  *slog.Logger
+	now  func() time.Time
+	rt   atomic.Pointer[runtime]
+	kick chan struct{} // wakes the outbox loop
+
+	// sourceCancel restarts the IMAP loop when a reload changes it.
+	mu           sync.Mutex
+	sourceCancel context.CancelFunc
+	sourceCfg    mail.IMAPConfig
+	reloadSource chan struct{}
+}
+
+// Open opens the store and prepares a daemon; Run starts it. The store is
+// locked from here on: the CLI must go through the admin socket.
+func Open(opts Options) (*Daemon, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := store.Open(opts.StorePath, store.Options{Timeout: opts.StoreLockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
+	rt, err := d.newRuntime(opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d.rt.Store(rt)
+	return d, nil
+}
+
+// DB returns the daemon's store (for in-process tests and the demo).
+func (d *Daemon) DB() *store.DB { return d.db }
+
+func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
+	tpl, err := templates.Load(opts.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	key := opts.HMACKey
+	if len(key) == 0 {
+		// Generated once and kept, so Message-IDs deskd sent before a
+		// restart still verify after it.
+		err := d.db.Update(func(tx *store.Tx) error {
+			k, err := tx.HMACKey()
+			key = k
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("hmac key: %w", err)
+		}
+	}
+	policy := opts.Policy
+	policy.VerifyOwnMessageID = func(id string) (uint64, bool) { return mail.VerifyMessageID(key, id) }
+	domain := opts.Policy.SupportAddress
+	if i := strings.LastIndexByte(domain, '@'); i >= 0 {
+		domain = domain[i+1:]
+	}
+	return &runtime{
+		opts:      opts,
+		engine:    cases.NewEngine(&policy),
+		templates: tpl,
+		sender:    mail.NewSender(opts.SMTP, opts.Log.With("component", "smtp")),
+		hmacKey:   key,
+		domain:    domain,
+	}, nil
+}
+
+func (rt *runtime) supportAddress() cases.Address {
+	return cases.Address{Name: rt.opts.SupportName, Email: rt.opts.Policy.SupportAddress}
+}
+
+// Reload swaps in new options (SIGHUP). On error the old ones stay. The
+// store path and admin socket are fixed for the daemon's life; a change to
+// them needs a restart and is logged.
+func (d *Daemon) Reload(opts Options) error {
+	if opts.Log == nil {
+		opts.Log = d.log
+	}
+	old := d.rt.Load()
+	if opts.StorePath != old.opts.StorePath || opts.AdminSocket != old.opts.AdminSocket {
+		d.log.Warn("reload: store.path and admin.socket changes take effect after a restart")
+		opts.StorePath, opts.AdminSocket = old.opts.StorePath, old.opts.AdminSocket
+	}
+	rt, err := d.newRuntime(opts)
+	if err != nil {
+		return err
+	}
+	d.rt.Store(rt)
+	if rt.opts.IMAP != old.opts.IMAP {
+		select {
+		case d.reloadSource <- struct{}{}:
+		default:
+		}
+	}
+	d.wakeOutbox()
+	d.log.Info("configuration reloaded")
+	return nil
+}
+
+// Run runs the loops until ctx ends, then finishes the transaction and the
+// send in flight and closes the store.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.db.Close()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	rt := d.rt.Load()
+	if rt.opts.AdminSocket != "" {
+		ln, err := d.listenAdmin(rt.opts.AdminSocket, rt.opts.AdminSocketMode)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); d.serveAdmin(ctx, ln) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); d.runOutbox(ctx) }()
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			sctx, cancel := context.WithCancel(ctx)
+			rt := d.rt.Load()
+			src := mail.NewSource(rt.opts.IMAP, d.log.With("component", "imap"), rt.opts.OnSourceStatus)
+			done := make(chan error, 1)
+			go func() { done <- src.Run(sctx, d.handle) }()
+			select {
+			case err := <-done:
+				cancel()
+				if err != nil {
+					errc <- err
+				}
+				return
+			case <-d.reloadSource:
+				d.log.Info("imap settings changed: reconnecting")
+				cancel()
+				<-done
+			}
+		}
+	}()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return nil
+}
+
+func (d *Daemon) wakeOutbox() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}

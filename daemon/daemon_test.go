@@ -1,0 +1,401 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+
+	"deskd/cases"
+	"deskd/internal/peers"
+	"deskd/mail"
+	"deskd/store"
+)
+
+// harness runs a real daemon against the in-process IMAP server and SMTP
+// sink (real protocol peers on loopback).
+type harness struct {
+	t       *testing.T
+	imap    *peers.IMAP
+	smtp    *peers.SMTP
+	opts    Options
+	d       *Daemon
+	cancel  context.CancelFunc
+	done    chan error
+	mu      sync.Mutex
+	reports []Report
+	sent    []SendReport
+}
+
+const support = "support@example.test"
+
+func testOptions(t *testing.T, imapSrv *peers.IMAP, smtpSrv *peers.SMTP, dir string) Options {
+	return Options{
+		IMAP: mail.IMAPConfig{
+			Host: "127.0.0.1", Port: imapSrv.Port(), TLS: "none", Username: support, Password: "pw",
+			Mailbox: "INBOX", ProcessedMailbox: "Processed", QuarantineMailbox: "Quarantine",
+			Idle: true, PollInterval: time.Minute, IdleRefresh: time.Minute,
+		},
+		SMTP: mail.SMTPConfig{Host: "127.0.0.1", Port: smtpSrv.Port(), TLS: "none", Auth: "none", Timeout: 10 * time.Second},
+		Policy: cases.Policy{
+			SupportAddress: support, TokenPrefix: "Case", ReopenWindow: 14 * 24 * time.Hour,
+			StaffDomains:    []string{"example.test"},
+			DefaultCustomer: "unknown", DefaultPlan: "Basic", DefaultLanguage: "nl",
+			AutoPerHour: 5, AutoPerDay: 20, UndeliverableFor: 72 * time.Hour,
+			Customers: []cases.Customer{{
+				Name: "Bakkerij Jansen", Plan: "Premium", Language: "nl", Domains: []string{"jansen.example"},
+				Contacts: []cases.Address{{Name: "Anna", Email: "anna@jansen.example"}},
+			}, {
+				Name: "Acme", Plan: "Business", Language: "en", Domains: []string{"acme.example"},
+				Contacts: []cases.Address{{Name: "Bob", Email: "bob@acme.example"}},
+			}},
+		},
+		SupportName:        "Example Support",
+		FirstResponseHours: map[string]int{"Premium": 4, "Business": 8, "Basic": 48},
+		StorePath:          filepath.Join(dir, "deskd.db"),
+		AdminSocket:        filepath.Join(dir, "admin.sock"),
+		MaxMessageBytes:    1 << 20,
+		RetryInitial:       50 * time.Millisecond,
+		RetryMax:           200 * time.Millisecond,
+		GiveUpAfter:        time.Hour,
+		Log:                slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// testLogWriter sends the daemon's warnings and errors to the test log, so
+// a failing test shows why.
+type testLogWriter struct{ t *testing.T }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func newHarness(t *testing.T, tweak func(*Options)) *harness {
+	t.Helper()
+	imapSrv, err := peers.StartIMAP(support, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imapSrv.Close() })
+	smtpSrv, err := peers.StartSMTP(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { smtpSrv.Close() })
+	h := &harness{t: t, imap: imapSrv, smtp: smtpSrv}
+	h.opts = testOptions(t, imapSrv, smtpSrv, t.TempDir())
+	if tweak != nil {
+		tweak(&h.opts)
+	}
+	h.start()
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	opts := h.opts
+	opts.OnDecision = func(r Report) { h.mu.Lock(); h.reports = append(h.reports, r); h.mu.Unlock() }
+	opts.OnSent = func(r SendReport) { h.mu.Lock(); h.sent = append(h.sent, r); h.mu.Unlock() }
+	d, err := Open(opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)
+	go func() { h.done <- d.Run(ctx) }()
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("daemon stopped with error: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		h.t.Error("daemon did not stop within 15s")
+	}
+	h.cancel = nil
+}
+
+func (h *harness) deliver(raw string) {
+	h.t.Helper()
+	if err := h.imap.Deliver("INBOX", []byte(strings.ReplaceAll(raw, "\n", "\r\n")), time.Now()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitReports waits until n decisions were committed.
+func (h *harness) waitReports(n int) []Report {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		got := append([]Report(nil), h.reports...)
+		h.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("waited for %d decisions, got %d", n, len(h.reports))
+	return nil
+}
+
+func (h *harness) waitMails(n int) []peers.Mail {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := h.smtp.WaitFor(ctx, n)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+func (h *harness) waitInboxEmpty() {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for h.imap.Count("INBOX") != 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("inbox still holds %d messages", h.imap.Count("INBOX"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func header(t *testing.T, raw []byte) gomail.Header {
+	t.Helper()
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("sent mail does not parse: %v", err)
+	}
+	return r.Header
+}
+
+func question(id, from, subject string, extra string) string {
+	return fmt.Sprintf("From: %s\nTo: %s\nSubject: %s\nMessage-ID: <%s>\nDate: Mon, 2 Nov 2026 10:00:00 +0100\n%sContent-Type: text/plain; charset=utf-8\n\nHallo, de kassa doet het niet.\n", from, support, subject, id, extra)
+}
+
+// A new question gets a case and exactly one acknowledgement that threads
+// to it and carries the RFC 3834 markers; the customer's reply to the
+// acknowledgement lands in the same case; the inbox ends empty.
+func TestNewCaseAckAndReply(t *testing.T) {
+	h := newHarness(t, nil)
+	h.deliver(question("q1@jansen.example", "Anna <anna@jansen.example>", "Kassa kapot", ""))
+	reps := h.waitReports(1)
+	if reps[0].Decision != string(cases.OutcomeNewCase) || reps[0].CaseID != 1 || reps[0].Ack == "" {
+		t.Fatalf("first decision = %+v", reps[0])
+	}
+	mails := h.waitMails(1)
+	ack := mails[0]
+	if len(ack.To) != 1 || ack.To[0] != "anna@jansen.example" || ack.From != support {
+		t.Fatalf("ack envelope from %s to %v", ack.From, ack.To)
+	}
+	hdr := header(t, ack.Data)
+	subject, _ := hdr.Subject()
+	if subject != "[Case #1] Kassa kapot" {
+		t.Errorf("ack subject %q", subject)
+	}
+	if got := hdr.Get("Auto-Submitted"); got != "auto-replied" {
+		t.Errorf("Auto-Submitted %q (RFC 3834 §5)", got)
+	}
+	if got := hdr.Get("X-Auto-Response-Suppress"); got == "" {
+		t.Error("no X-Auto-Response-Suppress")
+	}
+	if irt := hdr.Get("In-Reply-To"); irt != "<q1@jansen.example>" {
+		t.Errorf("In-Reply-To %q", irt)
+	}
+	ackID, _ := hdr.MessageID()
+	if id, ok := mail.VerifyMessageID(h.d.rt.Load().hmacKey, ackID); !ok || id != 1 {
+		t.Errorf("ack Message-ID %q does not verify for case 1", ackID)
+	}
+	body := string(ack.Data)
+	if !strings.Contains(body, "4 werkuren") {
+		t.Errorf("ack does not name the Premium first-response target (R9): %s", body)
+	}
+
+	// The reply answers the acknowledgement.
+	h.deliver(question("q2@jansen.example", "Anna <anna@jansen.example>", "Re: [Case #1] Kassa kapot",
+		"In-Reply-To: <"+ackID+">\nReferences: <q1@jansen.example> <"+ackID+">\n"))
+	reps = h.waitReports(2)
+	if reps[1].Decision != string(cases.OutcomeReply) || reps[1].CaseID != 1 {
+		t.Fatalf("reply decision = %+v", reps[1])
+	}
+	h.waitInboxEmpty()
+	if n := h.imap.Count("Processed"); n != 2 {
+		t.Errorf("Processed holds %d, want 2", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(h.smtp.Mails()); n != 1 {
+		t.Errorf("%d mails sent, want 1 (no ack for a reply)", n)
+	}
+
+	var det CaseDetail
+	if err := AdminCall(h.opts.AdminSocket, AdminRequest{Op: "cases.show", ID: 1}, &det); err != nil {
+		t.Fatal(err)
+	}
+	if len(det.Messages) != 3 || det.Messages[1].Direction != cases.DirectionOut {
+		t.Errorf("case 1 messages: %+v", det.Messages)
+	}
+	var list []CaseSummary
+	if err := AdminCall(h.opts.AdminSocket, AdminRequest{Op: "cases.list", Status: "all"}, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Messages != 3 || list[0].Customer != "Bakkerij Jansen" {
+		t.Errorf("list: %+v", list)
+	}
+}
+
+// The same mail twice (To + Cc, a redelivery) is one record and gets one
+// acknowledgement.
+func TestDuplicateIsOneRecord(t *testing.T) {
+	h := newHarness(t, nil)
+	raw := question("dup@acme.example", "bob@acme.example", "Printer", "")
+	h.deliver(raw)
+	h.deliver(raw)
+	reps := h.waitReports(2)
+	if reps[0].Decision != string(cases.OutcomeNewCase) || reps[1].Decision != "duplicate" || reps[1].CaseID != reps[0].CaseID {
+		t.Fatalf("decisions %+v", reps)
+	}
+	h.waitInboxEmpty()
+	h.waitMails(1)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(h.smtp.Mails()); n != 1 {
+		t.Errorf("%d acknowledgements, want 1", n)
+	}
+}
+
+// Machines never get an automatic answer (RFC 3834), and a robot cannot
+// reopen a case.
+func TestMachinesGetNoAnswer(t *testing.T) {
+	h := newHarness(t, nil)
+	h.deliver(question("ooo@acme.example", "bob@acme.example", "Out of office", "Auto-Submitted: auto-replied\n"))
+	h.deliver(question("list@lists.example", "news@lists.example", "Newsletter", "List-Id: <news.lists.example>\nPrecedence: bulk\n"))
+	h.deliver("From: MAILER-DAEMON@mx.example\nTo: support@example.test\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx.example>\nReturn-Path: <>\n\nbounce\n")
+	reps := h.waitReports(3)
+	for _, r := range reps {
+		if r.Ack != "" || r.Decision != string(cases.OutcomeMachineCase) {
+			t.Errorf("machine mail %s: %+v", r.MessageID, r)
+		}
+	}
+	h.waitInboxEmpty()
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.smtp.Mails()); n != 0 {
+		t.Errorf("%d mails sent to machines", n)
+	}
+}
+
+// Mail over max_message_bytes and mail that cannot be parsed end in
+// quarantine with a reason; nothing is lost and nothing crashes.
+func TestQuarantine(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.MaxMessageBytes = 2048; o.IMAP.MaxBytes = 2048 })
+	h.deliver(question("big@acme.example", "bob@acme.example", "Huge", "") + strings.Repeat("x", 5000) + "\n")
+	reps := h.waitReports(1)
+	if reps[0].Decision != "quarantine" || !strings.Contains(reps[0].Reason, "too large") {
+		t.Fatalf("decision %+v", reps[0])
+	}
+	h.waitInboxEmpty()
+	if n := h.imap.Count("Quarantine"); n != 1 {
+		t.Errorf("Quarantine holds %d", n)
+	}
+	err := h.d.DB().View(func(tx *store.Tx) error {
+		n := 0
+		err := tx.ForEachQuarantine(func(r *store.QuarantineRecord) error {
+			n++
+			if r.Reason == "" {
+				t.Error("quarantine record without reason")
+			}
+			return nil
+		})
+		if n != 1 {
+			t.Errorf("%d quarantine records", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The outbox keeps working while the SMTP server refuses: a temporary
+// failure is retried with the same Message-ID, and ingest never waits.
+func TestOutboxRetriesWithSameMessageID(t *testing.T) {
+	h := newHarness(t, nil)
+	h.smtp.FailNext(2)
+	h.deliver(question("r1@acme.example", "bob@acme.example", "Retry me", ""))
+	h.deliver(question("r2@acme.example", "bob@acme.example", "And me", ""))
+	h.waitReports(2) // both decided while SMTP refuses
+	mails := h.waitMails(2)
+	// The sink accepts before the sender records the attempt: wait for
+	// the records too.
+	attempts := 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h.mu.Lock()
+		attempts = len(h.sent)
+		h.mu.Unlock()
+		if attempts >= 4 {
+			break
+		}
+	}
+	if attempts < 4 {
+		t.Errorf("%d send attempts, want at least 4 (2 refused + 2 accepted)", attempts)
+	}
+	seen := map[string]bool{}
+	for _, m := range mails {
+		hdr := header(t, m.Data)
+		id, _ := hdr.MessageID()
+		seen[id] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.sent {
+		if !seen[s.MessageID] {
+			t.Errorf("attempt with Message-ID %s never delivered", s.MessageID)
+		}
+	}
+}
+
+// A stranger who quotes another customer's case token gets a new case of
+// their own: no hijacking.
+func TestStrangerCannotHijack(t *testing.T) {
+	h := newHarness(t, nil)
+	h.deliver(question("a1@acme.example", "bob@acme.example", "Secret project", ""))
+	h.waitReports(1)
+	h.deliver(question("x1@evil.example", "mallory@evil.example", "Re: [Case #1] Secret project", "In-Reply-To: <a1@acme.example>\n"))
+	reps := h.waitReports(2)
+	if reps[1].CaseID == 1 || reps[1].Decision != string(cases.OutcomeNewCase) {
+		t.Fatalf("stranger decision %+v", reps[1])
+	}
+}
+
+// The daemon picks up where it stopped: mail that arrived while it was down
+// is handled on start-up, and case numbers continue.
+func TestRestartContinues(t *testing.T) {
+	h := newHarness(t, nil)
+	h.deliver(question("s1@acme.example", "bob@acme.example", "One", ""))
+	h.waitReports(1)
+	h.waitInboxEmpty()
+	h.stop()
+	h.deliver(question("s2@acme.example", "bob@acme.example", "Two", ""))
+	h.mu.Lock()
+	h.reports = nil
+	h.mu.Unlock()
+	h.start()
+	reps := h.waitReports(1)
+	if reps[0].CaseID != 2 {
+		t.Fatalf("after restart: %+v", reps[0])
+	}
+}

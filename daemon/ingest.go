@@ -1,0 +1,310 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+
+	"deskd/cases"
+	"deskd/mail"
+	"deskd/store"
+	"deskd/templates"
+)
+
+// handle decides one fetched mail and commits everything it implies in one
+// transaction: the message, the case, its indexes, the outgoing mails and
+// the IMAP checkpoint. Only when that commit succeeded does it tell the
+// source to move the mail out of the inbox.
+func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposition) {
+	rt := d.rt.Load()
+	log := d.log.With("uid", f.UID)
+	defer func() {
+		// A bug must cost one mail a trip to quarantine, never the daemon.
+		if p := recover(); p != nil {
+			log.Error("panic while handling mail", "panic", p, "stack", string(debug.Stack()))
+			disp = d.quarantineAfterPanic(f, fmt.Sprint(p))
+		}
+	}()
+
+	in, perr := mail.Parse(f.Raw, f.InternalDate, mail.ParseOptions{MaxBytes: rt.opts.MaxMessageBytes})
+	in.UID = f.UID
+	if len(f.Raw) == 0 && f.Size > 0 && !f.HeaderOnly {
+		// The server sent none of the message's bytes (an IMAP server
+		// that cannot parse what it stored may do that). Quarantine it
+		// under a key of its own: all empty fetches hash alike.
+		in.DedupeKey = fmt.Sprintf("imap:%s:%d:%d", f.Mailbox, f.UIDValidity, f.UID)
+		perr = fmt.Errorf("server returned 0 of %d bytes", f.Size)
+	}
+	if f.HeaderOnly {
+		in.Size = int(f.Size)
+		perr = fmt.Errorf("too large: %d bytes (max_message_bytes %d)", f.Size, rt.opts.MaxMessageBytes)
+	}
+	log = log.With("msgid", in.MessageID)
+	now := d.now()
+	rep := Report{UID: f.UID, MessageID: in.MessageID, DedupeKey: in.DedupeKey, From: in.From.Email, Subject: in.Subject}
+
+	err := d.db.Update(func(tx *store.Tx) error {
+		rep.Decision, rep.CaseID, rep.Reason, rep.Ack, rep.NoAck, rep.Role = "", 0, "", "", "", ""
+		if err := tx.SetCheckpoint(f.Mailbox, f.UIDValidity, f.UID); err != nil {
+			return err
+		}
+		// The same mail seen again (To and Cc, a redelivery, a crash
+		// before the move) is one record: recognise it and only move it.
+		m, err := tx.Message(in.DedupeKey)
+		if err != nil {
+			return err
+		}
+		if m != nil && m.Text != in.Text && perr == nil {
+			// The same Message-ID on a mail with other content is not a
+			// redelivery (those differ at most in their trace headers):
+			// keep it too, under a key of its own, rather than lose it.
+			in.DedupeKey = variantKey(in.DedupeKey, f.Raw)
+			rep.DedupeKey = in.DedupeKey
+			if m, err = tx.Message(in.DedupeKey); err != nil {
+				return err
+			}
+		}
+		if m != nil {
+			rep.Decision, rep.CaseID, disp = "duplicate", m.CaseID, mail.Processed
+			return nil
+		}
+		if q, err := tx.Quarantined(in.DedupeKey); err != nil {
+			return err
+		} else if q != nil {
+			rep.Decision, rep.Reason, disp = "duplicate", "already quarantined: "+q.Reason, mail.Quarantine
+			return nil
+		}
+		if perr != nil {
+			rep.Decision, rep.Reason, disp = "quarantine", reasonOf(perr), mail.Quarantine
+			return tx.PutQuarantine(quarantineRecord(in, f, rep.Reason, now), f.Raw)
+		}
+		dec, err := rt.engine.Decide(in, txLookup{tx}, now)
+		if err != nil {
+			return fmt.Errorf("decide: %w", err)
+		}
+		rep.Decision, rep.CaseID, rep.Role, rep.NoAck, rep.Reason = string(dec.Outcome), dec.Case.ID, dec.Sender.Role, dec.NoAck, dec.Thread
+		if err := tx.PutMessage(dec.Message, f.Raw); err != nil {
+			return err
+		}
+		if dec.Ack != nil {
+			raw, msgID, err := renderAck(rt, dec, now)
+			if err != nil {
+				// A mail deskd cannot answer (say, an address its relay
+				// cannot take) is still recorded: losing it is worse.
+				rep.NoAck = "cannot compose acknowledgement: " + err.Error()
+				dec.Case.Events = append(dec.Case.Events, cases.Event{At: now, Type: cases.EventAckFailed, Detail: rep.NoAck})
+			} else if err := queueAck(tx, rt, dec, raw, msgID, now); err != nil {
+				return fmt.Errorf("queue acknowledgement: %w", err)
+			} else {
+				rep.Ack = msgID
+			}
+		}
+		for _, addr := range dec.Undeliverable {
+			until := now.Add(rt.opts.Policy.UndeliverableFor)
+			if err := tx.SetUndeliverable(addr, until, "bounce "+in.MessageID); err != nil {
+				return err
+			}
+		}
+		disp = mail.Processed
+		return tx.PutCase(dec.Case)
+	})
+	if err != nil {
+		log.Error("commit failed; mail stays in the inbox for the next scan", "err", err)
+		return mail.Leave
+	}
+	attrs := []any{"decision", rep.Decision, "case", rep.CaseID}
+	if rep.Role != "" {
+		attrs = append(attrs, "role", rep.Role)
+	}
+	if rep.Reason != "" {
+		attrs = append(attrs, "reason", rep.Reason)
+	}
+	if rep.Ack != "" {
+		attrs = append(attrs, "ack", rep.Ack)
+	}
+	if rep.NoAck != "" {
+		attrs = append(attrs, "no_ack", rep.NoAck)
+	}
+	if rep.Decision == "quarantine" {
+		log.Warn("mail quarantined", attrs...)
+	} else {
+		log.Info("mail decided", attrs...)
+	}
+	if rep.Ack != "" {
+		d.wakeOutbox()
+	}
+	if rt.opts.OnDecision != nil {
+		rt.opts.OnDecision(rep)
+	}
+	return disp
+}
+
+// renderAck renders and composes the acknowledgement of a new case. Its
+// errors concern this mail only (a template, an address that cannot be
+// written), never the store.
+func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (raw []byte, msgID string, err error) {
+	c, ack := dec.Case, dec.Ack
+	tokens := rt.engine.Tokens()
+	data := templates.AckData{
+		CaseID:        c.ID,
+		Token:         tokens.Format(c.ID),
+		Subject:       strings.TrimSpace(strings.TrimPrefix(ack.Subject, tokens.Format(c.ID))),
+		CustomerName:  ack.Customer,
+		ContactName:   ack.To.Name,
+		Plan:          ack.Plan,
+		FirstResponse: firstResponseText(rt.opts.FirstResponseHours[ack.Plan], ack.Language),
+		SupportName:   rt.opts.SupportName,
+	}
+	subject, text, html, err := rt.templates.Render("ack", ack.Language, data)
+	if err != nil {
+		return nil, "", err
+	}
+	msgID = mail.NewMessageID(rt.hmacKey, c.ID, rt.domain)
+	raw, err = mail.Compose(&mail.Outgoing{
+		From:                 rt.supportAddress(),
+		To:                   []cases.Address{ack.To},
+		Subject:              subject,
+		MessageID:            msgID,
+		InReplyTo:            ack.InReplyTo,
+		References:           ack.References,
+		Date:                 now,
+		Text:                 text,
+		HTML:                 html,
+		AutoSubmitted:        "auto-replied", // RFC 3834 §5
+		SuppressAutoResponse: true,
+		LoopToken:            rt.domain,
+	})
+	return raw, msgID, err
+}
+
+// queueAck puts a composed acknowledgement in the outbox, records it as an
+// outgoing message of the case (its Message-ID indexed, so the customer's
+// reply to it threads), and counts it against the recipient's
+// automatic-mail budget.
+func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, raw []byte, msgID string, now time.Time) error {
+	c, ack := dec.Case, dec.Ack
+	subject := ack.Subject
+	if r, err := gomail.CreateReader(bytes.NewReader(raw)); err == nil {
+		subject, _ = r.Header.Subject()
+	}
+	out := &cases.Message{
+		Key:       "out:" + msgID,
+		CaseID:    c.ID,
+		Direction: cases.DirectionOut,
+		Role:      cases.RoleDeskd,
+		MessageID: msgID,
+		From:      rt.supportAddress(),
+		To:        []cases.Address{ack.To},
+		Subject:   subject,
+		Date:      now,
+		Size:      len(raw),
+	}
+	if err := tx.PutMessage(out, raw); err != nil {
+		return err
+	}
+	c.MessageKeys = append(c.MessageKeys, out.Key)
+	if err := tx.Enqueue(&store.OutboxEntry{
+		CaseID:       c.ID,
+		Kind:         "ack",
+		MessageID:    msgID,
+		EnvelopeFrom: rt.opts.Policy.SupportAddress,
+		Recipients:   []string{ack.To.Email},
+		Raw:          raw,
+		CreatedAt:    now,
+	}); err != nil {
+		return err
+	}
+	return tx.RecordAutoMail(ack.To.Email, now)
+}
+
+// variantKey is the dedupe key of a mail that reuses another mail's
+// Message-ID with different content.
+func variantKey(key string, raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return key + "#" + hex.EncodeToString(sum[:8])
+}
+
+// firstResponseText names the R9 target in the customer's language.
+func firstResponseText(hours int, lang string) string {
+	if hours <= 0 {
+		return ""
+	}
+	if lang == "en" {
+		if hours == 1 {
+			return "1 working hour"
+		}
+		return fmt.Sprintf("%d working hours", hours)
+	}
+	if hours == 1 {
+		return "1 werkuur"
+	}
+	return fmt.Sprintf("%d werkuren", hours)
+}
+
+func reasonOf(err error) string {
+	var pe *mail.ParseError
+	if errors.As(err, &pe) {
+		return "parse: " + pe.Reason
+	}
+	return err.Error()
+}
+
+func quarantineRecord(in *cases.Inbound, f *mail.Fetched, reason string, now time.Time) *store.QuarantineRecord {
+	return &store.QuarantineRecord{
+		Key:       in.DedupeKey,
+		MessageID: in.MessageID,
+		Reason:    reason,
+		From:      in.From.Email,
+		Subject:   in.Subject,
+		UID:       f.UID,
+		At:        now,
+		Size:      int(f.Size),
+		Truncated: f.HeaderOnly,
+	}
+}
+
+// quarantineAfterPanic records a mail whose handling panicked, keyed by a
+// hash of its bytes (the parse may be what panicked).
+func (d *Daemon) quarantineAfterPanic(f *mail.Fetched, what string) mail.Disposition {
+	key := mail.DedupeKey("", f.Raw)
+	err := d.db.Update(func(tx *store.Tx) error {
+		if q, err := tx.Quarantined(key); err != nil || q != nil {
+			return err
+		}
+		return tx.PutQuarantine(&store.QuarantineRecord{Key: key, Reason: "internal error: " + what, UID: f.UID, At: d.now(), Size: len(f.Raw)}, f.Raw)
+	})
+	if err != nil {
+		d.log.Error("cannot record quarantine; mail stays in the inbox", "uid", f.UID, "err", err)
+		return mail.Leave
+	}
+	return mail.Quarantine
+}
+
+// txLookup answers the engine's questions from the transaction that will
+// commit its decision.
+type txLookup struct{ tx *store.Tx }
+
+func (l txLookup) CaseByMessageID(id string) (*cases.Case, error) {
+	n, ok, err := l.tx.CaseIDForMessageID(id)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return l.tx.Case(n)
+}
+
+func (l txLookup) CaseByID(id uint64) (*cases.Case, error) { return l.tx.Case(id) }
+func (l txLookup) NextCaseID() (uint64, error)             { return l.tx.NextCaseID() }
+func (l txLookup) AutoMailsSince(addr string, since time.Time) (int, error) {
+	return l.tx.AutoMailCount(addr, since)
+}
+func (l txLookup) UndeliverableUntil(addr string) (time.Time, error) {
+	return l.tx.UndeliverableUntil(addr)
+}

@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"fmt"
+	"time"
+
+	"deskd/cases"
+	"deskd/store"
+)
+
+// CaseSummary is one case in `deskd cases list --json`. Its field names are
+// a stable interface documented in the README; add fields, never rename.
+type CaseSummary struct {
+	ID               uint64         `json:"id"`
+	Subject          string         `json:"subject"`
+	Status           cases.Status   `json:"status"`
+	Priority         cases.Priority `json:"priority"`
+	ProposedPriority cases.Priority `json:"proposed_priority"`
+	Kind             cases.Kind     `json:"kind"`
+	Customer         string         `json:"customer"`
+	Plan             string         `json:"plan"`
+	Requester        string         `json:"requester"`
+	RequesterName    string         `json:"requester_name,omitempty"`
+	CreatedAt        time.Time      `json:"created_at"`
+	UpdatedAt        time.Time      `json:"updated_at"`
+	ReceivedAt       time.Time      `json:"received_at"`
+	Messages         int            `json:"messages"`
+	Unauthorised     bool           `json:"unauthorised"`
+	Machine          bool           `json:"machine"`
+	LinkedTo         uint64         `json:"linked_to,omitempty"`
+}
+
+// MessageView is one message in `deskd cases show --json`.
+type MessageView struct {
+	Direction   cases.Direction    `json:"direction"`
+	Role        cases.Role         `json:"role"`
+	MessageID   string             `json:"message_id"`
+	From        string             `json:"from"`
+	FromName    string             `json:"from_name,omitempty"`
+	To          []string           `json:"to"`
+	Cc          []string           `json:"cc"`
+	Date        time.Time          `json:"date"`
+	Subject     string             `json:"subject"`
+	Text        string             `json:"text"`
+	Attachments []cases.Attachment `json:"attachments"`
+	AutoReasons []string           `json:"auto_reasons"`
+}
+
+// CaseDetail is `deskd cases show --json`: the summary plus the messages,
+// the parties and the event history.
+type CaseDetail struct {
+	CaseSummary
+	Parties     []string      `json:"parties"`
+	QuotedToken uint64        `json:"quoted_token,omitempty"`
+	Messages    []MessageView `json:"messages"`
+	Events      []cases.Event `json:"events"`
+}
+
+func summarize(c *cases.Case) CaseSummary {
+	return CaseSummary{
+		ID: c.ID, Subject: c.Subject, Status: c.Status, Priority: c.Priority,
+		ProposedPriority: c.ProposedPriority, Kind: c.Kind, Customer: c.Customer, Plan: c.Plan,
+		Requester: c.Requester.Email, RequesterName: c.Requester.Name,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ReceivedAt: c.ReceivedAt.UTC(),
+		Messages: len(c.MessageKeys), Unauthorised: c.Unauthorised, Machine: c.Machine, LinkedTo: c.LinkedTo,
+	}
+}
+
+func emails(as []cases.Address) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.Email)
+	}
+	return out
+}
+
+// ListCases returns the cases with the given status ("" or "all" for
+// every case), oldest first. It reads through tx so the daemon (admin
+// socket) and the CLI on a stopped store give the same answer.
+func ListCases(tx *store.Tx, status string) ([]CaseSummary, error) {
+	if status == "all" {
+		status = ""
+	}
+	switch cases.Status(status) {
+	case "", cases.StatusOpen, cases.StatusPending, cases.StatusClosed:
+	default:
+		return nil, fmt.Errorf("unknown status %q (open, pending, closed or all)", status)
+	}
+	out := []CaseSummary{}
+	err := tx.ForEachCase(cases.Status(status), func(c *cases.Case) error {
+		out = append(out, summarize(c))
+		return nil
+	})
+	return out, err
+}
+
+// ShowCase returns case id with its messages, or an error naming it.
+func ShowCase(tx *store.Tx, id uint64) (*CaseDetail, error) {
+	c, err := tx.Case(id)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("case %d does not exist", id)
+	}
+	msgs, err := tx.CaseMessages(c)
+	if err != nil {
+		return nil, err
+	}
+	det := &CaseDetail{CaseSummary: summarize(c), Parties: c.Parties, QuotedToken: c.QuotedToken, Events: c.Events, Messages: []MessageView{}}
+	for _, m := range msgs {
+		det.Messages = append(det.Messages, MessageView{
+			Direction: m.Direction, Role: m.Role, MessageID: m.MessageID,
+			From: m.From.Email, FromName: m.From.Name, To: emails(m.To), Cc: emails(m.Cc),
+			Date: m.Date.UTC(), Subject: m.Subject, Text: m.Text,
+			Attachments: nonNil(m.Attachments), AutoReasons: nonNil(m.AutoReasons),
+		})
+	}
+	return det, nil
+}
+
+// nonNil keeps JSON arrays as [] rather than null, so consumers need no
+// special case.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,223 @@
+// Package peers runs real protocol peers in-process on loopback: go-imap's
+// IMAP server with its in-memory backend and a go-smtp server that keeps
+// what it receives. The demo points deskd at them, and so do the fast
+// tests: they speak the same protocols as Dovecot and Postfix, in
+// milliseconds.
+package peers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-smtp"
+)
+
+// IMAP is an in-memory IMAP server with one user.
+type IMAP struct {
+	Addr     string // host:port on 127.0.0.1
+	Username string
+	Password string
+
+	user   *imapmemserver.User
+	server *imapserver.Server
+	ln     net.Listener
+}
+
+// StartIMAP starts an IMAP server on 127.0.0.1 with one user whose INBOX
+// exists. It offers IMAP4rev2 (and so IDLE, MOVE and UIDPLUS).
+func StartIMAP(username, password string) (*IMAP, error) {
+	mem := imapmemserver.New()
+	user := imapmemserver.NewUser(username, password)
+	if err := user.Create("INBOX", nil); err != nil {
+		return nil, fmt.Errorf("create inbox: %w", err)
+	}
+	mem.AddUser(user)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		InsecureAuth: true, // loopback only
+		Logger:       discardLogger{},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return &IMAP{Addr: ln.Addr().String(), Username: username, Password: password, user: user, server: srv, ln: ln}, nil
+}
+
+// Port is the listening port.
+func (s *IMAP) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// Deliver appends raw to mailbox as the mail server would on delivery,
+// with receivedAt as INTERNALDATE (zero: now).
+func (s *IMAP) Deliver(mailbox string, raw []byte, receivedAt time.Time) error {
+	if receivedAt.IsZero() {
+		receivedAt = time.Now()
+	}
+	_, err := s.user.Append(mailbox, literal{bytes.NewReader(raw), int64(len(raw))}, &imap.AppendOptions{Time: receivedAt})
+	return err
+}
+
+// Count returns the number of messages in mailbox (0 if it does not exist).
+func (s *IMAP) Count(mailbox string) int {
+	st, err := s.user.Status(mailbox, &imap.StatusOptions{NumMessages: true})
+	if err != nil || st.NumMessages == nil {
+		return 0
+	}
+	return int(*st.NumMessages)
+}
+
+// Close stops the server.
+func (s *IMAP) Close() error { return s.server.Close() }
+
+type literal struct {
+	io.Reader
+	size int64
+}
+
+func (l literal) Size() int64 { return l.size }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)        {}
+
+// Mail is one message the SMTP sink accepted.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte
+	At   time.Time
+}
+
+// SMTP is an SMTP server that accepts everything and keeps it. FailNext
+// makes it answer the next n transactions with a temporary error, to test
+// retries.
+type SMTP struct {
+	Addr string
+
+	mu       sync.Mutex
+	mails    []Mail
+	failNext int
+	notify   chan struct{}
+	onMail   func(Mail)
+	server   *smtp.Server
+}
+
+// StartSMTP starts the sink on 127.0.0.1; onMail (may be nil) sees every
+// accepted mail.
+func StartSMTP(onMail func(Mail)) (*SMTP, error) {
+	s := &SMTP{notify: make(chan struct{}, 1), onMail: onMail}
+	srv := smtp.NewServer(s)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = discardLogger{} // a client killed mid-transaction is expected in tests
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.Addr = ln.Addr().String()
+	s.server = srv
+	go func() { _ = srv.Serve(ln) }()
+	return s, nil
+}
+
+// Port is the listening port.
+func (s *SMTP) Port() int {
+	_, p, _ := net.SplitHostPort(s.Addr)
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// FailNext makes the next n transactions fail with 451.
+func (s *SMTP) FailNext(n int) {
+	s.mu.Lock()
+	s.failNext = n
+	s.mu.Unlock()
+}
+
+// Mails returns a copy of everything accepted so far.
+func (s *SMTP) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mail(nil), s.mails...)
+}
+
+// WaitFor waits until at least n mails were accepted or ctx ends.
+func (s *SMTP) WaitFor(ctx context.Context, n int) ([]Mail, error) {
+	for {
+		if m := s.Mails(); len(m) >= n {
+			return m, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s.Mails(), fmt.Errorf("waiting for %d mails: %w", n, ctx.Err())
+		case <-s.notify:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the server.
+func (s *SMTP) Close() error { return s.server.Close() }
+
+// NewSession implements smtp.Backend.
+func (s *SMTP) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }
+
+type smtpSession struct {
+	sink *SMTP
+	from string
+	to   []string
+}
+
+func (ss *smtpSession) AuthMechanisms() []string { return nil }
+func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
+func (ss *smtpSession) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s := ss.sink
+	s.mu.Lock()
+	if s.failNext > 0 {
+		s.failNext--
+		s.mu.Unlock()
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	m := Mail{From: ss.from, To: ss.to, Data: data, At: time.Now()}
+	s.mails = append(s.mails, m)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	if s.onMail != nil {
+		s.onMail(m)
+	}
+	return nil
+}
+func (ss *smtpSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *smtpSession) Logout() error { return nil }
+
+var _ smtp.Backend = (*SMTP)(nil)

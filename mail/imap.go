@@ -1,0 +1,511 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// IMAPConfig says where the support mailbox is and how to watch it.
+type IMAPConfig struct {
+	Host     string
+	Port     int
+	TLS      string // "implicit", "starttls" or "none" (loopback only; config refuses it elsewhere)
+	Username string
+	Password string
+	// Mailbox is watched; handled mail moves to ProcessedMailbox or
+	// QuarantineMailbox (both created when missing).
+	Mailbox           string
+	ProcessedMailbox  string
+	QuarantineMailbox string
+	// Idle uses IMAP IDLE (RFC 2177) when the server offers it.
+	Idle bool
+	// PollInterval is the full re-scan interval: the main loop without
+	// IDLE and a safety net with it.
+	PollInterval time.Duration
+	// IdleRefresh re-issues IDLE before servers drop it (RFC 2177 §3: at
+	// least every 29 minutes).
+	IdleRefresh        time.Duration
+	ConnectTimeout     time.Duration
+	InsecureSkipVerify bool
+	RootCAs            *x509.CertPool // tests
+	// MaxBytes is the largest message fetched whole; of a larger one only
+	// the header is fetched (and the caller quarantines it).
+	MaxBytes int64
+	// BatchSize is how many messages one FETCH asks for.
+	BatchSize int
+}
+
+// Fetched is one message as the server holds it.
+type Fetched struct {
+	UID          uint32
+	UIDValidity  uint32
+	Mailbox      string
+	InternalDate time.Time
+	Size         int64
+	Raw          []byte
+	// HeaderOnly is set when Size exceeded MaxBytes and Raw holds only the
+	// message header.
+	HeaderOnly bool
+}
+
+// Disposition says where a handled message goes.
+type Disposition int
+
+const (
+	// Leave keeps the message in the inbox: the handler could not commit
+	// (store error) and wants it offered again on the next scan.
+	Leave Disposition = iota
+	// Processed moves it to the processed mailbox.
+	Processed
+	// Quarantine moves it to the quarantine mailbox.
+	Quarantine
+)
+
+// Handler decides one message and commits the decision before it returns;
+// only then does the Source move the message out of the inbox. A crash in
+// between leaves the message in the inbox, to be recognised as already
+// handled on the next scan.
+type Handler func(ctx context.Context, m *Fetched) Disposition
+
+// SourceStatus is reported after each scan round (for health checks).
+type SourceStatus struct {
+	At        time.Time
+	Connected bool
+	Idle      bool // the server offers IDLE and deskd uses it
+	Err       error
+	Handled   int
+}
+
+// Source watches one IMAP mailbox and hands every message in it to a
+// Handler. It never relies on \Seen (it fetches with BODY.PEEK and looks
+// at every message still in the inbox), so a person reading the mailbox in
+// another client changes nothing.
+type Source struct {
+	cfg      IMAPConfig
+	log      *slog.Logger
+	onStatus func(SourceStatus)
+}
+
+// NewSource returns a source; onStatus may be nil.
+func NewSource(cfg IMAPConfig, log *slog.Logger, onStatus func(SourceStatus)) *Source {
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = "INBOX"
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Minute
+	}
+	if cfg.IdleRefresh <= 0 || cfg.IdleRefresh >= 29*time.Minute {
+		cfg.IdleRefresh = 25 * time.Minute
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 200
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 25 << 20
+	}
+	if onStatus == nil {
+		onStatus = func(SourceStatus) {}
+	}
+	return &Source{cfg: cfg, log: log, onStatus: onStatus}
+}
+
+// Run watches the mailbox until ctx ends, reconnecting with backoff after
+// any failure. It returns nil when ctx ends. A message whose handling has
+// begun is finished (committed and moved) before Run returns.
+func (s *Source) Run(ctx context.Context, handle Handler) error {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := s.session(ctx, handle)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.onStatus(SourceStatus{At: time.Now(), Err: err})
+		s.log.Warn("imap session ended, reconnecting", "err", err, "in", backoff)
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
+	return nil
+}
+
+// Login connects and logs in once, to check credentials (check-config and
+// start-up); it returns the server's capabilities.
+func (s *Source) Login(ctx context.Context) (imap.CapSet, error) {
+	c, err := s.dial(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	caps := c.Caps()
+	_ = c.Logout().Wait()
+	return caps, nil
+}
+
+func (s *Source) dial(ctx context.Context, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
+	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
+	opts := &imapclient.Options{
+		TLSConfig: &tls.Config{
+			ServerName:         s.cfg.Host,
+			InsecureSkipVerify: s.cfg.InsecureSkipVerify, //nolint:gosec // operator's explicit choice, tests only
+			RootCAs:            s.cfg.RootCAs,
+		},
+		Dialer:                &net.Dialer{Timeout: s.cfg.ConnectTimeout},
+		UnilateralDataHandler: handler,
+	}
+	var (
+		c   *imapclient.Client
+		err error
+	)
+	switch s.cfg.TLS {
+	case "none":
+		c, err = imapclient.DialInsecure(addr, opts)
+	case "starttls":
+		c, err = imapclient.DialStartTLS(addr, opts)
+	default:
+		c, err = imapclient.DialTLS(addr, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	// A server that accepts the connection but never answers must not
+	// wedge the loop: close the connection when ctx ends during login.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := c.Login(s.cfg.Username, s.cfg.Password).Wait(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("login as %s: %w", s.cfg.Username, err)
+	}
+	return c, nil
+}
+
+// session is one connection's life: select, scan everything, then wait for
+// news (IDLE or poll) and scan again, until an error or ctx ends.
+func (s *Source) session(ctx context.Context, handle Handler) error {
+	// EXISTS responses arrive on the client's reader goroutine; a buffered
+	// channel of one turns any number of them into a single wake-up.
+	news := make(chan struct{}, 1)
+	handler := &imapclient.UnilateralDataHandler{
+		Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+			if data.NumMessages != nil {
+				select {
+				case news <- struct{}{}:
+				default:
+				}
+			}
+		},
+	}
+	c, err := s.dial(ctx, handler)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// Closing the connection is the only way to interrupt a blocked
+	// command; do it when ctx ends, but never in the middle of a handler
+	// (see scan: handlers run to completion).
+	var inFlight sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		inFlight.Lock()
+		defer inFlight.Unlock()
+		c.Close()
+	})
+	defer stop()
+
+	for _, mbox := range []string{s.cfg.ProcessedMailbox, s.cfg.QuarantineMailbox} {
+		if err := ensureMailbox(c, mbox); err != nil {
+			return err
+		}
+	}
+	sel, err := c.Select(s.cfg.Mailbox, &imap.SelectOptions{}).Wait()
+	if err != nil {
+		return fmt.Errorf("select %s: %w", s.cfg.Mailbox, err)
+	}
+	useIdle := s.cfg.Idle && (c.Caps().Has(imap.CapIdle) || c.Caps().Has(imap.CapIMAP4rev2))
+	s.log.Info("imap connected", "mailbox", s.cfg.Mailbox, "uidvalidity", sel.UIDValidity,
+		"messages", sel.NumMessages, "idle", useIdle, "move", c.Caps().Has(imap.CapMove))
+
+	var lastUID uint32 // 0: the first scan looks at every message (start-up, new UIDVALIDITY)
+	lastFull := time.Now()
+	for {
+		full := lastUID == 0 || time.Since(lastFull) >= s.cfg.PollInterval
+		n, maxUID, err := s.scan(ctx, c, &inFlight, sel.UIDValidity, lastUID, full, handle)
+		if full && err == nil {
+			lastFull = time.Now()
+		}
+		if maxUID > lastUID {
+			lastUID = maxUID
+		}
+		s.onStatus(SourceStatus{At: time.Now(), Connected: err == nil, Idle: useIdle, Err: err, Handled: n})
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if n > 0 {
+			// Mail may have arrived while we worked: look again before
+			// going idle.
+			continue
+		}
+		wait := s.cfg.PollInterval - time.Since(lastFull)
+		if useIdle {
+			if err := s.idle(ctx, c, news, min(wait, s.cfg.IdleRefresh)); err != nil {
+				return err
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A NOOP after IDLE makes the server report EXISTS changes it may
+		// have held back, and proves the connection still works.
+		if err := c.Noop().Wait(); err != nil {
+			return fmt.Errorf("noop: %w", err)
+		}
+		if mb := c.Mailbox(); mb == nil {
+			return errors.New("mailbox no longer selected")
+		}
+	}
+}
+
+// idle waits in IDLE until the server reports new mail, d passes or ctx
+// ends. deskd re-issues IDLE itself every IdleRefresh (under RFC 2177's
+// 29 minutes).
+func (s *Source) idle(ctx context.Context, c *imapclient.Client, news <-chan struct{}, d time.Duration) error {
+	// Drain a wake-up left from before: the scan that follows IDLE will
+	// see that mail anyway.
+	select {
+	case <-news:
+	default:
+	}
+	cmd, err := c.Idle()
+	if err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-news:
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-c.Closed():
+	}
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("idle done: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	return nil
+}
+
+// moveEvery is how many handled messages are moved out of the inbox with
+// one command.
+const moveEvery = 16
+
+// scan hands every message with a UID above after (all of them when full)
+// to handle, in UID order and in batches, and moves each batch out of the
+// inbox once all its messages are committed.
+func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.Mutex, uidValidity, after uint32, full bool, handle Handler) (handled int, maxUID uint32, err error) {
+	criteria := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
+	if !full {
+		criteria.UID = []imap.UIDSet{{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}}
+	}
+	found, err := c.UIDSearch(criteria, nil).Wait()
+	if err != nil {
+		return 0, 0, fmt.Errorf("uid search: %w", err)
+	}
+	uids := found.AllUIDs()
+	for start := 0; start < len(uids); start += s.cfg.BatchSize {
+		if ctx.Err() != nil {
+			return handled, maxUID, nil
+		}
+		batch := uids[start:min(start+s.cfg.BatchSize, len(uids))]
+		msgs, err := s.fetch(c, batch)
+		if err != nil {
+			return handled, maxUID, err
+		}
+		var processed, quarantined imap.UIDSet
+		flush := func() error {
+			if err := s.move(c, processed, s.cfg.ProcessedMailbox); err != nil {
+				return err
+			}
+			if err := s.move(c, quarantined, s.cfg.QuarantineMailbox); err != nil {
+				return err
+			}
+			processed, quarantined = nil, nil
+			return nil
+		}
+		for i, m := range msgs {
+			if !full && m.UID <= after {
+				// "UID n:*" always matches the highest UID, even below n
+				// (RFC 3501 §6.4.8); skip what we already handled.
+				continue
+			}
+			m.UIDValidity = uidValidity
+			m.Mailbox = s.cfg.Mailbox
+			inFlight.Lock()
+			d := handle(context.WithoutCancel(ctx), m)
+			inFlight.Unlock()
+			switch d {
+			case Processed:
+				processed.AddNum(imap.UID(m.UID))
+			case Quarantine:
+				quarantined.AddNum(imap.UID(m.UID))
+			}
+			if d != Leave {
+				handled++
+				maxUID = max(maxUID, m.UID)
+			}
+			// Move in small groups: one command per group keeps a backlog
+			// fast, and the inbox shows progress within moments.
+			if (i+1)%moveEvery == 0 {
+				if err := flush(); err != nil {
+					return handled, maxUID, err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return handled, maxUID, err
+		}
+	}
+	return handled, maxUID, nil
+}
+
+// fetch reads a batch: first sizes and dates, then the whole message for
+// those within MaxBytes and only the header for the rest, so one huge
+// message can never exhaust memory.
+func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error) {
+	set := imap.UIDSetNum(uids...)
+	meta, err := c.Fetch(set, &imap.FetchOptions{UID: true, InternalDate: true, RFC822Size: true}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("fetch sizes: %w", err)
+	}
+	// Bodies are fetched in groups of at most fetchBytes, so a batch of
+	// large mails cannot exhaust memory either.
+	const fetchBytes = 32 << 20
+	type group struct {
+		set     imap.UIDSet
+		section *imap.FetchItemBodySection
+	}
+	whole := &imap.FetchItemBodySection{Peek: true}
+	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	var groups []group
+	var big imap.UIDSet
+	var cur imap.UIDSet
+	var curBytes int64
+	byUID := make(map[imap.UID]*Fetched, len(meta))
+	out := make([]*Fetched, 0, len(meta))
+	for _, m := range meta {
+		f := &Fetched{UID: uint32(m.UID), InternalDate: m.InternalDate, Size: m.RFC822Size}
+		byUID[m.UID] = f
+		out = append(out, f)
+		if m.RFC822Size > s.cfg.MaxBytes {
+			f.HeaderOnly = true
+			big.AddNum(m.UID)
+			continue
+		}
+		if curBytes+m.RFC822Size > fetchBytes && len(cur) > 0 {
+			groups = append(groups, group{cur, whole})
+			cur, curBytes = nil, 0
+		}
+		cur.AddNum(m.UID)
+		curBytes += m.RFC822Size
+	}
+	if len(cur) > 0 {
+		groups = append(groups, group{cur, whole})
+	}
+	if len(big) > 0 {
+		groups = append(groups, group{big, header})
+	}
+	for _, g := range groups {
+		bodies, err := c.Fetch(g.set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{g.section}}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("fetch bodies: %w", err)
+		}
+		for _, b := range bodies {
+			if f := byUID[b.UID]; f != nil {
+				f.Raw = b.FindBodySection(g.section)
+			}
+		}
+	}
+	// Sort by UID: the server may answer in any order.
+	sortFetched(out)
+	return out, nil
+}
+
+func sortFetched(fs []*Fetched) {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].UID < fs[j-1].UID; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
+// move takes messages out of the inbox. With MOVE (RFC 6851), or COPY and
+// UID EXPUNGE (RFC 4315), only these messages are touched. A server with
+// neither gets COPY and \Deleted but no EXPUNGE: deskd never expunges
+// messages it did not flag itself, and scans skip \Deleted messages.
+func (s *Source) move(c *imapclient.Client, set imap.UIDSet, mailbox string) error {
+	if len(set) == 0 {
+		return nil
+	}
+	caps := c.Caps()
+	if caps.Has(imap.CapMove) || caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2) {
+		if _, err := c.Move(set, mailbox).Wait(); err != nil {
+			return fmt.Errorf("move %v to %s: %w", set, mailbox, err)
+		}
+		return nil
+	}
+	if _, err := c.Copy(set, mailbox).Wait(); err != nil {
+		return fmt.Errorf("copy %v to %s: %w", set, mailbox, err)
+	}
+	flags := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
+	if err := c.Store(set, flags, nil).Close(); err != nil {
+		return fmt.Errorf("flag %v deleted: %w", set, err)
+	}
+	return nil
+}
+
+// ensureMailbox creates mailbox unless it exists.
+func ensureMailbox(c *imapclient.Client, name string) error {
+	if name == "" {
+		return nil
+	}
+	list, err := c.List("", name, nil).Collect()
+	if err != nil {
+		return fmt.Errorf("list %s: %w", name, err)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	if err := c.Create(name, nil).Wait(); err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	return nil
+}
