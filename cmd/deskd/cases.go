@@ -43,6 +43,21 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	var id uint64
+	switch sub {
+	case "list":
+	case "show":
+		if len(positional) != 1 {
+			return usageError{"cases show: give one case number"}
+		}
+		n, err := strconv.ParseUint(strings.TrimPrefix(positional[0], "#"), 10, 64)
+		if err != nil {
+			return usageError{fmt.Sprintf("cases show: %q is not a case number", positional[0])}
+		}
+		id = n
+	default:
+		return usageError{fmt.Sprintf("cases: unknown subcommand %q", sub)}
+	}
 	loc, err := locateStore(*configPath, *socket, *storePath)
 	if err != nil {
 		return err
@@ -60,14 +75,7 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return writeJSON(stdout, list)
 		}
 		return printList(stdout, list, loc.zone)
-	case "show":
-		if len(positional) != 1 {
-			return usageError{"cases show: give one case number"}
-		}
-		id, err := strconv.ParseUint(strings.TrimPrefix(positional[0], "#"), 10, 64)
-		if err != nil {
-			return usageError{fmt.Sprintf("cases show: %q is not a case number", positional[0])}
-		}
+	default:
 		var det daemon.CaseDetail
 		err = query(loc, daemon.AdminRequest{Op: "cases.show", ID: id}, &det, func(tx *store.Tx) (any, error) {
 			return daemon.ShowCase(tx, id)
@@ -80,7 +88,6 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return printCase(stdout, &det, loc.zone)
 	}
-	return usageError{fmt.Sprintf("cases: unknown subcommand %q", sub)}
 }
 
 // storeLocation says where a daemon's data is.

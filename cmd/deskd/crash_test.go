@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // deskdProcess starts `deskd args...` as a child process.
-func deskdProcess(t *testing.T, stderr *bytes.Buffer, args ...string) *exec.Cmd {
+func deskdProcess(t *testing.T, stderr io.Writer, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "DESKD_TEST_MAIN=1")
@@ -121,10 +123,19 @@ func TestCrashSafety(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	kills := 0
-	var logs bytes.Buffer
+	var logs syncBuffer
 	for range 6 {
+		// Kill at a random moment after the process shows signs of work
+		// (a mail moved or sent), so every kill lands mid-ingest however
+		// slowly the binary starts (a -race build starts slowly).
+		before := imapSrv.Count("Processed") + len(smtpSrv.Mails())
 		cmd := deskdProcess(t, &logs, "run", "--config", configPath)
-		time.Sleep(time.Duration(50+rng.IntN(450)) * time.Millisecond)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if imapSrv.Count("Processed")+len(smtpSrv.Mails()) > before || imapSrv.Count("INBOX") == 0 {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		kills++
@@ -224,4 +235,24 @@ func caseFromMessageID(id string) uint64 {
 		fmt.Sscan(parts[1], &n)
 	}
 	return n
+}
+
+// syncBuffer collects a child process's output while the test reads it.
+// The buffer is a field, not embedded: an embedded bytes.Buffer would lend
+// its ReadFrom to os/exec, which would then write around the lock.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,0 +1,267 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+)
+
+// imapPeer is go-imap's own server with its in-memory backend: a real IMAP
+// peer, configurable in what it offers.
+type imapPeer struct {
+	addr string
+	user *imapmemserver.User
+}
+
+func startIMAPPeer(t *testing.T, caps imap.CapSet, tlsCfg *tls.Config, implicit bool) *imapPeer {
+	t.Helper()
+	mem := imapmemserver.New()
+	user := imapmemserver.NewUser("support@example.test", "pw")
+	if err := user.Create("INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	mem.AddUser(user)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         caps,
+		TLSConfig:    tlsCfg,
+		InsecureAuth: tlsCfg == nil,
+	})
+	var ln net.Listener
+	var err error
+	if implicit {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsCfg)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return &imapPeer{addr: ln.Addr().String(), user: user}
+}
+
+type lit struct {
+	io.Reader
+	n int64
+}
+
+func (l lit) Size() int64 { return l.n }
+
+func (p *imapPeer) deliver(t *testing.T, raw string) {
+	t.Helper()
+	b := []byte(strings.ReplaceAll(raw, "\n", "\r\n"))
+	if _, err := p.user.Append("INBOX", lit{bytes.NewReader(b), int64(len(b))}, &imap.AppendOptions{Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *imapPeer) count(mailbox string) int {
+	st, err := p.user.Status(mailbox, &imap.StatusOptions{NumMessages: true})
+	if err != nil || st.NumMessages == nil {
+		return 0
+	}
+	return int(*st.NumMessages)
+}
+
+func (p *imapPeer) sourceConfig(t *testing.T, tlsMode string) IMAPConfig {
+	host, port, _ := net.SplitHostPort(p.addr)
+	var n int
+	fmt.Sscan(port, &n)
+	return IMAPConfig{
+		Host: host, Port: n, TLS: tlsMode, Username: "support@example.test", Password: "pw",
+		Mailbox: "INBOX", ProcessedMailbox: "Processed", QuarantineMailbox: "Quarantine",
+		Idle: true, PollInterval: time.Minute, IdleRefresh: time.Minute, ConnectTimeout: 5 * time.Second,
+	}
+}
+
+// recorder is a Handler that records what it was given.
+type recorder struct {
+	mu   sync.Mutex
+	got  []*Fetched
+	disp func(n int) Disposition
+	seen chan struct{}
+}
+
+func newRecorder(disp func(n int) Disposition) *recorder {
+	if disp == nil {
+		disp = func(int) Disposition { return Processed }
+	}
+	return &recorder{disp: disp, seen: make(chan struct{}, 100)}
+}
+
+func (r *recorder) handle(_ context.Context, m *Fetched) Disposition {
+	r.mu.Lock()
+	r.got = append(r.got, m)
+	n := len(r.got)
+	r.mu.Unlock()
+	r.seen <- struct{}{}
+	return r.disp(n)
+}
+
+func (r *recorder) wait(t *testing.T, n int) []*Fetched {
+	t.Helper()
+	for {
+		r.mu.Lock()
+		got := append([]*Fetched(nil), r.got...)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.seen:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handler saw %d messages, want %d", len(got), n)
+		}
+	}
+}
+
+func runSource(t *testing.T, cfg IMAPConfig, h Handler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	src := NewSource(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	go func() { _ = src.Run(ctx, h); close(done) }()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("source did not stop")
+		}
+	}
+}
+
+func waitCount(t *testing.T, p *imapPeer, mailbox string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.count(mailbox) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d, want %d", mailbox, p.count(mailbox), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const sample = "From: a@b.example\nTo: support@example.test\nSubject: hi\nMessage-ID: <%d@b.example>\n\nbody %d\n"
+
+// Implicit TLS (993) and STARTTLS (143) both reach the mailbox, verify the
+// server's certificate, and a mail that arrives while the source is in
+// IDLE (RFC 2177) is handled and moved to the processed mailbox.
+func TestSourceTLSModesAndIdle(t *testing.T) {
+	cert, pool := selfSigned(t)
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapStartTLS: {}}
+	for _, mode := range []string{"implicit", "starttls"} {
+		t.Run(mode, func(t *testing.T) {
+			p := startIMAPPeer(t, caps, tlsCfg, mode == "implicit")
+			cfg := p.sourceConfig(t, mode)
+			cfg.RootCAs = pool
+			p.deliver(t, fmt.Sprintf(sample, 1, 1))
+			rec := newRecorder(nil)
+			stop := runSource(t, cfg, rec.handle)
+			defer stop()
+			rec.wait(t, 1)
+			waitCount(t, p, "Processed", 1)
+			// Now the source sits in IDLE; new mail must wake it.
+			time.Sleep(100 * time.Millisecond)
+			p.deliver(t, fmt.Sprintf(sample, 2, 2))
+			got := rec.wait(t, 2)
+			if got[1].UID <= got[0].UID || !strings.Contains(string(got[1].Raw), "body 2") {
+				t.Errorf("second fetch: uid %d raw %q", got[1].UID, got[1].Raw)
+			}
+			waitCount(t, p, "Processed", 2)
+			waitCount(t, p, "INBOX", 0)
+		})
+	}
+}
+
+// A certificate the client does not trust is refused: no fallback.
+func TestSourceRefusesUntrustedCertificate(t *testing.T) {
+	cert, _ := selfSigned(t)
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}}, &tls.Config{Certificates: []tls.Certificate{cert}}, true)
+	src := NewSource(p.sourceConfig(t, "implicit"), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if _, err := src.Login(context.Background()); err == nil {
+		t.Fatal("login over an untrusted certificate succeeded")
+	}
+}
+
+// A server with neither MOVE nor UIDPLUS gets COPY and \Deleted, never an
+// EXPUNGE that could remove other people's flagged mail; the next scans
+// skip the flagged copies instead of handling them again. Without IDLE the
+// source polls.
+func TestSourceWithoutMoveOrIdle(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	cfg.PollInterval = 50 * time.Millisecond
+	p.deliver(t, fmt.Sprintf(sample, 1, 1))
+	p.deliver(t, fmt.Sprintf(sample, 2, 2))
+	rec := newRecorder(nil)
+	stop := runSource(t, cfg, rec.handle)
+	rec.wait(t, 2)
+	waitCount(t, p, "Processed", 2)
+	time.Sleep(300 * time.Millisecond) // several poll rounds
+	stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.got) != 2 {
+		t.Errorf("handled %d times, want 2 (flagged copies must be skipped)", len(rec.got))
+	}
+	if n := p.count("INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d; deskd must not expunge without UIDPLUS", n)
+	}
+}
+
+// A message above MaxBytes is fetched header-only, so one huge mail cannot
+// exhaust memory; the handler sees HeaderOnly and the full size.
+func TestSourceHeaderOnlyAboveMaxBytes(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	cfg.MaxBytes = 1000
+	p.deliver(t, fmt.Sprintf(sample, 1, 1)+strings.Repeat("x", 5000)+"\n")
+	rec := newRecorder(func(int) Disposition { return Quarantine })
+	stop := runSource(t, cfg, rec.handle)
+	defer stop()
+	got := rec.wait(t, 1)[0]
+	if !got.HeaderOnly || got.Size < 5000 || len(got.Raw) > 1000 || !strings.Contains(string(got.Raw), "Subject: hi") {
+		t.Errorf("header-only fetch: HeaderOnly=%v size=%d raw=%d bytes", got.HeaderOnly, got.Size, len(got.Raw))
+	}
+	waitCount(t, p, "Quarantine", 1)
+}
+
+// A handler that could not commit (Leave) gets the message again on the
+// next full scan; the mail is never moved before it is handled.
+func TestSourceLeaveRetries(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	cfg.PollInterval = 50 * time.Millisecond
+	p.deliver(t, fmt.Sprintf(sample, 1, 1))
+	rec := newRecorder(func(n int) Disposition {
+		if n == 1 {
+			return Leave
+		}
+		return Processed
+	})
+	stop := runSource(t, cfg, rec.handle)
+	defer stop()
+	got := rec.wait(t, 2)
+	if got[0].UID != got[1].UID {
+		t.Errorf("retried a different message: %d then %d", got[0].UID, got[1].UID)
+	}
+	waitCount(t, p, "Processed", 1)
+}
