@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,8 +9,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-
-	gomail "github.com/emersion/go-message/mail"
 
 	"deskd/cases"
 	"deskd/mail"
@@ -95,16 +92,16 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 			return err
 		}
 		if dec.Ack != nil {
-			raw, msgID, err := renderAck(rt, dec, now)
+			out, err := renderAck(rt, dec, now)
 			if err != nil {
 				// A mail deskd cannot answer (say, an address its relay
 				// cannot take) is still recorded: losing it is worse.
 				rep.NoAck = "cannot compose acknowledgement: " + err.Error()
 				dec.Case.Events = append(dec.Case.Events, cases.Event{At: now, Type: cases.EventAckFailed, Detail: rep.NoAck})
-			} else if err := queueAck(tx, rt, dec, raw, msgID, now); err != nil {
+			} else if err := queueAck(tx, rt, dec, out, now); err != nil {
 				return fmt.Errorf("queue acknowledgement: %w", err)
 			} else {
-				rep.Ack = msgID
+				rep.Ack = out.messageID
 			}
 		}
 		for _, addr := range dec.Undeliverable {
@@ -150,7 +147,14 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 // renderAck renders and composes the acknowledgement of a new case. Its
 // errors concern this mail only (a template, an address that cannot be
 // written), never the store.
-func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (raw []byte, msgID string, err error) {
+// renderedMail is an outgoing mail ready for the outbox.
+type renderedMail struct {
+	raw           []byte
+	messageID     string
+	subject, text string
+}
+
+func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (*renderedMail, error) {
 	c, ack := dec.Case, dec.Ack
 	tokens := rt.engine.Tokens()
 	data := templates.AckData{
@@ -165,10 +169,10 @@ func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (raw []byte, msg
 	}
 	subject, text, html, err := rt.templates.Render("ack", ack.Language, data)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	msgID = mail.NewMessageID(rt.hmacKey, c.ID, rt.domain)
-	raw, err = mail.Compose(&mail.Outgoing{
+	msgID := mail.NewMessageID(rt.hmacKey, c.ID, rt.domain)
+	raw, err := mail.Compose(&mail.Outgoing{
 		From:                 rt.supportAddress(),
 		To:                   []cases.Address{ack.To},
 		Subject:              subject,
@@ -182,42 +186,42 @@ func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (raw []byte, msg
 		SuppressAutoResponse: true,
 		LoopToken:            rt.domain,
 	})
-	return raw, msgID, err
+	if err != nil {
+		return nil, err
+	}
+	return &renderedMail{raw: raw, messageID: msgID, subject: mail.SanitizeHeaderText(subject), text: text}, nil
 }
 
 // queueAck puts a composed acknowledgement in the outbox, records it as an
 // outgoing message of the case (its Message-ID indexed, so the customer's
 // reply to it threads), and counts it against the recipient's
 // automatic-mail budget.
-func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, raw []byte, msgID string, now time.Time) error {
+func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, m *renderedMail, now time.Time) error {
 	c, ack := dec.Case, dec.Ack
-	subject := ack.Subject
-	if r, err := gomail.CreateReader(bytes.NewReader(raw)); err == nil {
-		subject, _ = r.Header.Subject()
-	}
 	out := &cases.Message{
-		Key:       "out:" + msgID,
+		Key:       "out:" + m.messageID,
 		CaseID:    c.ID,
 		Direction: cases.DirectionOut,
 		Role:      cases.RoleDeskd,
-		MessageID: msgID,
+		MessageID: m.messageID,
 		From:      rt.supportAddress(),
 		To:        []cases.Address{ack.To},
-		Subject:   subject,
+		Subject:   m.subject,
 		Date:      now,
-		Size:      len(raw),
+		Text:      m.text,
+		Size:      len(m.raw),
 	}
-	if err := tx.PutMessage(out, raw); err != nil {
+	if err := tx.PutMessage(out, m.raw); err != nil {
 		return err
 	}
 	c.MessageKeys = append(c.MessageKeys, out.Key)
 	if err := tx.Enqueue(&store.OutboxEntry{
 		CaseID:       c.ID,
 		Kind:         "ack",
-		MessageID:    msgID,
+		MessageID:    m.messageID,
 		EnvelopeFrom: rt.opts.Policy.SupportAddress,
 		Recipients:   []string{ack.To.Email},
-		Raw:          raw,
+		Raw:          m.raw,
 		CreatedAt:    now,
 	}); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
 	"golang.org/x/text/encoding/charmap"
 
 	"deskd/config"
@@ -57,7 +58,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			_ = imapSrv.Deliver("INBOX", m.Data, time.Now())
 			return
 		}
-		say("  ✉ SMTP sink got a mail for %s: %s\n", strings.Join(m.To, ", "), headerOf(m.Data, "Subject"))
+		say("  ✉ deskd sent to %s: %s\n", strings.Join(m.To, ", "), describeMail(m.Data))
 	})
 	if err != nil {
 		return err
@@ -249,16 +250,14 @@ Content-Transfer-Encoding: 8bit
 
 func crlf(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 
-func headerOf(raw []byte, name string) string {
-	for _, line := range bytes.Split(raw, []byte("\r\n")) {
-		if len(line) == 0 {
-			break
-		}
-		if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, name) {
-			return strings.TrimSpace(v)
-		}
+// describeMail summarises an outgoing mail for the demo's output.
+func describeMail(raw []byte) string {
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
 	}
-	return ""
+	subject, _ := r.Header.Subject()
+	return fmt.Sprintf("%q (Auto-Submitted: %s, In-Reply-To: %s)", subject, r.Header.Get("Auto-Submitted"), r.Header.Get("In-Reply-To"))
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -169,7 +169,9 @@ func locateStore(configPath, socket, storePath string) (storeLocation, error) {
 	loc := storeLocation{socket: socket, path: storePath, zone: time.Local}
 	cfg, err := config.LoadUnvalidated(configPath)
 	if err != nil {
-		if _, statErr := os.Stat(configPath); statErr == nil || socket == "" || storePath == "" {
+		// A file that exists but does not load is an error; no file at
+		// all means the defaults (and whatever the flags say).
+		if _, statErr := os.Stat(configPath); statErr == nil {
 			return loc, configError{err}
 		}
 		cfg = config.Default()

@@ -1,0 +1,177 @@
+package mail
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"deskd/cases"
+)
+
+// corpusDir is the shared corpus of real-world mail (../shared beside the
+// project, see /work/shared/README.md). It is referenced, never copied.
+func corpusDir() string { return filepath.Join("..", "..", "shared", "corpus") }
+
+type corpusEntry struct {
+	path, category, isAuto string
+}
+
+func readCorpusIndex(t *testing.T) []corpusEntry {
+	t.Helper()
+	f, err := os.Open(filepath.Join(corpusDir(), "INDEX.tsv"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("corpus missing in CI: %v", err)
+			}
+			t.Skipf("corpus not present: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []corpusEntry
+	sc := bufio.NewScanner(f)
+	first := true
+	for sc.Scan() {
+		if first {
+			first = false
+			continue
+		}
+		cols := strings.Split(sc.Text(), "\t")
+		if len(cols) < 3 {
+			t.Fatalf("INDEX.tsv: bad line %q", sc.Text())
+		}
+		out = append(out, corpusEntry{cols[0], cols[1], cols[2]})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestCorpus(t *testing.T) {
+	entries := readCorpusIndex(t)
+	// allowHuman lists is_auto=yes messages that the parser classifies as
+	// a person, each with the reason the index is wrong for deskd's
+	// purposes. Empty: every machine message of the corpus is recognised.
+	allowHuman := map[string]string{}
+	// allowAuto lists is_auto=no messages classified as machine mail, with
+	// the reason (these cost a missing acknowledgement, never a loop).
+	// Empty: no person's mail of the corpus is taken for a machine's.
+	allowAuto := map[string]string{}
+	recv := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+	var parseErrs, agree, comparable, missedAuto int
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(corpusDir(), e.path))
+		if err != nil {
+			t.Errorf("%s: %v", e.path, err)
+			continue
+		}
+		in, perr := Parse(raw, recv, ParseOptions{})
+		if in == nil {
+			t.Fatalf("%s: nil Inbound", e.path)
+		}
+		if perr != nil {
+			var pe *ParseError
+			if !errors.As(perr, &pe) || pe.Reason == "" {
+				t.Errorf("%s: error is not a *ParseError with a reason: %v", e.path, perr)
+			}
+			parseErrs++
+			t.Logf("parse error %s: %v", e.path, perr)
+		}
+		checkInvariants(t, e.path, in, raw, recv)
+
+		if e.isAuto != "yes" && e.isAuto != "no" {
+			continue // "mixed": an mbox holding several messages
+		}
+		comparable++
+		got := in.Auto.IsAuto()
+		want := e.isAuto == "yes"
+		if got == want {
+			agree++
+			continue
+		}
+		if want {
+			if why, ok := allowHuman[e.path]; ok {
+				t.Logf("allowed: %s is_auto=yes classified as person: %s", e.path, why)
+				agree++
+				continue
+			}
+			missedAuto++
+			t.Errorf("MACHINE MAIL CLASSIFIED AS PERSON (would get an ack): %s [%s] subject=%q from=%q", e.path, e.category, in.Subject, in.From.Email)
+			continue
+		}
+		if why, ok := allowAuto[e.path]; ok {
+			t.Logf("allowed: %s is_auto=no classified as machine: %s", e.path, why)
+			agree++
+			continue
+		}
+		t.Logf("disagree: %s is_auto=no, classified as machine: %v subject=%q from=%q", e.path, in.Auto.Reasons, in.Subject, in.From.Email)
+	}
+	pct := 100 * float64(agree) / float64(max(comparable, 1))
+	t.Logf("corpus: %d parsed, %d parse errors, auto agreement %d/%d (%.2f%%; %d mixed-mbox file(s) not compared)",
+		len(entries), parseErrs, agree, comparable, pct, len(entries)-comparable)
+	if missedAuto > 0 {
+		t.Errorf("%d machine mails classified as people", missedAuto)
+	}
+	if pct < 97 {
+		t.Errorf("auto agreement %.2f%% < 97%%", pct)
+	}
+}
+
+// checkInvariants are the promises Parse makes for any input.
+func checkInvariants(t testing.TB, name string, in *cases.Inbound, raw []byte, recv time.Time) {
+	t.Helper()
+	if in.DedupeKey == "" {
+		t.Errorf("%s: empty DedupeKey", name)
+	}
+	if in.Size != len(raw) || len(in.Raw) != len(raw) {
+		t.Errorf("%s: Size %d / len(Raw) %d, want %d", name, in.Size, len(in.Raw), len(raw))
+	}
+	if !in.ReceivedAt.Equal(recv) {
+		t.Errorf("%s: ReceivedAt %v, want %v", name, in.ReceivedAt, recv)
+	}
+	if strings.ContainsAny(in.Subject, "\r\n") {
+		t.Errorf("%s: subject has a line break: %q", name, in.Subject)
+	}
+	strs := map[string]string{
+		"subject": in.Subject, "text": in.Text, "message-id": in.MessageID, "return-path": in.ReturnPath,
+		"loop": in.LoopHeader, "from.name": in.From.Name, "from.email": in.From.Email,
+		"bounced-id": in.Auto.BouncedMessageID,
+	}
+	if in.Sender != nil {
+		strs["sender"] = in.Sender.Name + in.Sender.Email
+	}
+	for _, l := range [][]cases.Address{in.To, in.Cc, in.ReplyTo} {
+		for _, a := range l {
+			strs["addr:"+a.Email] = a.Name + a.Email
+			if a.Email != strings.ToLower(a.Email) {
+				t.Errorf("%s: address not lower-cased: %q", name, a.Email)
+			}
+		}
+	}
+	for _, l := range [][]string{in.InReplyTo, in.References, in.AuthResults, in.Problems, in.Auto.Reasons, in.Auto.BouncedRecipients} {
+		for _, s := range l {
+			strs["list:"+s] = s
+		}
+	}
+	for _, a := range in.Attachments {
+		strs["attachment:"+a.Filename] = a.Filename + a.ContentType
+	}
+	for k, s := range strs {
+		if !utf8.ValidString(s) {
+			t.Errorf("%s: %s is not valid UTF-8: %q", name, k, s)
+		}
+	}
+	if strings.Contains(in.Text, "\r") {
+		t.Errorf("%s: text has CR", name)
+	}
+	if len(in.Text) > maxTextBytes {
+		t.Errorf("%s: text longer than %d", name, maxTextBytes)
+	}
+}
