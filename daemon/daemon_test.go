@@ -141,17 +141,18 @@ func (h *harness) deliver(raw string) {
 func (h *harness) waitReports(n int) []Report {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
 		h.mu.Lock()
 		got := append([]Report(nil), h.reports...)
 		h.mu.Unlock()
 		if len(got) >= n {
 			return got
 		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("waited for %d decisions, got %d", n, len(got))
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	h.t.Fatalf("waited for %d decisions, got %d", n, len(h.reports))
-	return nil
 }
 
 func (h *harness) waitMails(n int) []peers.Mail {
