@@ -10,7 +10,17 @@ import (
 // "[Case #12]", "[case#12]", "[ CASE # 12 ]". The prefix is quoted by
 // TokenPattern so an operator's prefix cannot inject regexp syntax.
 func tokenPattern(prefix string) *regexp.Regexp {
-	return regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(strings.TrimSpace(prefix)) + `\s*#\s*(\d{1,20})\s*\]`)
+	// ws is what strings.Fields (and so Strip) treats as white space:
+	// Unicode's, not just ASCII's. Matching less would let Strip's
+	// collapsing turn a non-token such as "[Case\u00a0#1]" into a token.
+	// White space inside the prefix matches any run of it, as mail
+	// clients refold subjects.
+	const ws = `[\s\v\x{85}\p{Z}]`
+	words := strings.Fields(prefix)
+	for i, w := range words {
+		words[i] = regexp.QuoteMeta(w)
+	}
+	return regexp.MustCompile(`(?i)\[` + ws + `*` + strings.Join(words, ws+`+`) + ws + `*#` + ws + `*(\d{1,20})` + ws + `*\]`)
 }
 
 // Tokens finds deskd's subject tokens.
@@ -24,7 +34,7 @@ type Tokens struct {
 func NewTokens(prefix string) *Tokens {
 	// config validates the prefix; this keeps a bad one from ever making
 	// the pattern fail to compile.
-	prefix = strings.TrimSpace(strings.ToValidUTF8(prefix, ""))
+	prefix = strings.Join(strings.Fields(strings.ToValidUTF8(prefix, "")), " ")
 	return &Tokens{prefix: prefix, re: tokenPattern(prefix)}
 }
 
