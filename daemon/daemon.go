@@ -14,6 +14,7 @@ import (
 
 	"deskd/cases"
 	"deskd/mail"
+	"deskd/sla"
 	"deskd/store"
 	"deskd/templates"
 )
@@ -27,9 +28,9 @@ type Options struct {
 	Policy cases.Policy
 	// SupportName is the display name of the support address.
 	SupportName string
-	// FirstResponseHours is the first-response target per plan, in working
-	// hours (R9), named in the acknowledgement.
-	FirstResponseHours map[string]int
+	// SLA holds the agreement's targets; the acknowledgement names the
+	// first-response target of the customer's plan (R9).
+	SLA sla.Targets
 
 	StorePath        string
 	StoreLockTimeout time.Duration

@@ -16,6 +16,7 @@ import (
 	"deskd/cases"
 	"deskd/internal/peers"
 	"deskd/mail"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -57,15 +58,15 @@ func testOptions(t *testing.T, imapSrv *peers.IMAP, smtpSrv *peers.SMTP, dir str
 				Contacts: []cases.Address{{Name: "Bob", Email: "bob@acme.example"}},
 			}},
 		},
-		SupportName:        "Example Support",
-		FirstResponseHours: map[string]int{"Premium": 4, "Business": 8, "Basic": 48},
-		StorePath:          filepath.Join(dir, "deskd.db"),
-		AdminSocket:        filepath.Join(dir, "admin.sock"),
-		MaxMessageBytes:    1 << 20,
-		RetryInitial:       50 * time.Millisecond,
-		RetryMax:           200 * time.Millisecond,
-		GiveUpAfter:        time.Hour,
-		Log:                slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		SupportName:     "Example Support",
+		SLA:             sla.Default(),
+		StorePath:       filepath.Join(dir, "deskd.db"),
+		AdminSocket:     filepath.Join(dir, "admin.sock"),
+		MaxMessageBytes: 1 << 20,
+		RetryInitial:    50 * time.Millisecond,
+		RetryMax:        200 * time.Millisecond,
+		GiveUpAfter:     time.Hour,
+		Log:             slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 }
 

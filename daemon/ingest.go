@@ -12,6 +12,7 @@ import (
 
 	"deskd/cases"
 	"deskd/mail"
+	"deskd/sla"
 	"deskd/store"
 	"deskd/templates"
 )
@@ -50,6 +51,14 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 
 	err := d.db.Update(func(tx *store.Tx) error {
 		rep.Decision, rep.CaseID, rep.Reason, rep.Ack, rep.NoAck, rep.Role = "", 0, "", "", "", ""
+		if validity, _, err := tx.Checkpoint(f.Mailbox); err != nil {
+			return err
+		} else if validity != 0 && validity != f.UIDValidity {
+			// The server renumbered the mailbox (RFC 3501 §2.3.1.1): the
+			// source already looks at every message on each connection,
+			// and dedupe recognises what was handled before.
+			log.Warn("UIDVALIDITY changed; every message in the mailbox is looked at again", "mailbox", f.Mailbox, "was", validity, "now", f.UIDValidity)
+		}
 		if err := tx.SetCheckpoint(f.Mailbox, f.UIDValidity, f.UID); err != nil {
 			return err
 		}
@@ -164,7 +173,7 @@ func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (*renderedMail, 
 		CustomerName:  ack.Customer,
 		ContactName:   ack.To.Name,
 		Plan:          ack.Plan,
-		FirstResponse: firstResponseText(rt.opts.FirstResponseHours[ack.Plan], ack.Language),
+		FirstResponse: firstResponseText(rt.opts.SLA, ack.Plan, ack.Language),
 		SupportName:   rt.opts.SupportName,
 	}
 	subject, text, html, err := rt.templates.Render("ack", ack.Language, data)
@@ -236,11 +245,14 @@ func variantKey(key string, raw []byte) string {
 	return key + "#" + hex.EncodeToString(sum[:8])
 }
 
-// firstResponseText names the R9 target in the customer's language.
-func firstResponseText(hours int, lang string) string {
-	if hours <= 0 {
+// firstResponseText names the R9 target of plan in the customer's
+// language ("" when the plan has none; the template then leaves it out).
+func firstResponseText(targets sla.Targets, plan, lang string) string {
+	d, ok := targets.FirstResponseFor(plan)
+	if !ok {
 		return ""
 	}
+	hours := int(d.Round(time.Hour) / time.Hour)
 	if lang == "en" {
 		if hours == 1 {
 			return "1 working hour"

@@ -18,6 +18,7 @@ import (
 	"deskd/daemon"
 	"deskd/internal/mailstack"
 	"deskd/mail"
+	"deskd/sla"
 )
 
 const (
@@ -86,15 +87,15 @@ func options(t testing.TB, stack *mailstack.Stack, dir string) daemon.Options {
 					Contacts: []cases.Address{{Name: "Bob", Email: bob}}},
 			},
 		},
-		SupportName:        "Desk Support",
-		FirstResponseHours: map[string]int{"Premium": 4, "Business": 8, "Basic": 48},
-		StorePath:          filepath.Join(dir, "deskd.db"),
-		AdminSocket:        filepath.Join(dir, "admin.sock"),
-		MaxMessageBytes:    25 << 20,
-		RetryInitial:       200 * time.Millisecond,
-		RetryMax:           2 * time.Second,
-		GiveUpAfter:        time.Hour,
-		Log:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		SupportName:     "Desk Support",
+		SLA:             sla.Default(),
+		StorePath:       filepath.Join(dir, "deskd.db"),
+		AdminSocket:     filepath.Join(dir, "admin.sock"),
+		MaxMessageBytes: 25 << 20,
+		RetryInitial:    200 * time.Millisecond,
+		RetryMax:        2 * time.Second,
+		GiveUpAfter:     time.Hour,
+		Log:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 }
 

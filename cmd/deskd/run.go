@@ -16,6 +16,7 @@ import (
 	"deskd/config"
 	"deskd/daemon"
 	"deskd/mail"
+	"deskd/sla"
 )
 
 const defaultConfigPath = "/etc/deskd/config.yaml"
@@ -60,10 +61,10 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		}
 		policy.Customers = append(policy.Customers, cc)
 	}
-	firstResponse := map[string]int{}
+	targets := sla.Default()
 	for _, plan := range []string{config.PlanPremium, config.PlanBusiness, config.PlanBasic} {
 		if d, ok := cfg.SLA.FirstResponse.For(plan); ok {
-			firstResponse[plan] = int(d / time.Hour)
+			targets.FirstResponse[plan] = d
 		}
 	}
 	return daemon.Options{
@@ -80,19 +81,19 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 			Username: cfg.SMTP.Username, Password: string(cfg.SMTP.Password), Auth: cfg.SMTP.Auth,
 			HELO: cfg.SMTP.HELO, Timeout: cfg.SMTP.Timeout, InsecureSkipVerify: cfg.SMTP.InsecureSkipVerify,
 		},
-		Policy:             policy,
-		SupportName:        cfg.Support.Name,
-		FirstResponseHours: firstResponse,
-		StorePath:          cfg.Store.Path,
-		StoreLockTimeout:   cfg.Store.LockTimeout,
-		AdminSocket:        cfg.Admin.Socket,
-		AdminSocketMode:    uint32(cfg.Admin.SocketMode),
-		MaxMessageBytes:    int(cfg.Limits.MaxMessageBytes),
-		HMACKey:            []byte(string(cfg.Support.HMACKey)),
-		RetryInitial:       cfg.SMTP.RetryInitial,
-		RetryMax:           cfg.SMTP.RetryMax,
-		GiveUpAfter:        cfg.SMTP.GiveUpAfter,
-		Log:                log,
+		Policy:           policy,
+		SupportName:      cfg.Support.Name,
+		SLA:              targets,
+		StorePath:        cfg.Store.Path,
+		StoreLockTimeout: cfg.Store.LockTimeout,
+		AdminSocket:      cfg.Admin.Socket,
+		AdminSocketMode:  uint32(cfg.Admin.SocketMode),
+		MaxMessageBytes:  int(cfg.Limits.MaxMessageBytes),
+		HMACKey:          []byte(string(cfg.Support.HMACKey)),
+		RetryInitial:     cfg.SMTP.RetryInitial,
+		RetryMax:         cfg.SMTP.RetryMax,
+		GiveUpAfter:      cfg.SMTP.GiveUpAfter,
+		Log:              log,
 	}
 }
 
