@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -36,7 +37,11 @@ type IMAPConfig struct {
 	// IdleRefresh re-issues IDLE before servers drop it (RFC 2177 §3: at
 	// least every 29 minutes).
 	IdleRefresh        time.Duration
-	ConnectTimeout     time.Duration
+	ConnectTimeout time.Duration
+	// CommandTimeout is how long the server may stay silent while deskd
+	// waits for an answer (default 2 minutes); renewed on every read, so a
+	// long FETCH that keeps sending is never cut off.
+	CommandTimeout     time.Duration
 	InsecureSkipVerify bool
 	RootCAs            *x509.CertPool // tests
 	// MaxBytes is the largest message fetched whole; of a larger one only
@@ -111,6 +116,9 @@ func NewSource(cfg IMAPConfig, log *slog.Logger, onStatus func(SourceStatus)) *S
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 30 * time.Second
 	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 2 * time.Minute
+	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 200
 	}
@@ -152,7 +160,7 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 // Login connects and logs in once, to check credentials (check-config and
 // start-up); it returns the server's capabilities.
 func (s *Source) Login(ctx context.Context) (imap.CapSet, error) {
-	c, err := s.dial(ctx, nil)
+	c, _, err := s.dial(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -162,31 +170,40 @@ func (s *Source) Login(ctx context.Context) (imap.CapSet, error) {
 	return caps, nil
 }
 
-func (s *Source) dial(ctx context.Context, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
+func (s *Source) dial(ctx context.Context, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, *watchedConn, error) {
 	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
-	opts := &imapclient.Options{
-		TLSConfig: &tls.Config{
-			ServerName:         s.cfg.Host,
-			InsecureSkipVerify: s.cfg.InsecureSkipVerify, //nolint:gosec // operator's explicit choice, tests only
-			RootCAs:            s.cfg.RootCAs,
-		},
-		Dialer:                &net.Dialer{Timeout: s.cfg.ConnectTimeout},
-		UnilateralDataHandler: handler,
+	tlsCfg := &tls.Config{
+		ServerName:         s.cfg.Host,
+		InsecureSkipVerify: s.cfg.InsecureSkipVerify, //nolint:gosec // operator's explicit choice, loopback only (config enforces it)
+		RootCAs:            s.cfg.RootCAs,
+		NextProtos:         []string{"imap"},
 	}
-	var (
-		c   *imapclient.Client
-		err error
-	)
+	opts := &imapclient.Options{TLSConfig: tlsCfg, UnilateralDataHandler: handler}
+	dialer := &net.Dialer{Timeout: s.cfg.ConnectTimeout}
+	raw, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	// Every read on the connection carries an inactivity deadline, so a
+	// server that stops answering (a half-open connection after a NAT
+	// timeout, a wedged server) ends the session instead of hanging it.
+	wc := &watchedConn{Conn: raw}
+	wc.setTimeout(s.cfg.ConnectTimeout)
+	var c *imapclient.Client
 	switch s.cfg.TLS {
 	case "none":
-		c, err = imapclient.DialInsecure(addr, opts)
+		c = imapclient.New(wc, opts)
 	case "starttls":
-		c, err = imapclient.DialStartTLS(addr, opts)
+		c, err = imapclient.NewStartTLS(wc, opts)
 	default:
-		c, err = imapclient.DialTLS(addr, opts)
+		tc := tls.Client(wc, tlsCfg)
+		if err = tc.HandshakeContext(ctx); err == nil {
+			c = imapclient.New(tc, opts)
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
+		raw.Close()
+		return nil, nil, fmt.Errorf("connect %s (%s): %w", addr, s.cfg.TLS, err)
 	}
 	// A server that accepts the connection but never answers must not
 	// wedge the loop: close the connection when ctx ends during login.
@@ -194,9 +211,30 @@ func (s *Source) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 	defer stop()
 	if err := c.Login(s.cfg.Username, s.cfg.Password).Wait(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("login as %s: %w", s.cfg.Username, err)
+		return nil, nil, fmt.Errorf("login as %s: %w", s.cfg.Username, err)
 	}
-	return c, nil
+	wc.setTimeout(s.cfg.CommandTimeout)
+	return c, wc, nil
+}
+
+// watchedConn puts an inactivity deadline on every read.
+type watchedConn struct {
+	net.Conn
+	timeout atomic.Int64 // time.Duration
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	if t := time.Duration(c.timeout.Load()); t > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(t))
+	}
+	return c.Conn.Read(p)
+}
+
+// setTimeout changes the inactivity limit, including for a read already
+// waiting (the client's reader goroutine always is).
+func (c *watchedConn) setTimeout(d time.Duration) {
+	c.timeout.Store(int64(d))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(d))
 }
 
 // session is one connection's life: select, scan everything, then wait for
@@ -215,7 +253,7 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 			}
 		},
 	}
-	c, err := s.dial(ctx, handler)
+	c, wc, err := s.dial(ctx, handler)
 	if err != nil {
 		return err
 	}
@@ -269,7 +307,7 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 		}
 		wait := s.cfg.PollInterval - time.Since(lastFull)
 		if useIdle {
-			if err := s.idle(ctx, c, news, min(wait, s.cfg.IdleRefresh)); err != nil {
+			if err := s.idle(ctx, c, wc, news, min(wait, s.cfg.IdleRefresh)); err != nil {
 				return err
 			}
 		} else {
@@ -296,13 +334,17 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 // idle waits in IDLE until the server reports new mail, d passes or ctx
 // ends. deskd re-issues IDLE itself every IdleRefresh (under RFC 2177's
 // 29 minutes).
-func (s *Source) idle(ctx context.Context, c *imapclient.Client, news <-chan struct{}, d time.Duration) error {
+func (s *Source) idle(ctx context.Context, c *imapclient.Client, wc *watchedConn, news <-chan struct{}, d time.Duration) error {
 	// Drain a wake-up left from before: the scan that follows IDLE will
 	// see that mail anyway.
 	select {
 	case <-news:
 	default:
 	}
+	// A server says nothing during IDLE until there is news (some send a
+	// keep-alive every few minutes); allow the whole IDLE period.
+	wc.setTimeout(d + s.cfg.CommandTimeout)
+	defer wc.setTimeout(s.cfg.CommandTimeout)
 	cmd, err := c.Idle()
 	if err != nil {
 		return fmt.Errorf("idle: %w", err)

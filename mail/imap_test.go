@@ -265,3 +265,114 @@ func TestSourceLeaveRetries(t *testing.T) {
 	}
 	waitCount(t, p, "Processed", 1)
 }
+
+// freezableProxy forwards TCP to target until frozen; a frozen proxy
+// keeps its connections open but passes nothing: a half-open connection,
+// as after a NAT timeout.
+type freezableProxy struct {
+	addr   string
+	mu     sync.Mutex
+	frozen bool
+}
+
+func startProxy(t *testing.T, target string) *freezableProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &freezableProxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			pipe := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if err != nil {
+						dst.Close()
+						return
+					}
+					p.mu.Lock()
+					frozen := p.frozen
+					p.mu.Unlock()
+					if frozen {
+						continue // swallow: the peer hears nothing
+					}
+					if _, err := dst.Write(buf[:n]); err != nil {
+						src.Close()
+						return
+					}
+				}
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	return p
+}
+
+func (p *freezableProxy) setFrozen(f bool) {
+	p.mu.Lock()
+	p.frozen = f
+	p.mu.Unlock()
+}
+
+// A server that goes silent (half-open connection) cannot wedge the
+// source: the read deadline ends the session, the source reconnects, and
+// mail that arrived meanwhile is handled.
+func TestSourceSurvivesSilentServer(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	proxy := startProxy(t, p.addr)
+	cfg := p.sourceConfig(t, "none")
+	host, port, _ := net.SplitHostPort(proxy.addr)
+	cfg.Host = host
+	fmt.Sscan(port, &cfg.Port)
+	cfg.IdleRefresh = 200 * time.Millisecond
+	cfg.CommandTimeout = 300 * time.Millisecond
+	var mu sync.Mutex
+	var errs []error
+	onStatus := func(st SourceStatus) {
+		if st.Err != nil {
+			mu.Lock()
+			errs = append(errs, st.Err)
+			mu.Unlock()
+		}
+	}
+	rec := newRecorder(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	src := NewSource(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), onStatus)
+	go func() { _ = src.Run(ctx, rec.handle); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	p.deliver(t, fmt.Sprintf(sample, 1, 1))
+	rec.wait(t, 1)
+	proxy.setFrozen(true)
+	p.deliver(t, fmt.Sprintf(sample, 2, 2))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(errs)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a silent server did not end the session")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	proxy.setFrozen(false)
+	rec.wait(t, 2)
+	waitCount(t, p, "INBOX", 0)
+}
