@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"deskd/mail"
@@ -13,27 +14,70 @@ import (
 // SIGTERM must end the process within 10 s.
 const sendGrace = 7 * time.Second
 
+// outboxWorkers is how many mails are handed to the SMTP server at once.
+// The relay's own flush to disk dominates a send; a few connections in
+// parallel overlap those waits.
+const outboxWorkers = 4
+
 // runOutbox delivers queued mails until ctx ends. It sleeps until the next
 // entry is due or ingest queues one (kick), so an idle daemon does nothing.
-// Ingest never waits on it: a down SMTP server only grows the queue.
+// Ingest never waits on it: a down SMTP server only grows the queue. At
+// shutdown it stops handing out work and waits for the sends in flight.
 func (d *Daemon) runOutbox(ctx context.Context) {
+	jobs := make(chan *store.OutboxEntry)
+	finished := make(chan uint64, outboxWorkers)
+	var wg sync.WaitGroup
+	for range outboxWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range jobs {
+				d.deliver(ctx, e)
+				finished <- e.ID
+			}
+		}()
+	}
+	defer func() {
+		// Let the workers finish what they hold; drain their reports so
+		// none blocks on a full channel.
+		close(jobs)
+		go func() { wg.Wait(); close(finished) }()
+		for range finished {
+		}
+	}()
+
+	// inFlight keeps an entry from being handed out twice while a worker
+	// still holds it (its record says queued until the attempt is stored).
+	inFlight := map[uint64]bool{}
 	for ctx.Err() == nil {
 		var due []*store.OutboxEntry
 		err := d.db.View(func(tx *store.Tx) error {
 			var err error
-			due, err = tx.DueOutbox(d.now(), 50)
+			due, err = tx.DueOutbox(d.now(), outboxWorkers*4+len(inFlight))
 			return err
 		})
 		if err != nil {
 			d.log.Error("read outbox", "err", err)
 		}
+		handedOut := 0
 		for _, e := range due {
-			if ctx.Err() != nil {
-				return
+			if inFlight[e.ID] {
+				continue
 			}
-			d.deliver(ctx, e)
+			sent := false
+			for !sent {
+				select {
+				case jobs <- e:
+					inFlight[e.ID], sent = true, true
+					handedOut++
+				case id := <-finished:
+					delete(inFlight, id)
+				case <-ctx.Done():
+					return
+				}
+			}
 		}
-		if len(due) > 0 {
+		if handedOut > 0 {
 			continue
 		}
 		wait := time.Hour
@@ -44,10 +88,16 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 			}
 			return err
 		})
+		if len(inFlight) > 0 && wait == 0 {
+			// Everything due is with a worker: wait for one to finish.
+			wait = time.Hour
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-d.kick:
+		case id := <-finished:
+			delete(inFlight, id)
 		case <-timer.C:
 		}
 		timer.Stop()

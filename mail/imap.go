@@ -36,7 +36,7 @@ type IMAPConfig struct {
 	PollInterval time.Duration
 	// IdleRefresh re-issues IDLE before servers drop it (RFC 2177 §3: at
 	// least every 29 minutes).
-	IdleRefresh        time.Duration
+	IdleRefresh    time.Duration
 	ConnectTimeout time.Duration
 	// CommandTimeout is how long the server may stay silent while deskd
 	// waits for an answer (default 2 minutes); renewed on every read, so a
@@ -393,14 +393,39 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 			return handled, maxUID, err
 		}
 		var processed, quarantined imap.UIDSet
-		flush := func() error {
-			if err := s.move(c, processed, s.cfg.ProcessedMailbox); err != nil {
-				return err
-			}
-			if err := s.move(c, quarantined, s.cfg.QuarantineMailbox); err != nil {
-				return err
+		// Moves are pipelined: a group's MOVE goes out and the next mails
+		// are handled while the server works on it; its answer is read
+		// at the next flush. That is safe because every mail is committed
+		// before its move is sent, and a move that never happened (crash,
+		// lost connection) only means the mail is seen again and
+		// recognised as handled.
+		var moving []pendingMove
+		flush := func(final bool) error {
+			for _, g := range []struct {
+				set     imap.UIDSet
+				mailbox string
+			}{{processed, s.cfg.ProcessedMailbox}, {quarantined, s.cfg.QuarantineMailbox}} {
+				if len(g.set) == 0 {
+					continue
+				}
+				pm, err := s.startMove(c, g.set, g.mailbox)
+				if err != nil {
+					return err
+				}
+				moving = append(moving, pm)
 			}
 			processed, quarantined = nil, nil
+			// Keep one group in flight, or none at the end of a batch.
+			keep := 0
+			if !final {
+				keep = min(len(moving), 2)
+			}
+			for _, pm := range moving[:len(moving)-keep] {
+				if err := pm.wait(); err != nil {
+					return err
+				}
+			}
+			moving = moving[len(moving)-keep:]
 			return nil
 		}
 		for i, m := range msgs {
@@ -427,12 +452,12 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 			// Move in small groups: one command per group keeps a backlog
 			// fast, and the inbox shows progress within moments.
 			if (i+1)%moveEvery == 0 {
-				if err := flush(); err != nil {
+				if err := flush(false); err != nil {
 					return handled, maxUID, err
 				}
 			}
 		}
-		if err := flush(); err != nil {
+		if err := flush(true); err != nil {
 			return handled, maxUID, err
 		}
 	}
@@ -509,29 +534,43 @@ func sortFetched(fs []*Fetched) {
 	}
 }
 
-// move takes messages out of the inbox. With MOVE (RFC 6851), or COPY and
-// UID EXPUNGE (RFC 4315), only these messages are touched. A server with
-// neither gets COPY and \Deleted but no EXPUNGE: deskd never expunges
-// messages it did not flag itself, and scans skip \Deleted messages.
-func (s *Source) move(c *imapclient.Client, set imap.UIDSet, mailbox string) error {
-	if len(set) == 0 {
+// pendingMove is a move sent to the server whose answer is still due.
+type pendingMove struct {
+	cmd     *imapclient.MoveCommand // nil when the move already completed
+	set     imap.UIDSet
+	mailbox string
+}
+
+func (pm pendingMove) wait() error {
+	if pm.cmd == nil {
 		return nil
 	}
+	if _, err := pm.cmd.Wait(); err != nil {
+		return fmt.Errorf("move %v to %s: %w", pm.set, pm.mailbox, err)
+	}
+	return nil
+}
+
+// startMove takes messages out of the inbox. With MOVE (RFC 6851), or COPY
+// and UID EXPUNGE (RFC 4315), only these messages are touched, and the
+// command is left in flight. A server with neither gets COPY and \Deleted
+// but no EXPUNGE: deskd never expunges messages it did not flag itself,
+// and scans skip \Deleted messages.
+func (s *Source) startMove(c *imapclient.Client, set imap.UIDSet, mailbox string) (pendingMove, error) {
+	pm := pendingMove{set: set, mailbox: mailbox}
 	caps := c.Caps()
 	if caps.Has(imap.CapMove) || caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2) {
-		if _, err := c.Move(set, mailbox).Wait(); err != nil {
-			return fmt.Errorf("move %v to %s: %w", set, mailbox, err)
-		}
-		return nil
+		pm.cmd = c.Move(set, mailbox)
+		return pm, nil
 	}
 	if _, err := c.Copy(set, mailbox).Wait(); err != nil {
-		return fmt.Errorf("copy %v to %s: %w", set, mailbox, err)
+		return pm, fmt.Errorf("copy %v to %s: %w", set, mailbox, err)
 	}
 	flags := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
 	if err := c.Store(set, flags, nil).Close(); err != nil {
-		return fmt.Errorf("flag %v deleted: %w", set, err)
+		return pm, fmt.Errorf("flag %v deleted: %w", set, err)
 	}
-	return nil
+	return pm, nil
 }
 
 // ensureMailbox creates mailbox unless it exists.
