@@ -19,37 +19,76 @@ const sendGrace = 7 * time.Second
 // parallel overlap those waits.
 const outboxWorkers = 4
 
+// attempt is the outcome of one delivery attempt, waiting to be recorded.
+type attempt struct {
+	entry    *store.OutboxEntry // with its new state
+	err      error
+	final    bool
+	rejected map[string]error // addresses refused for good
+	at       time.Time
+}
+
 // runOutbox delivers queued mails until ctx ends. It sleeps until the next
 // entry is due or ingest queues one (kick), so an idle daemon does nothing.
-// Ingest never waits on it: a down SMTP server only grows the queue. At
-// shutdown it stops handing out work and waits for the sends in flight.
+// Ingest never waits on it: a down SMTP server only grows the queue.
+//
+// Workers only talk SMTP; this loop hands out entries and records the
+// outcomes, several in one transaction when several finished meanwhile:
+// each record costs the disk a flush, and ingest wants the writer too. A
+// crash between a send and its record means the mail goes out again with
+// the same Message-ID, which receivers recognise.
 func (d *Daemon) runOutbox(ctx context.Context) {
 	jobs := make(chan *store.OutboxEntry)
-	finished := make(chan uint64, outboxWorkers)
+	finished := make(chan attempt, outboxWorkers)
 	var wg sync.WaitGroup
 	for range outboxWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for e := range jobs {
-				d.deliver(ctx, e)
-				finished <- e.ID
+				finished <- d.send(ctx, e)
 			}
 		}()
 	}
+	// inFlight keeps an entry from being handed out twice while a worker
+	// holds it (its record says queued until the attempt is recorded).
+	inFlight := map[uint64]bool{}
+	var done []attempt
+	collect := func(a attempt) {
+		done = append(done, a)
+		// Take whatever else finished meanwhile into the same record.
+		for {
+			select {
+			case a := <-finished:
+				done = append(done, a)
+			default:
+				return
+			}
+		}
+	}
+	flush := func() {
+		if len(done) == 0 {
+			return
+		}
+		d.record(done)
+		for _, a := range done {
+			delete(inFlight, a.entry.ID)
+		}
+		done = done[:0]
+	}
 	defer func() {
-		// Let the workers finish what they hold; drain their reports so
-		// none blocks on a full channel.
+		// At shutdown: hand out nothing more, let the workers finish the
+		// sends they hold, and record those.
 		close(jobs)
 		go func() { wg.Wait(); close(finished) }()
-		for range finished {
+		for a := range finished {
+			done = append(done, a)
 		}
+		flush()
 	}()
 
-	// inFlight keeps an entry from being handed out twice while a worker
-	// still holds it (its record says queued until the attempt is stored).
-	inFlight := map[uint64]bool{}
 	for ctx.Err() == nil {
+		flush()
 		var due []*store.OutboxEntry
 		err := d.db.View(func(tx *store.Tx) error {
 			var err error
@@ -64,14 +103,13 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 			if inFlight[e.ID] {
 				continue
 			}
-			sent := false
-			for !sent {
+			for handed := false; !handed; {
 				select {
 				case jobs <- e:
-					inFlight[e.ID], sent = true, true
+					inFlight[e.ID], handed = true, true
 					handedOut++
-				case id := <-finished:
-					delete(inFlight, id)
+				case a := <-finished:
+					collect(a)
 				case <-ctx.Done():
 					return
 				}
@@ -96,17 +134,17 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-d.kick:
-		case id := <-finished:
-			delete(inFlight, id)
+		case a := <-finished:
+			collect(a)
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
 }
 
-// deliver makes one attempt at e and records the outcome. The send uses
+// send makes one attempt at e and works out its new state. The send uses
 // the entry's stored bytes, so a retry carries the same Message-ID.
-func (d *Daemon) deliver(ctx context.Context, e *store.OutboxEntry) {
+func (d *Daemon) send(ctx context.Context, e *store.OutboxEntry) attempt {
 	rt := d.rt.Load()
 	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -119,17 +157,16 @@ func (d *Daemon) deliver(ctx context.Context, e *store.OutboxEntry) {
 
 	err := rt.sender.Send(sendCtx, e.EnvelopeFrom, e.Recipients, e.Raw)
 	now := d.now()
+	a := attempt{entry: e, err: err, at: now}
 	e.Attempts++
-	final := false
-	var rejected map[string]error
 	switch {
 	case err == nil:
-		e.State, e.SentAt, e.LastError, final = store.OutboxSent, now, "", true
+		e.State, e.SentAt, e.LastError, a.final = store.OutboxSent, now, "", true
 	case !mail.IsTemporary(err):
 		var re *mail.RecipientsError
 		if errors.As(err, &re) && len(re.Rejected) < len(e.Recipients) {
 			// Delivered to the others: the mail is sent; the rejected
-			// addresses are remembered below.
+			// addresses are remembered.
 			e.State, e.SentAt = store.OutboxSent, now
 		} else {
 			e.State = store.OutboxFailed
@@ -137,45 +174,61 @@ func (d *Daemon) deliver(ctx context.Context, e *store.OutboxEntry) {
 		var se *mail.SendError
 		switch {
 		case re != nil:
-			rejected = re.Rejected
+			a.rejected = re.Rejected
 		case errors.As(err, &se) && se.Op == "rcpt":
 			// The only recipient was refused for good.
-			rejected = map[string]error{}
+			a.rejected = map[string]error{}
 			for _, r := range e.Recipients {
-				rejected[r] = err
+				a.rejected[r] = err
 			}
 		}
-		e.LastError, final = err.Error(), true
+		e.LastError, a.final = err.Error(), true
 	case now.Sub(e.CreatedAt) >= rt.opts.GiveUpAfter:
-		e.State, e.LastError, final = store.OutboxFailed, "gave up: "+err.Error(), true
+		e.State, e.LastError, a.final = store.OutboxFailed, "gave up: "+err.Error(), true
 	default:
 		e.LastError = err.Error()
 		e.NextAttempt = now.Add(retryDelay(e.Attempts, rt.opts.RetryInitial, rt.opts.RetryMax))
 	}
-	if err := d.db.Update(func(tx *store.Tx) error {
-		for addr := range rejected {
-			// A permanent refusal: no automatic mail to it for a while.
-			if err := tx.SetUndeliverable(addr, now.Add(rt.opts.Policy.UndeliverableFor), "smtp: "+rejected[addr].Error()); err != nil {
+	return a
+}
+
+// record stores the outcomes of finished attempts in one transaction, then
+// logs them and tells OnSent.
+func (d *Daemon) record(attempts []attempt) {
+	rt := d.rt.Load()
+	err := d.db.Update(func(tx *store.Tx) error {
+		for _, a := range attempts {
+			for addr, why := range a.rejected {
+				// A permanent refusal: no automatic mail to it for a while.
+				if err := tx.SetUndeliverable(addr, a.at.Add(rt.opts.Policy.UndeliverableFor), "smtp: "+why.Error()); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutOutbox(a.entry); err != nil {
 				return err
 			}
 		}
-		return tx.PutOutbox(e)
-	}); err != nil {
-		// The mail may have gone out; it will be sent again with the same
-		// Message-ID, which receivers and our own dedupe recognise.
-		d.log.Error("record outbox attempt", "outbox", e.ID, "err", err)
+		return nil
+	})
+	if err != nil {
+		// The mails may have gone out; the entries stay queued and go out
+		// again with the same Message-IDs.
+		d.log.Error("record outbox attempts", "count", len(attempts), "err", err)
 	}
-	log := d.log.With("outbox", e.ID, "case", e.CaseID, "kind", e.Kind, "msgid", e.MessageID, "attempt", e.Attempts)
-	switch {
-	case err == nil:
-		log.Info("mail sent", "to", e.Recipients)
-	case final:
-		log.Error("mail not delivered", "state", e.State, "err", err)
-	default:
-		log.Warn("send failed, will retry", "err", err, "next", e.NextAttempt)
-	}
-	if rt.opts.OnSent != nil {
-		rt.opts.OnSent(SendReport{OutboxID: e.ID, CaseID: e.CaseID, Kind: e.Kind, MessageID: e.MessageID, To: e.Recipients, Err: err, Final: final})
+	for _, a := range attempts {
+		e := a.entry
+		log := d.log.With("outbox", e.ID, "case", e.CaseID, "kind", e.Kind, "msgid", e.MessageID, "attempt", e.Attempts)
+		switch {
+		case a.err == nil:
+			log.Info("mail sent", "to", e.Recipients)
+		case a.final:
+			log.Error("mail not delivered", "state", e.State, "err", a.err)
+		default:
+			log.Warn("send failed, will retry", "err", a.err, "next", e.NextAttempt)
+		}
+		if rt.opts.OnSent != nil {
+			rt.opts.OnSent(SendReport{OutboxID: e.ID, CaseID: e.CaseID, Kind: e.Kind, MessageID: e.MessageID, To: e.Recipients, Err: a.err, Final: a.final})
+		}
 	}
 }
 
