@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -399,5 +400,102 @@ func TestRestartContinues(t *testing.T) {
 	reps := h.waitReports(1)
 	if reps[0].CaseID != 2 {
 		t.Fatalf("after restart: %+v", reps[0])
+	}
+}
+
+// A bounce of deskd's own acknowledgement (a DSN naming its signed
+// Message-ID) marks the bounced address undeliverable: the next mail from
+// that address gets no automatic answer, so deskd never keeps mailing a
+// dead mailbox (RFC 3834, loop protection).
+func TestBounceSilencesAddress(t *testing.T) {
+	h := newHarness(t, nil)
+	h.deliver(question("g1@acme.example", "gone@acme.example", "Printer", ""))
+	reps := h.waitReports(1)
+	ackID := reps[0].Ack
+	if ackID == "" {
+		t.Fatalf("no ack: %+v", reps[0])
+	}
+	h.waitMails(1)
+	h.deliver(`Return-Path: <>
+From: MAILER-DAEMON@mx.acme.example (Mail Delivery System)
+To: support@example.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn-1@mx.acme.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.acme.example
+
+Final-Recipient: rfc822; gone@acme.example
+Action: failed
+Status: 5.1.1
+
+--B1
+Content-Type: text/rfc822-headers
+
+From: support@example.test
+To: gone@acme.example
+Message-ID: <` + ackID + `>
+
+--B1--
+`)
+	reps = h.waitReports(2)
+	if reps[1].Decision != string(cases.OutcomeAutoRecord) || reps[1].CaseID != 1 {
+		t.Fatalf("bounce decided as %+v", reps[1])
+	}
+	err := h.d.DB().View(func(tx *store.Tx) error {
+		until, err := tx.UndeliverableUntil("gone@acme.example")
+		if err == nil && !until.After(time.Now()) {
+			t.Errorf("gone@acme.example not marked undeliverable (until %v)", until)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.deliver(question("g2@acme.example", "gone@acme.example", "Another question", ""))
+	reps = h.waitReports(3)
+	if reps[2].Ack != "" || !strings.Contains(reps[2].NoAck, "bounced") {
+		t.Errorf("mail from a bounced address: %+v", reps[2])
+	}
+}
+
+// SIGTERM's promise at the daemon level: Run returns promptly when its
+// context ends, even with mail waiting to be sent to a server that does
+// not answer.
+func TestStopWhileSMTPHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accept and say nothing: a hung relay
+		}
+	}()
+	h := newHarness(t, func(o *Options) {
+		o.SMTP.Port = ln.Addr().(*net.TCPAddr).Port
+		o.SMTP.Timeout = time.Minute
+	})
+	h.deliver(question("h1@acme.example", "bob@acme.example", "Hang", ""))
+	h.waitReports(1)
+	time.Sleep(200 * time.Millisecond) // the send is now stuck in the greeting
+	start := time.Now()
+	h.stop()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stop took %v, want under 10s", d)
 	}
 }
