@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"deskd/daemon"
-	"deskd/internal/peers"
 )
 
 // runCLI runs deskd's CLI in-process and returns its output and exit code.
@@ -69,18 +68,7 @@ func TestUsageErrors(t *testing.T) {
 // with the same JSON either way. SIGHUP reloads the configuration and
 // keeps the old one when the new one has problems.
 func TestCasesCLIAndReload(t *testing.T) {
-	imapSrv, err := peers.StartIMAP("support@example.test", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imapSrv.Close()
-	smtpSrv, err := peers.StartSMTP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smtpSrv.Close()
-	dir := t.TempDir()
-	configPath := writeTestConfig(t, dir, imapSrv, smtpSrv)
+	imapSrv, smtpSrv, dir, configPath := startPeers(t)
 	// info level, so the reload lines show.
 	cfgText, _ := os.ReadFile(configPath)
 	os.WriteFile(configPath, bytes.Replace(cfgText, []byte("level: warn"), []byte("level: info"), 1), 0o600)

@@ -45,6 +45,24 @@ func deskdProcess(t *testing.T, stderr io.Writer, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startPeers starts the in-process IMAP server and SMTP sink and writes a
+// deskd configuration for them into a fresh directory.
+func startPeers(t *testing.T) (imapSrv *peers.IMAP, smtpSrv *peers.SMTP, dir, configPath string) {
+	t.Helper()
+	imapSrv, err := peers.StartIMAP("support@example.test", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imapSrv.Close() })
+	smtpSrv, err = peers.StartSMTP(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { smtpSrv.Close() })
+	dir = t.TempDir()
+	return imapSrv, smtpSrv, dir, writeTestConfig(t, dir, imapSrv, smtpSrv)
+}
+
 func writeTestConfig(t *testing.T, dir string, imapSrv *peers.IMAP, smtpSrv *peers.SMTP) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`imap:
@@ -93,18 +111,7 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test is long; run without -short")
 	}
-	imapSrv, err := peers.StartIMAP("support@example.test", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imapSrv.Close()
-	smtpSrv, err := peers.StartSMTP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smtpSrv.Close()
-	dir := t.TempDir()
-	configPath := writeTestConfig(t, dir, imapSrv, smtpSrv)
+	imapSrv, smtpSrv, dir, configPath := startPeers(t)
 
 	const questions, replies = 400, 100
 	for i := range questions {
