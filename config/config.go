@@ -141,6 +141,10 @@ type SMTP struct {
 type Support struct {
 	// Address is the addr-spec customers write to (R2), lower-cased.
 	Address string `mapstructure:"address"`
+	// Aliases are further addresses of the same mailbox (helpdesk@,
+	// servicedesk@): mail from them is deskd itself, never answered, and
+	// they are no party of a case.
+	Aliases []string `mapstructure:"aliases"`
 	// Name is the display name on deskd's mails.
 	Name string `mapstructure:"name"`
 	// TokenPrefix makes the subject token "[<prefix> #<n>]".
@@ -425,6 +429,7 @@ func (c *Config) normalize() {
 		}
 	}
 
+	lowAll(c.Support.Aliases)
 	lowAll(c.Staff.Addresses)
 	lowAll(c.Staff.Notify)
 	lowAll(c.Staff.SecondLine)

@@ -222,6 +222,7 @@ func (c *Config) validateSMTP(v *validator) {
 func (c *Config) validateSupport(v *validator) {
 	s := &c.Support
 	v.addrSpec("support.address", s.Address)
+	v.addrList("support.aliases", s.Aliases)
 	v.noControl("support.name", s.Name)
 	if v.required("support.token_prefix", s.TokenPrefix) {
 		for _, r := range s.TokenPrefix {

@@ -43,6 +43,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 	policy := cases.Policy{
 		SupportAddress:   cfg.Support.Address,
+		OwnAddresses:     cfg.Support.Aliases,
 		TokenPrefix:      cfg.Support.TokenPrefix,
 		ReopenWindow:     cfg.Support.ReopenWindow,
 		StaffAddresses:   cfg.Staff.Addresses,
