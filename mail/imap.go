@@ -286,6 +286,13 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 	lastFull := time.Now()
 	for {
 		full := lastUID == 0 || time.Since(lastFull) >= s.cfg.PollInterval
+		// The scan sees everything the server has now; a wake-up that
+		// arrives from here on means mail the scan may have missed, and
+		// must survive until the IDLE below, which then ends at once.
+		select {
+		case <-news:
+		default:
+		}
 		n, maxUID, err := s.scan(ctx, c, &inFlight, sel.UIDValidity, lastUID, full, handle)
 		if full && err == nil {
 			lastFull = time.Now()
@@ -335,12 +342,6 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 // ends. deskd re-issues IDLE itself every IdleRefresh (under RFC 2177's
 // 29 minutes).
 func (s *Source) idle(ctx context.Context, c *imapclient.Client, wc *watchedConn, news <-chan struct{}, d time.Duration) error {
-	// Drain a wake-up left from before: the scan that follows IDLE will
-	// see that mail anyway.
-	select {
-	case <-news:
-	default:
-	}
 	// A server says nothing during IDLE until there is news (some send a
 	// keep-alive every few minutes); allow the whole IDLE period.
 	wc.setTimeout(d + s.cfg.CommandTimeout)
