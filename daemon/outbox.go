@@ -15,8 +15,8 @@ import (
 const sendGrace = 7 * time.Second
 
 // outboxWorkers is how many mails are handed to the SMTP server at once.
-// The relay's own flush to disk dominates a send; a few connections in
-// parallel overlap those waits.
+// The relay's own work (its queue file, its flush to disk) dominates a
+// send; several connections in parallel overlap those waits.
 const outboxWorkers = 4
 
 // attempt is the outcome of one delivery attempt, waiting to be recorded.
@@ -32,63 +32,74 @@ type attempt struct {
 // entry is due or ingest queues one (kick), so an idle daemon does nothing.
 // Ingest never waits on it: a down SMTP server only grows the queue.
 //
-// Workers only talk SMTP; this loop hands out entries and records the
-// outcomes, several in one transaction when several finished meanwhile:
-// each record costs the disk a flush, and ingest wants the writer too. A
-// crash between a send and its record means the mail goes out again with
-// the same Message-ID, which receivers recognise.
+// Three parts: this loop hands out due entries; workers only talk SMTP; a
+// recorder stores the outcomes, several in one transaction when several
+// finished meanwhile (each commit costs the disk a flush, and ingest wants
+// the writer too), so handing out never waits on the disk. A crash between
+// a send and its record means the mail goes out again with the same
+// Message-ID, which receivers recognise.
 func (d *Daemon) runOutbox(ctx context.Context) {
 	jobs := make(chan *store.OutboxEntry)
-	finished := make(chan attempt, outboxWorkers)
-	var wg sync.WaitGroup
+	attempts := make(chan attempt, outboxWorkers)
+	recorded := make(chan []uint64, outboxWorkers)
+	stopped := make(chan struct{}) // closed when this loop hands out no more
+	var workers sync.WaitGroup
 	for range outboxWorkers {
-		wg.Add(1)
+		workers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer workers.Done()
 			for e := range jobs {
-				finished <- d.send(ctx, e)
+				attempts <- d.send(ctx, e)
 			}
 		}()
 	}
-	// inFlight keeps an entry from being handed out twice while a worker
-	// holds it (its record says queued until the attempt is recorded).
-	inFlight := map[uint64]bool{}
-	var done []attempt
-	collect := func(a attempt) {
-		done = append(done, a)
-		// Take whatever else finished meanwhile into the same record.
-		for {
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		for a := range attempts {
+			batch := []attempt{a}
+			for more := true; more; {
+				select {
+				case a, ok := <-attempts:
+					if !ok {
+						more = false
+						break
+					}
+					batch = append(batch, a)
+				default:
+					more = false
+				}
+			}
+			d.record(batch)
+			ids := make([]uint64, len(batch))
+			for i, a := range batch {
+				ids[i] = a.entry.ID
+			}
 			select {
-			case a := <-finished:
-				done = append(done, a)
-			default:
-				return
+			case recorded <- ids:
+			case <-stopped:
 			}
 		}
-	}
-	flush := func() {
-		if len(done) == 0 {
-			return
-		}
-		d.record(done)
-		for _, a := range done {
-			delete(inFlight, a.entry.ID)
-		}
-		done = done[:0]
-	}
+	}()
 	defer func() {
 		// At shutdown: hand out nothing more, let the workers finish the
-		// sends they hold, and record those.
+		// sends they hold, and let the recorder store those.
+		close(stopped)
 		close(jobs)
-		go func() { wg.Wait(); close(finished) }()
-		for a := range finished {
-			done = append(done, a)
-		}
-		flush()
+		workers.Wait()
+		close(attempts)
+		<-recorderDone
 	}()
 
+	// inFlight keeps an entry from being handed out again until the
+	// outcome of its attempt is stored (its record says queued till then).
+	inFlight := map[uint64]bool{}
+	release := func(ids []uint64) {
+		for _, id := range ids {
+			delete(inFlight, id)
+		}
+	}
 	for ctx.Err() == nil {
-		flush()
 		var due []*store.OutboxEntry
 		err := d.db.View(func(tx *store.Tx) error {
 			var err error
@@ -108,8 +119,8 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 				case jobs <- e:
 					inFlight[e.ID], handed = true, true
 					handedOut++
-				case a := <-finished:
-					collect(a)
+				case ids := <-recorded:
+					release(ids)
 				case <-ctx.Done():
 					return
 				}
@@ -127,15 +138,15 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 			return err
 		})
 		if len(inFlight) > 0 && wait == 0 {
-			// Everything due is with a worker: wait for one to finish.
+			// Everything due is with a worker: wait for a record.
 			wait = time.Hour
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-d.kick:
-		case a := <-finished:
-			collect(a)
+		case ids := <-recorded:
+			release(ids)
 		case <-timer.C:
 		}
 		timer.Stop()
