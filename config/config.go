@@ -77,6 +77,7 @@ type Config struct {
 	Store     Store      `mapstructure:"store"`
 	Admin     Admin      `mapstructure:"admin"`
 	Log       Log        `mapstructure:"log"`
+	Templates Templates  `mapstructure:"templates"`
 	SLA       SLA        `mapstructure:"sla"`
 }
 
@@ -248,6 +249,13 @@ type Admin struct {
 	// SocketMode is given as an octal string ("0660") or a YAML integer
 	// (0660 is octal in YAML).
 	SocketMode os.FileMode `mapstructure:"socket_mode"`
+}
+
+// Templates says where operator overrides of the mail templates live.
+type Templates struct {
+	// Dir holds <lang>/<name>.<subject|txt|html>.tmpl files that replace the
+	// embedded ones; "" means the embedded templates only.
+	Dir string `mapstructure:"dir"`
 }
 
 // Log configures the slog handler.

@@ -85,6 +85,7 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		Policy:           policy,
 		SupportName:      cfg.Support.Name,
 		SLA:              targets,
+		TemplatesDir:     cfg.Templates.Dir,
 		StorePath:        cfg.Store.Path,
 		StoreLockTimeout: cfg.Store.LockTimeout,
 		AdminSocket:      cfg.Admin.Socket,
