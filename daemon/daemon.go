@@ -111,6 +111,8 @@ type Daemon struct {
 	now  func() time.Time
 	rt   atomic.Pointer[runtime]
 	kick chan struct{} // wakes the outbox loop
+	// failures counts failed commits per mail (see commitFailed).
+	failures failureCounts
 
 	// sourceCancel restarts the IMAP loop when a reload changes it.
 	mu           sync.Mutex

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -497,5 +498,34 @@ func TestStopWhileSMTPHangs(t *testing.T) {
 	h.stop()
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("stop took %v, want under 10s", d)
+	}
+}
+
+// A mail whose commit keeps failing is retried on the next scans, then
+// quarantined with the error as its reason instead of sitting in the inbox
+// for ever.
+func TestRepeatedCommitFailureQuarantines(t *testing.T) {
+	h := newHarness(t, nil)
+	f := &mail.Fetched{UID: 7, Mailbox: "INBOX", UIDValidity: 1, Raw: []byte("Subject: x\r\n\r\nbody\r\n"), Size: 20}
+	in := &cases.Inbound{DedupeKey: "mid:stuck@x.example", MessageID: "stuck@x.example", Subject: "x"}
+	log := h.opts.Log
+	cause := errors.New("disk says no")
+	for i := 1; i < maxCommitFailures; i++ {
+		if got := h.d.commitFailed(f, in, Report{UID: 7}, cause, log); got != mail.Leave {
+			t.Fatalf("failure %d: disposition %v, want Leave", i, got)
+		}
+	}
+	if got := h.d.commitFailed(f, in, Report{UID: 7}, cause, log); got != mail.Quarantine {
+		t.Fatalf("failure %d: disposition %v, want Quarantine", maxCommitFailures, got)
+	}
+	err := h.d.DB().View(func(tx *store.Tx) error {
+		q, err := tx.Quarantined("mid:stuck@x.example")
+		if err == nil && (q == nil || !strings.Contains(q.Reason, "disk says no")) {
+			t.Errorf("quarantine record %+v", q)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"deskd/cases"
@@ -123,9 +125,9 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 		return tx.PutCase(dec.Case)
 	})
 	if err != nil {
-		log.Error("commit failed; mail stays in the inbox for the next scan", "err", err)
-		return mail.Leave
+		return d.commitFailed(f, in, rep, err, log)
 	}
+	d.failures.forget(in.DedupeKey)
 	attrs := []any{"decision", rep.Decision, "case", rep.CaseID}
 	if rep.Role != "" {
 		attrs = append(attrs, "role", rep.Role)
@@ -236,6 +238,62 @@ func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, m *renderedMail, n
 		return err
 	}
 	return tx.RecordAutoMail(ack.To.Email, now)
+}
+
+// maxCommitFailures is how often one mail may fail to commit before it is
+// quarantined: a mail that always fails (a store error of its own) must
+// not sit in the inbox for ever, retried at every scan.
+const maxCommitFailures = 3
+
+// commitFailed handles a failed commit: the mail stays in the inbox for
+// the next scan, unless it failed too often, then it goes to quarantine
+// with the error as its reason (when even that cannot be stored, the
+// store itself is broken and the mail stays where it is).
+func (d *Daemon) commitFailed(f *mail.Fetched, in *cases.Inbound, rep Report, err error, log *slog.Logger) mail.Disposition {
+	n := d.failures.add(in.DedupeKey)
+	if n < maxCommitFailures {
+		log.Error("commit failed; mail stays in the inbox for the next scan", "err", err, "failures", n)
+		return mail.Leave
+	}
+	reason := fmt.Sprintf("commit failed %d times: %v", n, err)
+	qerr := d.db.Update(func(tx *store.Tx) error {
+		return tx.PutQuarantine(quarantineRecord(in, f, reason, d.now()), f.Raw)
+	})
+	if qerr != nil {
+		log.Error("commit failed and quarantine failed; mail stays in the inbox", "err", err, "quarantine_err", qerr, "failures", n)
+		return mail.Leave
+	}
+	d.failures.forget(in.DedupeKey)
+	log.Error("mail quarantined after repeated commit failures", "reason", reason)
+	rep.Decision, rep.Reason = "quarantine", reason
+	if opts := d.rt.Load().opts; opts.OnDecision != nil {
+		opts.OnDecision(rep)
+	}
+	return mail.Quarantine
+}
+
+// failureCounts counts failed commits per dedupe key. It lives in memory:
+// after a restart a mail gets its tries again, which is what a restart
+// that fixed the cause wants.
+type failureCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (fc *failureCounts) add(key string) int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.n == nil {
+		fc.n = map[string]int{}
+	}
+	fc.n[key]++
+	return fc.n[key]
+}
+
+func (fc *failureCounts) forget(key string) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	delete(fc.n, key)
 }
 
 // variantKey is the dedupe key of a mail that reuses another mail's
