@@ -182,7 +182,7 @@ func (e *Engine) thread(in *Inbound, s Sender, lk Lookup) (c *Case, how string, 
 	if s.Role == RoleDeskd {
 		// deskd's own mail coming back (a loop through a forwarder) names
 		// its case in its own signed Message-ID.
-		if _, ok := e.ownID(in.MessageID); ok {
+		if e.policy.ownMessageID(in.MessageID) != 0 {
 			ids = append(ids, in.MessageID)
 		}
 	}
@@ -199,7 +199,7 @@ func (e *Engine) thread(in *Inbound, s Sender, lk Lookup) (c *Case, how string, 
 	for _, id := range ids {
 		var cand *Case
 		own := false
-		if n, ok := e.ownID(id); ok {
+		if n := e.policy.ownMessageID(id); n != 0 {
 			own = true
 			if cand, err = lk.CaseByID(n); err != nil {
 				return nil, "", false, err
@@ -232,13 +232,6 @@ func (e *Engine) thread(in *Inbound, s Sender, lk Lookup) (c *Case, how string, 
 		return nil, refused, false, nil
 	}
 	return nil, "new", false, nil
-}
-
-func (e *Engine) ownID(id string) (uint64, bool) {
-	if e.policy.VerifyOwnMessageID == nil {
-		return 0, false
-	}
-	return e.policy.VerifyOwnMessageID(id)
 }
 
 // allowed says whether the sender may write into case c: a party of the

@@ -143,7 +143,7 @@ func (p *Policy) Classify(in *Inbound) Sender {
 	from := strings.ToLower(in.From.Email)
 	s := Sender{Email: from}
 	switch {
-	case p.isOwn(from) || in.LoopHeader != "" || p.ownMessageID(in.MessageID):
+	case p.isOwn(from) || in.LoopHeader != "" || p.ownMessageID(in.MessageID) != 0:
 		s.Role = RoleDeskd
 	case in.Auto.IsAuto():
 		s.Role = RoleMachine
@@ -163,10 +163,14 @@ func (p *Policy) Classify(in *Inbound) Sender {
 	return s
 }
 
-func (p *Policy) ownMessageID(id string) bool {
+// ownMessageID returns the case number carried by one of deskd's own,
+// HMAC-checked Message-IDs, or 0 when id is not one of them.
+func (p *Policy) ownMessageID(id string) uint64 {
 	if id == "" || p.VerifyOwnMessageID == nil {
-		return false
+		return 0
 	}
-	_, ok := p.VerifyOwnMessageID(id)
-	return ok
+	if n, ok := p.VerifyOwnMessageID(id); ok {
+		return n
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -523,16 +525,8 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 		}
 	}
 	// Sort by UID: the server may answer in any order.
-	sortFetched(out)
+	slices.SortFunc(out, func(a, b *Fetched) int { return cmp.Compare(a.UID, b.UID) })
 	return out, nil
-}
-
-func sortFetched(fs []*Fetched) {
-	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && fs[j].UID < fs[j-1].UID; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
-		}
-	}
 }
 
 // pendingMove is a move sent to the server whose answer is still due.

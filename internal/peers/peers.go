@@ -113,6 +113,7 @@ type SMTP struct {
 	notify   chan struct{}
 	onMail   func(Mail)
 	server   *smtp.Server
+	ln       net.Listener
 }
 
 // StartSMTP starts the sink on 127.0.0.1; onMail (may be nil) sees every
@@ -130,18 +131,14 @@ func StartSMTP(onMail func(Mail)) (*SMTP, error) {
 		return nil, err
 	}
 	s.Addr = ln.Addr().String()
+	s.ln = ln
 	s.server = srv
 	go func() { _ = srv.Serve(ln) }()
 	return s, nil
 }
 
 // Port is the listening port.
-func (s *SMTP) Port() int {
-	_, p, _ := net.SplitHostPort(s.Addr)
-	var n int
-	fmt.Sscan(p, &n)
-	return n
-}
+func (s *SMTP) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // FailNext makes the next n transactions fail with 451.
 func (s *SMTP) FailNext(n int) {
