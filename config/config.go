@@ -76,6 +76,8 @@ type Config struct {
 	Limits    Limits     `mapstructure:"limits"`
 	Store     Store      `mapstructure:"store"`
 	Admin     Admin      `mapstructure:"admin"`
+	HTTP      HTTP       `mapstructure:"http"`
+	Backup    Backup     `mapstructure:"backup"`
 	Log       Log        `mapstructure:"log"`
 	Templates Templates  `mapstructure:"templates"`
 	SLA       SLA        `mapstructure:"sla"`
@@ -251,6 +253,37 @@ type Admin struct {
 	SocketMode os.FileMode `mapstructure:"socket_mode"`
 }
 
+// HTTP is the operators' listener: /healthz and Prometheus /metrics.
+type HTTP struct {
+	// Listen is host:port; "" turns the listener off. Loopback by default:
+	// the figures are for the operator's scraper, not the world.
+	Listen string `mapstructure:"listen"`
+	// HealthMaxAge: /healthz fails when the last successful IMAP round
+	// (a scan, which the poll safety net runs at least every
+	// imap.poll_interval) is older than this.
+	HealthMaxAge time.Duration `mapstructure:"health_max_age"`
+}
+
+// Backup is where and how often the daemon copies its store (R19).
+type Backup struct {
+	// Dir receives the scheduled backups; "" turns them off (deskd backup
+	// still works by hand).
+	Dir string `mapstructure:"dir"`
+	// Compression is "zstd" or "gzip".
+	Compression string `mapstructure:"compression"`
+	// SnapshotEvery is the interval of snapshots (0 = none), each kept for
+	// SnapshotKeep.
+	SnapshotEvery time.Duration `mapstructure:"snapshot_every"`
+	SnapshotKeep  time.Duration `mapstructure:"snapshot_keep"`
+	// DailyAt is the local time ("HH:MM", support.timezone) of the daily
+	// backup ("" = none), each kept for DailyKeep.
+	DailyAt   string        `mapstructure:"daily_at"`
+	DailyKeep time.Duration `mapstructure:"daily_keep"`
+	// MaxAge: /healthz fails when scheduled backups are on and the last
+	// good one is older than this.
+	MaxAge time.Duration `mapstructure:"max_age"`
+}
+
 // Templates says where operator overrides of the mail templates live.
 type Templates struct {
 	// Dir holds <lang>/<name>.<subject|txt|html>.tmpl files that replace the
@@ -349,6 +382,19 @@ func defaults() Config {
 			Socket:     "/run/deskd/admin.sock",
 			SocketMode: 0o660,
 		},
+		HTTP: HTTP{
+			Listen:       "127.0.0.1:9465",
+			HealthMaxAge: 15 * time.Minute,
+		},
+		Backup: Backup{
+			Dir:           "/var/lib/deskd/backups",
+			Compression:   "zstd",
+			SnapshotEvery: 30 * time.Minute, // R19
+			SnapshotKeep:  48 * time.Hour,
+			DailyAt:       "02:05", // R19: "every night just after 02:00"
+			DailyKeep:     30 * 24 * time.Hour,
+			MaxAge:        2 * time.Hour,
+		},
 		Log: Log{Level: "info", Format: "text"},
 		SLA: SLA{FirstResponse: FirstResponse{
 			Premium:  4 * time.Hour,  // R9
@@ -403,7 +449,7 @@ func (c *Config) normalize() {
 	for _, s := range []*string{
 		&c.IMAP.Host, &c.IMAP.TLS, &c.SMTP.Host, &c.SMTP.TLS, &c.SMTP.Auth,
 		&c.SMTP.HELO, &c.Support.Address, &c.Support.DefaultLanguage,
-		&c.Log.Level, &c.Log.Format,
+		&c.Log.Level, &c.Log.Format, &c.Backup.Compression,
 	} {
 		low(s)
 	}
@@ -414,6 +460,7 @@ func (c *Config) normalize() {
 		&c.Support.TokenPrefix, &c.Support.DefaultCustomer,
 		&c.Support.HMACKeyFile, &c.Support.Timezone,
 		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
+		&c.HTTP.Listen, &c.Backup.Dir, &c.Backup.DailyAt,
 	} {
 		trim(s)
 	}

@@ -350,6 +350,34 @@ func (c *Config) validateRest(v *validator) {
 		v.add("admin.socket_mode", "%#o is not a permission mode between 0001 and 0777 (write it as a string: \"0660\")", uint32(c.Admin.SocketMode))
 	}
 
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			v.add("http.listen", "%q is not host:port: %v", c.HTTP.Listen, err)
+		}
+	}
+	v.positive("http.health_max_age", c.HTTP.HealthMaxAge)
+	if c.HTTP.HealthMaxAge > 0 && c.HTTP.HealthMaxAge <= c.IMAP.PollInterval {
+		v.add("http.health_max_age", "%s must be longer than imap.poll_interval %s, or a healthy idle daemon fails its check", c.HTTP.HealthMaxAge, c.IMAP.PollInterval)
+	}
+
+	b := &c.Backup
+	v.oneOf("backup.compression", b.Compression, "zstd", "gzip")
+	if b.SnapshotEvery < 0 {
+		v.add("backup.snapshot_every", "must not be negative, not %s", b.SnapshotEvery)
+	}
+	if b.SnapshotEvery > 0 {
+		v.positive("backup.snapshot_keep", b.SnapshotKeep)
+	}
+	if b.DailyAt != "" {
+		if _, err := time.Parse("15:04", b.DailyAt); err != nil {
+			v.add("backup.daily_at", "%q is not a time of day HH:MM", b.DailyAt)
+		}
+		v.positive("backup.daily_keep", b.DailyKeep)
+	}
+	if b.Dir != "" && (b.SnapshotEvery > 0 || b.DailyAt != "") {
+		v.positive("backup.max_age", b.MaxAge)
+	}
+
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 

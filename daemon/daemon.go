@@ -236,7 +236,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for ctx.Err() == nil {
 			sctx, cancel := context.WithCancel(ctx)
 			rt := d.rt.Load()
-			src := mail.NewSource(rt.opts.IMAP, d.log.With("component", "imap"), rt.opts.OnSourceStatus)
+			onStatus := rt.opts.OnSourceStatus
+			src := mail.NewSource(rt.opts.IMAP, d.log.With("component", "imap"), func(st mail.SourceStatus) {
+				d.observeSource(st)
+				if onStatus != nil {
+					onStatus(st)
+				}
+			})
 			done := make(chan error, 1)
 			go func() { done <- src.Run(sctx, d.handle) }()
 			select {

@@ -26,6 +26,7 @@ import (
 func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposition) {
 	rt := d.rt.Load()
 	log := d.log.With("uid", f.UID)
+	started := time.Now()
 	defer func() {
 		// A bug must cost one mail a trip to quarantine, never the daemon.
 		if p := recover(); p != nil {
@@ -149,6 +150,7 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 	if rep.Ack != "" {
 		d.wakeOutbox()
 	}
+	d.observeDecision(rep, time.Since(started))
 	if rt.opts.OnDecision != nil {
 		rt.opts.OnDecision(rep)
 	}
@@ -266,6 +268,7 @@ func (d *Daemon) commitFailed(f *mail.Fetched, in *cases.Inbound, rep Report, er
 	d.failures.forget(in.DedupeKey)
 	log.Error("mail quarantined after repeated commit failures", "reason", reason)
 	rep.Decision, rep.Reason = "quarantine", reason
+	d.observeDecision(rep, 0)
 	if opts := d.rt.Load().opts; opts.OnDecision != nil {
 		opts.OnDecision(rep)
 	}

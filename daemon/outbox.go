@@ -237,8 +237,10 @@ func (d *Daemon) record(attempts []attempt) {
 		default:
 			log.Warn("send failed, will retry", "err", a.err, "next", e.NextAttempt)
 		}
+		sr := SendReport{OutboxID: e.ID, CaseID: e.CaseID, Kind: e.Kind, MessageID: e.MessageID, To: e.Recipients, Err: a.err, Final: a.final}
+		d.observeSend(sr)
 		if rt.opts.OnSent != nil {
-			rt.opts.OnSent(SendReport{OutboxID: e.ID, CaseID: e.CaseID, Kind: e.Kind, MessageID: e.MessageID, To: e.Recipients, Err: a.err, Final: a.final})
+			rt.opts.OnSent(sr)
 		}
 	}
 }
