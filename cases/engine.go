@@ -67,6 +67,17 @@ type Decision struct {
 	// Thread says how the mail was threaded ("in-reply-to", "token",
 	// "new", "stranger quoted token 12", ...), for the log line.
 	Thread string
+	// Mails are the other mails the decision sends: staff notifications,
+	// relays of staff replies, confirmations, the closing mail, ... The
+	// caller renders and queues them in the same transaction.
+	Mails []*OutMail
+	// Quarantine, when set, says the mail belongs in no case (staff
+	// keywords that name none): the caller quarantines it with this
+	// reason, and Case and Message are nil. Mails may still carry the
+	// error reply to the staff member.
+	Quarantine string
+	// Changes lists what staff keywords changed, for the log line.
+	Changes []string
 }
 
 // Engine decides what inbound mail means. It is safe for concurrent use; it
@@ -99,6 +110,11 @@ func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error
 	machine := d.Sender.Role == RoleMachine || d.Sender.Role == RoleDeskd
 
 	switch {
+	case d.Sender.Role == RoleStaff:
+		if err := e.staff(d, in, target, lk, now); err != nil {
+			return nil, err
+		}
+		return d, nil
 	case machine && target != nil:
 		// RFC 3834: a machine's mail is recorded where it belongs and
 		// changes nothing: no reopen, no customer reply, no answer.
@@ -109,6 +125,7 @@ func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error
 			d.Undeliverable = bouncedRecipients(in, target)
 		}
 		e.append(d, in, now, EventAutoMail, strings.Join(in.Auto.Reasons, ","))
+		return d, nil
 	case machine:
 		d.Outcome = OutcomeMachineCase
 		if err := e.open(d, in, lk, now); err != nil {
@@ -119,15 +136,12 @@ func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error
 		if d.Sender.Role == RoleDeskd {
 			d.NoAck = "loop"
 		}
-	case target != nil && target.Status == StatusClosed && d.Sender.Role != RoleStaff:
+		return d, nil
+	case target != nil && target.Status == StatusClosed:
 		// The window is measured to the server's receipt, not to this
 		// decision: a backlog after downtime must not turn reopens into
 		// new cases.
-		arrived := in.ReceivedAt
-		if arrived.IsZero() {
-			arrived = now
-		}
-		if arrived.Sub(target.ClosedAt) <= p.ReopenWindow {
+		if arrival(in, now).Sub(target.ClosedAt) <= p.ReopenWindow {
 			d.Outcome, d.Case = OutcomeReopened, target
 			target.Status = StatusOpen
 			target.ClosedAt = time.Time{}
@@ -139,16 +153,12 @@ func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error
 			return nil, err
 		}
 		d.Case.LinkedTo = target.ID
-		d.Case.Events = append(d.Case.Events, Event{At: now, Type: EventLinked, Detail: fmt.Sprintf("continues case %d", target.ID)})
+		d.Case.Events = append(d.Case.Events, Event{At: arrival(in, now), Type: EventLinked, Detail: fmt.Sprintf("continues case %d", target.ID)})
 		if err := e.ack(d, in, lk, now); err != nil {
 			return nil, err
 		}
 	case target != nil:
 		d.Outcome, d.Case = OutcomeReply, target
-		if d.Sender.Role == RoleStaff {
-			e.append(d, in, now, EventStaffResponse, "")
-			break
-		}
 		if target.Status == StatusPending {
 			// R11c: the customer's real reply resumes the clock.
 			target.Status = StatusOpen
@@ -168,7 +178,21 @@ func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error
 			return nil, err
 		}
 	}
+	// What is left is a person of the customer's side writing: a new
+	// case, a reply, a reopen or a linked case.
+	if err := e.customerMail(d, in, lk, now); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// arrival is when the server received in (R11b), or now for a mail that
+// carries no receipt time (tests, a server without INTERNALDATE).
+func arrival(in *Inbound, now time.Time) time.Time {
+	if in.ReceivedAt.IsZero() {
+		return now
+	}
+	return in.ReceivedAt
 }
 
 // thread finds the case a mail belongs to, in the order the design asks:
@@ -262,11 +286,8 @@ func (e *Engine) open(d *Decision, in *Inbound, lk Lookup, now time.Time) error 
 	if cust == nil {
 		cust = e.policy.defaultCustomer()
 	}
-	received := in.ReceivedAt
-	if received.IsZero() {
-		received = now
-	}
-	subject := e.tokens.BaseSubject(in.Subject)
+	received := arrival(in, now)
+	subject := e.tokens.BaseSubject(StripKeywords(in.Subject))
 	if subject == "" {
 		subject = "(no subject)"
 	}
@@ -319,7 +340,10 @@ func (e *Engine) append(d *Decision, in *Inbound, now time.Time, ev, detail stri
 	}
 	c.MessageKeys = append(c.MessageKeys, in.DedupeKey)
 	c.UpdatedAt = now
-	c.Events = append(c.Events, Event{At: now, Type: ev, By: d.Sender.Email, MessageID: in.MessageID, Detail: detail})
+	// Events carry the server's receipt time, not the decision's: a
+	// backlog worked off after downtime must not make a staff response
+	// look late (R11b).
+	c.Events = append(c.Events, Event{At: arrival(in, now), Type: ev, By: d.Sender.Email, MessageID: in.MessageID, Detail: detail})
 	if d.Sender.Role == RoleMachine || d.Sender.Role == RoleDeskd {
 		// A robot's address is no party: it must not gain the right to
 		// write into the case, and its To/Cc are not the customer's.
@@ -330,57 +354,26 @@ func (e *Engine) append(d *Decision, in *Inbound, now time.Time, ev, detail stri
 	e.addParties(c, in.Cc...)
 }
 
+// addParties records the customer side's addresses. Staff (and the
+// lists staff mail goes to) are no party: they may write into any case
+// anyway, and relays must never go to them.
 func (e *Engine) addParties(c *Case, addrs ...Address) {
 	for _, a := range addrs {
 		addr := strings.ToLower(strings.TrimSpace(a.Email))
-		if addr == "" || e.policy.isOwn(addr) || slices.Contains(c.Parties, addr) {
+		if addr == "" || e.policy.staffSide(addr) || slices.Contains(c.Parties, addr) {
 			continue
 		}
 		c.Parties = append(c.Parties, addr)
 	}
 }
 
-// ack asks for an acknowledgement of the new case d.Case, unless the sender
-// must not get one. Staff get none (they know); an address that bounced or
-// that already got its share of automatic mail gets none either, so no
-// loop with a robot that slipped past the machine signals can run away.
+// ack asks for an acknowledgement of the new case d.Case to the sender of
+// in, unless the sender must not get one.
 func (e *Engine) ack(d *Decision, in *Inbound, lk Lookup, now time.Time) error {
-	p := e.policy
-	to := strings.ToLower(in.From.Email)
-	switch {
-	case d.Sender.Role == RoleStaff:
+	if d.Sender.Role == RoleStaff {
+		// Staff know; they get no acknowledgement.
 		d.NoAck = "staff"
 		return nil
-	case to == "" || !strings.Contains(to, "@"):
-		d.NoAck = "no usable sender address"
-		return nil
-	}
-	// Lookup errors abort the decision (fail closed): an ack sent because
-	// the rate counter could not be read is how loops start.
-	until, err := lk.UndeliverableUntil(to)
-	if err != nil {
-		return fmt.Errorf("undeliverable %s: %w", to, err)
-	}
-	if until.After(now) {
-		d.NoAck = "address bounced until " + until.UTC().Format(time.RFC3339)
-		return nil
-	}
-	for _, limit := range []struct {
-		window time.Duration
-		max    int
-		name   string
-	}{{time.Hour, p.AutoPerHour, "hour"}, {24 * time.Hour, p.AutoPerDay, "day"}} {
-		if limit.max <= 0 {
-			continue
-		}
-		n, err := lk.AutoMailsSince(to, now.Add(-limit.window))
-		if err != nil {
-			return fmt.Errorf("automatic mails to %s: %w", to, err)
-		}
-		if n >= limit.max {
-			d.NoAck = fmt.Sprintf("rate limit: %d automatic mails in the last %s", n, limit.name)
-			return nil
-		}
 	}
 	// RFC 5322 §3.6.4: the parent's References, or its In-Reply-To when
 	// it has none, followed by the parent's own Message-ID.
@@ -391,21 +384,73 @@ func (e *Engine) ack(d *Decision, in *Inbound, lk Lookup, now time.Time) error {
 	if in.MessageID != "" {
 		refs = append(refs, in.MessageID)
 	}
-	subject := strings.TrimSpace(e.tokens.Strip(in.Subject))
+	subject := strings.TrimSpace(e.tokens.Strip(StripKeywords(in.Subject)))
 	if subject == "" {
 		subject = d.Case.Subject
 	}
+	return e.ackTo(d, in.From, in.MessageID, refs, subject, lk, now)
+}
+
+// ackTo asks for an acknowledgement of d.Case to one address, unless it
+// bounced or already got its share of automatic mail, so that no loop with
+// a robot that slipped past the machine signals can run away.
+func (e *Engine) ackTo(d *Decision, to Address, inReplyTo string, refs []string, subject string, lk Lookup, now time.Time) error {
+	addr := strings.ToLower(to.Email)
+	if addr == "" || !strings.Contains(addr, "@") {
+		d.NoAck = "no usable sender address"
+		return nil
+	}
+	blocked, err := e.autoBlocked(addr, lk, now)
+	if err != nil {
+		return err
+	}
+	if blocked != "" {
+		d.NoAck = blocked
+		return nil
+	}
 	d.Ack = &Ack{
-		To:         Address{Name: in.From.Name, Email: to},
-		InReplyTo:  in.MessageID,
+		To:         Address{Name: to.Name, Email: addr},
+		InReplyTo:  inReplyTo,
 		References: refs,
 		Subject:    e.tokens.Format(d.Case.ID) + " " + subject,
 		Language:   d.Case.Language,
 		Plan:       d.Case.Plan,
 		Customer:   d.Case.Customer,
 	}
-	d.Case.Events = append(d.Case.Events, Event{At: now, Type: EventAckQueued, By: p.SupportAddress, Detail: to})
+	d.Case.Events = append(d.Case.Events, Event{At: now, Type: EventAckQueued, By: e.policy.SupportAddress, Detail: addr})
 	return nil
+}
+
+// autoBlocked says why addr must get no automatic mail now ("" = it may):
+// it bounced, or it reached its hourly or daily budget (RFC 3834 §2).
+// Lookup errors abort the decision (fail closed): an automatic mail sent
+// because the counter could not be read is how loops start.
+func (e *Engine) autoBlocked(addr string, lk Lookup, now time.Time) (string, error) {
+	p := e.policy
+	until, err := lk.UndeliverableUntil(addr)
+	if err != nil {
+		return "", fmt.Errorf("undeliverable %s: %w", addr, err)
+	}
+	if until.After(now) {
+		return "address bounced until " + until.UTC().Format(time.RFC3339), nil
+	}
+	for _, limit := range []struct {
+		window time.Duration
+		max    int
+		name   string
+	}{{time.Hour, p.AutoPerHour, "hour"}, {24 * time.Hour, p.AutoPerDay, "day"}} {
+		if limit.max <= 0 {
+			continue
+		}
+		n, err := lk.AutoMailsSince(addr, now.Add(-limit.window))
+		if err != nil {
+			return "", fmt.Errorf("automatic mails to %s: %w", addr, err)
+		}
+		if n >= limit.max {
+			return fmt.Sprintf("rate limit: %d automatic mails in the last %s", n, limit.name), nil
+		}
+	}
+	return "", nil
 }
 
 // bouncedRecipients are the failed recipients of a bounce that are parties

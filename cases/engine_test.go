@@ -449,19 +449,19 @@ var engineCases = []engineCase{
 		},
 	},
 	{
-		name: "token from an unnamed person at the customer's domain (R1 contact)", in: msg("dave@acme.example", "Re: [ CASE # 1 ] x"),
+		name: "token from an unnamed person at the customer's domain (R1 contact): the case is marked", in: msg("dave@acme.example", "Re: [ CASE # 1 ] x"),
 		outcome: OutcomeReply, caseID: 1, role: RoleContact, status: StatusOpen, thread: "token",
-		events: []string{EventCustomerReply},
+		events: []string{EventCustomerReply, EventUnauthorised}, unauthorised: true,
 	},
 	{
 		name: "token from staff by domain", in: msg("jan@desk.example", "Re: [Case #1] Printer"),
 		outcome: OutcomeReply, caseID: 1, role: RoleStaff, status: StatusOpen, thread: "token",
-		events: []string{EventStaffResponse},
+		events: []string{EventStaffResponse, EventRelayed},
 	},
 	{
 		name: "token from staff by address", in: msg("Freelancer@Gmail.Example", "[Case #4] antwoord"),
 		outcome: OutcomeReply, caseID: 4, role: RoleStaff, status: StatusPending, thread: "token",
-		events: []string{EventStaffResponse},
+		events: []string{EventStaffResponse, EventRelayed},
 	},
 	{
 		name:    "token from a stranger: new case recording the quoted token",
@@ -556,7 +556,7 @@ var engineCases = []engineCase{
 		name:    "staff reply to a closed case does not reopen it",
 		in:      msg("jan@desk.example", "Re: [Case #2] x"),
 		outcome: OutcomeReply, caseID: 2, role: RoleStaff, status: StatusClosed, thread: "token",
-		events: []string{EventStaffResponse},
+		events: []string{EventStaffResponse, EventRelayed},
 	},
 	{
 		name:    "R11c customer reply to a pending case resumes it (open)",
@@ -568,7 +568,7 @@ var engineCases = []engineCase{
 		name:    "R11c staff mail on a pending case keeps it pending",
 		in:      msg("jan@desk.example", "Re: x", irt("c4-first@bakker.example")),
 		outcome: OutcomeReply, caseID: 4, role: RoleStaff, status: StatusPending, thread: "references",
-		events: []string{EventStaffResponse},
+		events: []string{EventStaffResponse, EventRelayed},
 	},
 
 	// ---- Machines (RFC 3834).
@@ -789,10 +789,10 @@ var engineCases = []engineCase{
 		events: []string{EventReceived}, noAck: "staff",
 	},
 	{
-		name:    "R1 unauthorised contact: case marked, still acknowledged",
+		name:    "R1 unauthorised contact: case marked, still acknowledged, named contacts told",
 		in:      msg("dave@acme.example", "Help"),
 		outcome: OutcomeNewCase, caseID: 7, role: RoleContact, status: StatusOpen, thread: "new",
-		events: []string{EventReceived, EventAckQueued}, ack: true, unauthorised: true,
+		events: []string{EventReceived, EventAckQueued, EventUnauthorised}, ack: true, unauthorised: true,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
 			if d.Case.Customer != "Acme" || d.Sender.Authorised {
 				t.Errorf("customer %q authorised %v", d.Case.Customer, d.Sender.Authorised)
@@ -832,7 +832,7 @@ var engineCases = []engineCase{
 		name:    "staff reply by header: staff_response",
 		in:      msg("jan@desk.example", "Re: Printer", irt("c1-first@acme.example")),
 		outcome: OutcomeReply, caseID: 1, role: RoleStaff, status: StatusOpen, thread: "references",
-		events: []string{EventStaffResponse},
+		events: []string{EventStaffResponse, EventRelayed},
 	},
 
 	// ---- Acknowledgement contents.
@@ -841,10 +841,12 @@ var engineCases = []engineCase{
 		in: msg("piet@bakker.example", "Antw: [HOOG] Kassa [Case #77] doet het niet", named("Piet"),
 			refs("root@bakker.example", "parent@bakker.example"), irt("parent@bakker.example"), mid("kassa@bakker.example")),
 		outcome: OutcomeNewCase, caseID: 7, role: RoleCustomer, status: StatusOpen, thread: "stranger quoted token 77",
-		events: []string{EventReceived, EventAckQueued}, ack: true, quoted: 77,
+		events: []string{EventReceived, EventAckQueued, EventPriorityProposed}, ack: true, quoted: 77,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
 			a := d.Ack
-			if a.Subject != "[Case #7] Antw: [HOOG] Kassa doet het niet" {
+			// A customer's keyword is a proposal (R7), kept out of the
+			// subjects deskd writes.
+			if a.Subject != "[Case #7] Antw: Kassa doet het niet" {
 				t.Errorf("ack subject %q", a.Subject)
 			}
 			if a.InReplyTo != "kassa@bakker.example" {
@@ -856,10 +858,10 @@ var engineCases = []engineCase{
 			if a.To != (Address{Name: "Piet", Email: "piet@bakker.example"}) || a.Language != "nl" || a.Plan != "Basic" || a.Customer != "Bakker" {
 				t.Errorf("ack %+v", a)
 			}
-			if d.Case.Subject != "[HOOG] Kassa doet het niet" {
-				t.Errorf("case subject %q", d.Case.Subject)
+			if d.Case.Subject != "Kassa doet het niet" || d.Case.ProposedPriority != PriorityHigh {
+				t.Errorf("case subject %q proposed %q", d.Case.Subject, d.Case.ProposedPriority)
 			}
-			last := d.Case.Events[len(d.Case.Events)-1]
+			last := d.Case.Events[len(d.Case.Events)-2]
 			if last.By != support || last.Detail != "piet@bakker.example" {
 				t.Errorf("ack_queued event %+v", last)
 			}

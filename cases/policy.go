@@ -33,7 +33,21 @@ type Policy struct {
 
 	StaffAddresses []string
 	StaffDomains   []string
-	Customers      []Customer
+	// StaffNotify hears of every new case and customer reply; SecondLine
+	// gets the cases staff hand over with [bug] (R5). Escalation lists
+	// are here only so that no relay ever goes to them.
+	StaffNotify     []string
+	SecondLine      []string
+	EscalationLists []string
+	// TrustedAuthservID is the authserv-id of the Authentication-Results
+	// header deskd's own mail server adds (RFC 8601). When set, a mail
+	// from a staff address counts as staff only when that header shows a
+	// DKIM, SPF or DMARC pass for the sender's domain; when empty, the
+	// address alone decides (say so to operators: From can be forged).
+	TrustedAuthservID string
+	// StaffLanguage is the language of the mails to staff.
+	StaffLanguage string
+	Customers     []Customer
 
 	// DefaultCustomer, DefaultPlan and DefaultLanguage apply to senders who
 	// belong to no configured customer.
@@ -61,6 +75,9 @@ type Sender struct {
 	Customer *Customer // nil for staff, machines and deskd
 	// Authorised is true for a named contact of the customer (R1).
 	Authorised bool
+	// Suspicious says why a mail that claimed a staff address is not
+	// treated as staff ("" = nothing suspicious).
+	Suspicious string
 }
 
 // isOwn reports whether addr is deskd's own address.
@@ -99,6 +116,23 @@ func (p *Policy) IsStaff(addr string) bool {
 	for _, sd := range p.StaffDomains {
 		if d != "" && strings.EqualFold(sd, d) {
 			return true
+		}
+	}
+	return false
+}
+
+// staffSide reports whether addr is on the supplier's side: deskd itself,
+// staff, or one of the lists staff mail goes to. Such an address is never
+// a party of a case and never gets a relay.
+func (p *Policy) staffSide(addr string) bool {
+	if p.isOwn(addr) || p.IsStaff(addr) {
+		return true
+	}
+	for _, list := range [][]string{p.StaffNotify, p.SecondLine, p.EscalationLists} {
+		for _, a := range list {
+			if strings.EqualFold(a, addr) {
+				return true
+			}
 		}
 	}
 	return false
@@ -147,7 +181,7 @@ func (p *Policy) Classify(in *Inbound) Sender {
 		s.Role = RoleDeskd
 	case in.Auto.IsAuto():
 		s.Role = RoleMachine
-	case p.IsStaff(from):
+	case p.IsStaff(from) && p.staffAuthenticated(in, &s):
 		s.Role = RoleStaff
 	default:
 		c, named := p.CustomerOf(from)
@@ -161,6 +195,21 @@ func (p *Policy) Classify(in *Inbound) Sender {
 		}
 	}
 	return s
+}
+
+// staffAuthenticated checks a mail from a staff address against the
+// receiving server's Authentication-Results when an authserv-id is
+// trusted. A failure is recorded in s.Suspicious: the mail is then a
+// stranger's, so a forged From: can never close or re-prioritise a case.
+func (p *Policy) staffAuthenticated(in *Inbound, s *Sender) bool {
+	if p.TrustedAuthservID == "" {
+		return true
+	}
+	ok, why := StaffAuthenticated(in.AuthResults, p.TrustedAuthservID, domainOf(s.Email))
+	if !ok {
+		s.Suspicious = why
+	}
+	return ok
 }
 
 // ownMessageID returns the case number carried by one of deskd's own,

@@ -14,12 +14,14 @@ type Address struct {
 	Email string `json:"email"`
 }
 
-// Attachment is the metadata of one attachment; deskd keeps the bytes only in
-// the stored raw message.
+// Attachment is one attachment. deskd stores only its metadata (the bytes
+// stay in the stored raw message); Data holds the decoded bytes while a
+// mail is decided, so a staff reply's attachments can be relayed.
 type Attachment struct {
 	Filename    string `json:"filename"`
 	ContentType string `json:"content_type"`
 	Size        int    `json:"size"`
+	Data        []byte `json:"-"`
 }
 
 // AutoSignals says whether a mail was written by a machine (RFC 3834) and why.
@@ -165,8 +167,21 @@ const (
 	EventPrioritySet   = "priority_set"
 	EventKindSet       = "kind_set"
 	EventAckQueued     = "ack_queued"
-	EventAckFailed     = "ack_failed" // the acknowledgement could not be composed
+	EventAckFailed     = "ack_failed"  // the acknowledgement could not be composed
+	EventMailFailed    = "mail_failed" // another mail, or some of its recipients, could not be composed
 	EventLinked        = "linked"     // opened because a closed case was too old to reopen
+
+	EventResumed          = "resumed"           // staff set a pending case open again (R11c)
+	EventPriorityProposed = "priority_proposed" // a customer's keyword: a proposal only (R7)
+	EventSecondLine       = "second_line"       // handed to second line (R5)
+	EventNote             = "note"              // an internal note from staff, never relayed
+	EventStaffCommand     = "staff_command"     // a staff mail of keywords alone
+	EventOpenedByStaff    = "opened_by_staff"   // staff opened the case for a customer (R6)
+	EventUnauthorised     = "unauthorised"      // the customer's named contacts were told (R1)
+	EventSuspicious       = "suspicious"        // claimed a staff address, failed authentication
+	EventStaffNotified    = "staff_notified"
+	EventRelayed          = "relayed"      // a staff reply went to the customer
+	EventClosingQueued    = "closing_sent" // the closing mail went to the customer
 )
 
 // Case is one support case.
@@ -194,6 +209,16 @@ type Case struct {
 	// QuotedToken is a case number a stranger quoted in the subject; recorded,
 	// never trusted.
 	QuotedToken uint64 `json:"quoted_token,omitempty"`
+	// SecondLine is set once staff handed the case to second line (R5).
+	SecondLine bool `json:"second_line,omitempty"`
+	// OpenedBy is the staff member who opened the case on the customer's
+	// behalf (R6); "" when the customer wrote in.
+	OpenedBy string `json:"opened_by,omitempty"`
+	// Thread holds the Message-IDs of the customer conversation, oldest
+	// first (at most maxThread: the root and the latest ones): what a
+	// relayed staff reply puts in References, its last entry being what
+	// the relay answers (RFC 5322 §3.6.4).
+	Thread []string `json:"thread,omitempty"`
 	// Machine marks a case opened by a machine's mail (a bounce or an
 	// auto-reply that referred to nothing deskd knows). It gets no
 	// acknowledgement and counts in no SLA figure.

@@ -81,6 +81,13 @@ type Report struct {
 	Ack    string
 	NoAck  string
 	Reason string // quarantine reason, or how the mail was threaded
+	// Mails lists the other mails queued ("<kind> <message-id>"): staff
+	// notifications, relays, confirmations, closing mails, notices.
+	Mails []string
+	// Changes lists what a staff member's keywords changed.
+	Changes []string
+	// Suspicious says why a mail from a staff address was not believed.
+	Suspicious string
 }
 
 // SendReport describes one outbox delivery attempt.

@@ -54,6 +54,7 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 
 	err := d.db.Update(func(tx *store.Tx) error {
 		rep.Decision, rep.CaseID, rep.Reason, rep.Ack, rep.NoAck, rep.Role = "", 0, "", "", "", ""
+		rep.Mails, rep.Changes, rep.Suspicious = nil, nil, ""
 		if validity, _, err := tx.Checkpoint(f.Mailbox); err != nil {
 			return err
 		} else if validity != 0 && validity != f.UIDValidity {
@@ -99,7 +100,17 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 		if err != nil {
 			return fmt.Errorf("decide: %w", err)
 		}
-		rep.Decision, rep.CaseID, rep.Role, rep.NoAck, rep.Reason = string(dec.Outcome), dec.Case.ID, dec.Sender.Role, dec.NoAck, dec.Thread
+		rep.Role, rep.Changes, rep.Suspicious = dec.Sender.Role, dec.Changes, dec.Sender.Suspicious
+		if dec.Quarantine != "" {
+			// Staff keywords that name no case: the mail belongs
+			// nowhere, and the staff member is told why.
+			rep.Decision, rep.Reason, disp = "quarantine", dec.Quarantine, mail.Quarantine
+			if rep.Mails, err = d.queueMails(tx, rt, dec, now); err != nil {
+				return err
+			}
+			return tx.PutQuarantine(quarantineRecord(in, f, dec.Quarantine, now), f.Raw)
+		}
+		rep.Decision, rep.CaseID, rep.NoAck, rep.Reason = string(dec.Outcome), dec.Case.ID, dec.NoAck, dec.Thread
 		if err := tx.PutMessage(dec.Message, f.Raw); err != nil {
 			return err
 		}
@@ -115,6 +126,9 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 			} else {
 				rep.Ack = out.messageID
 			}
+		}
+		if rep.Mails, err = d.queueMails(tx, rt, dec, now); err != nil {
+			return err
 		}
 		for _, addr := range dec.Undeliverable {
 			until := now.Add(rt.opts.Policy.UndeliverableFor)
@@ -142,12 +156,23 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 	if rep.NoAck != "" {
 		attrs = append(attrs, "no_ack", rep.NoAck)
 	}
+	if len(rep.Mails) > 0 {
+		attrs = append(attrs, "mails", rep.Mails)
+	}
+	if len(rep.Changes) > 0 {
+		attrs = append(attrs, "changes", rep.Changes)
+	}
+	if rep.Suspicious != "" {
+		// A mail that claimed a staff address and failed authentication:
+		// worth an operator's look (a forged From:).
+		log.Warn("suspicious: staff address without authentication; treated as a customer mail", "from", rep.From, "why", rep.Suspicious)
+	}
 	if rep.Decision == "quarantine" {
 		log.Warn("mail quarantined", attrs...)
 	} else {
 		log.Info("mail decided", attrs...)
 	}
-	if rep.Ack != "" {
+	if rep.Ack != "" || len(rep.Mails) > 0 {
 		d.wakeOutbox()
 	}
 	d.observeDecision(rep, time.Since(started))
@@ -228,6 +253,7 @@ func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, m *renderedMail, n
 		return err
 	}
 	c.MessageKeys = append(c.MessageKeys, out.Key)
+	c.AddToThread(m.messageID)
 	if err := tx.Enqueue(&store.OutboxEntry{
 		CaseID:       c.ID,
 		Kind:         "ack",

@@ -28,6 +28,8 @@ type CaseSummary struct {
 	Unauthorised     bool           `json:"unauthorised"`
 	Machine          bool           `json:"machine"`
 	LinkedTo         uint64         `json:"linked_to,omitempty"`
+	SecondLine       bool           `json:"second_line"`
+	OpenedBy         string         `json:"opened_by,omitempty"`
 }
 
 // MessageView is one message in `deskd cases show --json`.
@@ -63,6 +65,7 @@ func summarize(c *cases.Case) CaseSummary {
 		Requester: c.Requester.Email, RequesterName: c.Requester.Name,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ReceivedAt: c.ReceivedAt.UTC(),
 		Messages: len(c.MessageKeys), Unauthorised: c.Unauthorised, Machine: c.Machine, LinkedTo: c.LinkedTo,
+		SecondLine: c.SecondLine, OpenedBy: c.OpenedBy,
 	}
 }
 

@@ -27,6 +27,9 @@ const (
 	bob       = "bob@acme.test"    // named contact of a Business customer
 	stranger  = "ivan@elders.test" // nobody's contact
 	staffAddr = "piet@desk.test"
+	// staffNotify is the staff.notify list: a mailbox of its own, in the
+	// staff domain (the staff tests set it in their options).
+	staffNotify = "helpdesk@desk.test"
 )
 
 // world is one mail system (Dovecot + Postfix) with deskd running against
@@ -51,6 +54,7 @@ func newStack(t testing.TB) *mailstack.Stack {
 		{Address: bob, Password: "bob-pw"},
 		{Address: stranger, Password: "ivan-pw"},
 		{Address: staffAddr, Password: "piet-pw"},
+		{Address: staffNotify, Password: "helpdesk-pw"},
 	}})
 }
 

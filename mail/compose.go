@@ -55,6 +55,9 @@ type Outgoing struct {
 	// LoopToken is the value of deskd's X-Deskd-Loop header; when it comes
 	// back in an inbound mail deskd knows it is reading its own words.
 	LoopToken string
+	// Attachments go along in a multipart/mixed (a staff reply's files,
+	// relayed to the customer); each needs Data.
+	Attachments []cases.Attachment
 	// Extra holds rarely needed extra headers. They may not replace the
 	// headers Compose writes itself.
 	Extra map[string]string
@@ -175,11 +178,17 @@ func Compose(o *Outgoing) ([]byte, error) {
 	// by two hex digits or a line break), so it cannot collide with a body.
 	sum := sha256.Sum256([]byte(msgID))
 	boundary := "=_deskd_" + hex.EncodeToString(sum[:12])
-	if o.HTML == "" {
-		add("Content-Type", mime.FormatMediaType("text/plain", map[string]string{"charset": "utf-8"}))
-		add("Content-Transfer-Encoding", "quoted-printable")
+	bodyType, bodyParams := "text/plain", map[string]string{"charset": "utf-8"}
+	if o.HTML != "" {
+		bodyType, bodyParams = "multipart/alternative", map[string]string{"boundary": boundary}
+	}
+	if len(o.Attachments) > 0 {
+		add("Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": "=_deskd_mixed_" + hex.EncodeToString(sum[:12])}))
 	} else {
-		add("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": boundary}))
+		add("Content-Type", mime.FormatMediaType(bodyType, bodyParams))
+		if o.HTML == "" {
+			add("Content-Transfer-Encoding", "quoted-printable")
+		}
 	}
 
 	var h gomail.Header
@@ -192,29 +201,85 @@ func Compose(o *Outgoing) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
-	if o.HTML == "" {
-		if err := writeBody(w, o.Text); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
-	}
-	for _, p := range []struct{ typ, body string }{{"text/plain", o.Text}, {"text/html", o.HTML}} {
+	body := w
+	if len(o.Attachments) > 0 {
+		// RFC 2046 §5.1.3: the readable body first, then the files.
 		var ph message.Header
-		// Set inserts at the top: this writes Content-Type first.
-		ph.Set("Content-Transfer-Encoding", "quoted-printable")
-		ph.SetContentType(p.typ, map[string]string{"charset": "utf-8"})
-		pw, err := w.CreatePart(ph)
-		if err != nil {
-			return nil, fmt.Errorf("compose: %s part: %w", p.typ, err)
+		if o.HTML == "" {
+			ph.Set("Content-Transfer-Encoding", "quoted-printable")
 		}
-		if err := writeBody(pw, p.body); err != nil {
+		ph.SetContentType(bodyType, bodyParams)
+		if body, err = w.CreatePart(ph); err != nil {
+			return nil, fmt.Errorf("compose: body part: %w", err)
+		}
+	}
+	if o.HTML == "" {
+		if err := writeBody(body, o.Text); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, p := range []struct{ typ, body string }{{"text/plain", o.Text}, {"text/html", o.HTML}} {
+			var ph message.Header
+			// Set inserts at the top: this writes Content-Type first.
+			ph.Set("Content-Transfer-Encoding", "quoted-printable")
+			ph.SetContentType(p.typ, map[string]string{"charset": "utf-8"})
+			pw, err := body.CreatePart(ph)
+			if err != nil {
+				return nil, fmt.Errorf("compose: %s part: %w", p.typ, err)
+			}
+			if err := writeBody(pw, p.body); err != nil {
+				return nil, err
+			}
+		}
+		if err := body.Close(); err != nil {
+			return nil, fmt.Errorf("compose: %w", err)
+		}
+	}
+	for i, a := range o.Attachments {
+		if err := writeAttachment(w, a, i); err != nil {
 			return nil, err
 		}
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+	if len(o.Attachments) > 0 {
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("compose: %w", err)
+		}
 	}
 	return buf.Bytes(), nil
+}
+
+// writeAttachment adds one file as a base64 part. The type and name come
+// from an inbound mail: a type that does not parse becomes
+// application/octet-stream, and the name is sanitised like header text
+// (go-message encodes it per RFC 2231 when it is not ASCII).
+func writeAttachment(w *message.Writer, a cases.Attachment, i int) error {
+	typ, params, err := mime.ParseMediaType(a.ContentType)
+	if err != nil || strings.HasPrefix(typ, "multipart/") {
+		typ, params = "application/octet-stream", nil
+	}
+	keep := map[string]string{}
+	if cs := params["charset"]; cs != "" && isMIMEToken(cs) {
+		keep["charset"] = cs
+	}
+	name := SanitizeHeaderText(a.Filename)
+	if name == "" {
+		name = fmt.Sprintf("attachment-%d", i+1)
+	}
+	var ph message.Header
+	ph.Set("Content-Transfer-Encoding", "base64")
+	ph.SetContentDisposition("attachment", map[string]string{"filename": name})
+	ph.SetContentType(typ, keep)
+	pw, err := w.CreatePart(ph)
+	if err != nil {
+		return fmt.Errorf("compose: attachment %d: %w", i+1, err)
+	}
+	if _, err := pw.Write(a.Data); err != nil {
+		return fmt.Errorf("compose: attachment %d: %w", i+1, err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("compose: attachment %d: %w", i+1, err)
+	}
+	return nil
 }
 
 func writeBody(w *message.Writer, body string) error {
@@ -375,6 +440,11 @@ func formatAddressList(as []cases.Address) (string, error) {
 	h.SetAddressList("X", out)
 	return h.Get("X"), nil
 }
+
+// CanAddress reports whether Compose can write addr as a recipient: an
+// ASCII addr-spec. An internationalised address (RFC 6531) cannot go
+// through a relay deskd cannot know to speak SMTPUTF8.
+func CanAddress(addr string) bool { return validAddrSpec(strings.TrimSpace(addr)) }
 
 // validAddrSpec accepts an ASCII addr-spec (RFC 5322 §3.4.1), nothing more.
 func validAddrSpec(s string) bool {

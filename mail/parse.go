@@ -1085,7 +1085,7 @@ func (p *parser) leaf(h message.Header, body []byte, mt string, params map[strin
 			p.rep.dsn = true
 			p.rep.failed = append(p.rep.failed, parseDSN(data)...)
 		}
-		p.attach(mt, filename, len(data))
+		p.attach(mt, filename, data)
 	case mt == "text/rfc822-headers" || mt == "message/rfc822" || mt == "message/global" || mt == "message/global-headers":
 		data := p.decodeTransfer(h, body, what, rawCTE)
 		oh, obody, _, _ := readHeaderBlock(normalizeEOL(data))
@@ -1094,7 +1094,7 @@ func (p *parser) leaf(h message.Header, body []byte, mt string, params map[strin
 			// original message or its header.
 			p.rep.origMsgID = NormalizeMessageID(oh.Get("Message-Id"))
 		}
-		p.attach(mt, filename, len(data))
+		p.attach(mt, filename, data)
 		if !inReport && mt != "text/rfc822-headers" && p.forwarded == "" && p.inner == 0 {
 			// A mail forwarded as an attachment (RFC 2046 §5.2.1): its
 			// text is what a person sent us when there is no other.
@@ -1102,7 +1102,7 @@ func (p *parser) leaf(h message.Header, body []byte, mt string, params map[strin
 		}
 	default:
 		data := p.decodeTransfer(h, body, what, rawCTE)
-		p.attach(mt, filename, len(data))
+		p.attach(mt, filename, data)
 	}
 	return bodyText{}
 }
@@ -1135,11 +1135,11 @@ func (p *parser) innerText(h message.Header, body []byte, depth int, path string
 	return b.String()
 }
 
-func (p *parser) attach(mt, filename string, size int) {
+func (p *parser) attach(mt, filename string, data []byte) {
 	if p.inner > 0 {
 		return
 	}
-	p.in.Attachments = append(p.in.Attachments, cases.Attachment{Filename: filename, ContentType: cleanLine(mt), Size: size})
+	p.in.Attachments = append(p.in.Attachments, cases.Attachment{Filename: filename, ContentType: cleanLine(mt), Size: len(data), Data: data})
 }
 
 // rfc2231RE finds RFC 2231 extended parameters; mime.ParseMediaType drops

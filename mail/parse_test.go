@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -180,8 +181,13 @@ func TestParseAttachments(t *testing.T) {
 		t.Fatalf("Attachments = %+v, want %+v", in.Attachments, want)
 	}
 	for i := range want {
-		if in.Attachments[i] != want[i] {
-			t.Errorf("Attachments[%d] = %+v, want %+v", i, in.Attachments[i], want[i])
+		got := in.Attachments[i]
+		if len(got.Data) != got.Size {
+			t.Errorf("Attachments[%d]: %d bytes of data for size %d", i, len(got.Data), got.Size)
+		}
+		got.Data = nil
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("Attachments[%d] = %+v, want %+v", i, got, want[i])
 		}
 	}
 }

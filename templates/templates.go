@@ -23,7 +23,13 @@
 //
 // # Templates
 //
-// "ack" acknowledges a new case; its data is AckData.
+// "ack" acknowledges a new case; its data is AckData. Every other mail about
+// a case takes CaseData: "notify" (staff: a new case or a customer's reply),
+// "second_line" (staff.second_line: a case handed over, R5), "confirm" (the
+// staff member whose keywords changed a case), "error" (the staff member
+// whose keywords could not apply), "closing" (the customer: the case is
+// closed) and "unauthorised" (a customer's named contacts: someone else of
+// theirs wrote to the desk, R1).
 package templates
 
 import (
@@ -66,6 +72,62 @@ type AckData struct {
 	SupportName string
 }
 
+// CaseData is the data of every mail about a case other than the
+// acknowledgement. Each template uses the fields that concern it; the rest
+// are zero.
+type CaseData struct {
+	CaseID uint64
+	// Token is the case marker for the subject, e.g. "[Case #12]".
+	Token string
+	// Subject is the case's subject (its title), sanitised.
+	Subject      string
+	CustomerName string
+	Plan         string
+	// Priority is the one staff set ("" = not yet); ProposedPriority the
+	// customer's proposal (R7); Kind and Status as in the case.
+	Priority         string
+	ProposedPriority string
+	Kind             string
+	Status           string
+	// Requester is who opened the case, "Name <address>".
+	Requester string
+	// ContactName is the recipient's name, for customer mails.
+	ContactName string
+	// From is who wrote the mail this one is about, "Name <address>".
+	From string
+	// Event says what happened, for "notify": "new", "reply", "reopened",
+	// "linked" (a new case continuing closed case LinkedTo) or
+	// "on_behalf" (staff opened it for the customer, R6).
+	Event    string
+	LinkedTo uint64
+	// Text is the new text of the mail this one is about, quoted history
+	// removed ("notify", "second_line"), or the staff member's last words
+	// ("closing").
+	Text string
+	// Attachments lists the attachments of that mail, "name (type, size)".
+	Attachments []string
+	// Unauthorised marks a case opened or joined by someone who is not a
+	// named contact of the customer (R1).
+	Unauthorised bool
+	// Suspicious says why a mail that claimed a staff address was treated
+	// as a customer's ("" = nothing suspicious).
+	Suspicious string
+	// Changes lists what a staff member's keywords changed ("confirm");
+	// Problems what could not apply ("error", and "confirm" when only part
+	// applied).
+	Changes  []string
+	Problems []string
+	// Signature is the staff member's signature, cut from Text ("closing"
+	// puts its notice above it; "" = none).
+	Signature string
+	// StaffName is the staff member who acted.
+	StaffName string
+	// ReopenWindow is how long a reply reopens a closed case, in words
+	// ("14 dagen", "14 days").
+	ReopenWindow string
+	SupportName  string
+}
+
 // sampleData returns data to dry-run template name with at Load, or nil for
 // a name Load does not know (then only parsing is checked).
 func sampleData(name string) any {
@@ -75,6 +137,16 @@ func sampleData(name string) any {
 			CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
 			ContactName: "Contact", Plan: "Premium", FirstResponse: "4 working hours",
 			SupportName: "Support",
+		}
+	case "notify", "second_line", "confirm", "error", "closing", "unauthorised":
+		return CaseData{
+			CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
+			Plan: "Premium", Priority: "high", ProposedPriority: "urgent", Kind: "incident",
+			Status: "open", Requester: "Contact <contact@example.com>", ContactName: "Contact",
+			From: "Contact <contact@example.com>", Event: "new", LinkedTo: 0, Text: "text",
+			Attachments: []string{"log.txt (text/plain, 1 KB)"}, Unauthorised: true,
+			Suspicious: "no pass", Changes: []string{"priority: high"}, Problems: []string{"problem"},
+			StaffName: "Staff", ReopenWindow: "14 days", SupportName: "Support", Signature: "Staff",
 		}
 	}
 	return nil

@@ -130,7 +130,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, _ = smtpSrv.WaitFor(waitCtx, 2)
+	_, _ = smtpSrv.WaitFor(waitCtx, demoMailsSent)
 	cancel()
 	time.Sleep(200 * time.Millisecond) // let the sink's printing finish
 
@@ -170,6 +170,7 @@ func demoConfig(imapSrv *peers.IMAP, smtpSrv *peers.SMTP, dir string) *config.Co
 	cfg.SMTP.RetryInitial = 2 * time.Second
 	cfg.Support.Address, cfg.Support.Name = demoSupport, "Example Support"
 	cfg.Staff.Domains = []string{"example.test"}
+	cfg.Staff.Notify = []string{"team@example.test"}
 	cfg.Customers = []config.Customer{{
 		Name: "Bakkerij Jansen", Plan: config.PlanPremium, Language: config.LangDutch,
 		Domains:  []string{"jansen.example"},
@@ -245,8 +246,45 @@ Content-Transfer-Encoding: 8bit
 
 `), []byte(strings.ReplaceAll(body, "\n", "\r\n"))...)
 		}},
+		{"a staff member answers the notification, setting priority High", func(string) []byte {
+			return crlf(`From: Jan de Vries <jan@example.test>
+To: support@example.test
+Subject: RE: [Case #1] [hoog] Kassa start niet op
+Message-ID: <demo-5@example.test>
+Date: ` + date + `
+Content-Type: text/plain; charset=utf-8
+
+Beste Anna,
+
+Wilt u de kassa tien seconden van de stroom halen? Dan kijken wij mee.
+
+-- 
+Jan de Vries
+
+Op ` + date + ` schreef Example Support:
+> Anna Jansen schreef: Sinds vanochtend start onze kassa niet meer op.
+`)
+		}},
+		{"the staff member closes the case", func(string) []byte {
+			return crlf(`From: Jan de Vries <jan@example.test>
+To: support@example.test
+Subject: Re: [Case #1] [opgelost] Kassa start niet op
+Message-ID: <demo-6@example.test>
+Date: ` + date + `
+Content-Type: text/plain; charset=utf-8
+
+Fijn dat het weer werkt. Ik sluit de case.
+
+Jan
+`)
+		}},
 	}
 }
+
+// demoMailsSent is how many mails the samples make deskd send: two
+// acknowledgements, three staff notifications, the relay, the closing
+// mail and two confirmations to the staff member.
+const demoMailsSent = 9
 
 func crlf(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 
@@ -257,7 +295,15 @@ func describeMail(raw []byte) string {
 		return "(unreadable: " + err.Error() + ")"
 	}
 	subject, _ := r.Header.Subject()
-	return fmt.Sprintf("%q (Auto-Submitted: %s, In-Reply-To: %s)", subject, r.Header.Get("Auto-Submitted"), r.Header.Get("In-Reply-To"))
+	from := ""
+	if as, err := r.Header.AddressList("From"); err == nil && len(as) == 1 && as[0].Name != "" {
+		from = fmt.Sprintf(" from %q", as[0].Name)
+	}
+	auto := r.Header.Get("Auto-Submitted")
+	if auto == "" {
+		auto = "no (a person's words)"
+	}
+	return fmt.Sprintf("%q%s (Auto-Submitted: %s, In-Reply-To: %s)", subject, from, auto, r.Header.Get("In-Reply-To"))
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

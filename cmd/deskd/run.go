@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -42,18 +43,24 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // daemonOptions turns the configuration into the daemon's plain values.
 func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 	policy := cases.Policy{
-		SupportAddress:   cfg.Support.Address,
-		OwnAddresses:     cfg.Support.Aliases,
-		TokenPrefix:      cfg.Support.TokenPrefix,
-		ReopenWindow:     cfg.Support.ReopenWindow,
-		StaffAddresses:   cfg.Staff.Addresses,
-		StaffDomains:     cfg.Staff.Domains,
-		DefaultCustomer:  cfg.Support.DefaultCustomer,
-		DefaultPlan:      cfg.Support.DefaultPlan,
-		DefaultLanguage:  cfg.Support.DefaultLanguage,
-		AutoPerHour:      cfg.Limits.AutoReplyPerHour,
-		AutoPerDay:       cfg.Limits.AutoReplyPerDay,
-		UndeliverableFor: cfg.Limits.UndeliverableFor,
+		SupportAddress:  cfg.Support.Address,
+		OwnAddresses:    cfg.Support.Aliases,
+		TokenPrefix:     cfg.Support.TokenPrefix,
+		ReopenWindow:    cfg.Support.ReopenWindow,
+		StaffAddresses:  cfg.Staff.Addresses,
+		StaffDomains:    cfg.Staff.Domains,
+		StaffNotify:     cfg.Staff.Notify,
+		SecondLine:      cfg.Staff.SecondLine,
+		EscalationLists: append(slices.Clone(cfg.Staff.Escalation), cfg.Staff.EscalationTier2...),
+		// Staff read the desk's own language.
+		StaffLanguage:     cfg.Support.DefaultLanguage,
+		TrustedAuthservID: cfg.Staff.TrustedAuthservID,
+		DefaultCustomer:   cfg.Support.DefaultCustomer,
+		DefaultPlan:       cfg.Support.DefaultPlan,
+		DefaultLanguage:   cfg.Support.DefaultLanguage,
+		AutoPerHour:       cfg.Limits.AutoReplyPerHour,
+		AutoPerDay:        cfg.Limits.AutoReplyPerDay,
+		UndeliverableFor:  cfg.Limits.UndeliverableFor,
 	}
 	for _, c := range cfg.Customers {
 		cc := cases.Customer{Name: c.Name, Plan: c.Plan, Language: c.Language, Domains: c.Domains}
