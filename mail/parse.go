@@ -1443,9 +1443,10 @@ func htmlToText(s string) string {
 	}
 	var w textWriter
 	type frame struct {
-		n    *html.Node
-		exit bool
-		pre  int
+		n     *html.Node
+		exit  bool
+		pre   int
+		quote int
 	}
 	stack := []frame{{n: doc}}
 	pre := 0
@@ -1454,7 +1455,7 @@ func htmlToText(s string) string {
 		stack = stack[:len(stack)-1]
 		n := f.n
 		if f.exit {
-			pre = f.pre
+			pre, w.quote = f.pre, f.quote
 			switch n.DataAtom {
 			case atom.A:
 				w.inLink--
@@ -1503,9 +1504,15 @@ func htmlToText(s string) string {
 			if n.DataAtom == atom.Li {
 				w.text("- ", true)
 			}
-			stack = append(stack, frame{n: n, exit: true, pre: pre})
+			stack = append(stack, frame{n: n, exit: true, pre: pre, quote: w.quote})
 			if n.DataAtom == atom.Pre || n.DataAtom == atom.Textarea {
 				pre++
+			}
+			if n.DataAtom == atom.Blockquote {
+				// Quoted history in an HTML-only reply becomes "> "
+				// lines, as a mail client writes it in text, so that
+				// cases.StripQuoted can recognise and cut it.
+				w.quote++
 			}
 		case html.DocumentNode:
 		default:
@@ -1572,6 +1579,14 @@ type textWriter struct {
 	space    bool // a space is pending
 	inLink   int  // depth of open <a> elements
 	lastRun  string
+	quote    int // depth of open <blockquote> elements: "> " per level
+}
+
+// lineStart writes the quote marks a new line inside a blockquote gets.
+func (w *textWriter) lineStart() {
+	if w.quote > 0 && (w.newlines > 0 || w.b.Len() == 0) {
+		w.b.WriteString(strings.Repeat("> ", min(w.quote, 20)))
+	}
 }
 
 // linkText remembers the text of the current link, bounded: it is only
@@ -1588,6 +1603,7 @@ func (w *textWriter) text(s string, pre bool) {
 	}
 	if pre {
 		w.flushSpace()
+		w.lineStart()
 		w.b.WriteString(s)
 		w.linkText(s)
 		w.newlines = 0
@@ -1607,6 +1623,7 @@ func (w *textWriter) text(s string, pre bool) {
 			w.space = true
 		}
 		w.flushSpace()
+		w.lineStart()
 		w.b.WriteString(f)
 		w.linkText(f)
 		w.newlines = 0

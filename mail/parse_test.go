@@ -616,3 +616,33 @@ func TestParsePathological(t *testing.T) {
 		})
 	}
 }
+
+// An HTML-only reply (Gmail, Outlook on the web) quotes the thread in a
+// <blockquote>: its lines come out as "> " lines, as a text client would
+// write them, so the quoted history can be cut before a staff reply is
+// relayed (cases.StripQuoted).
+func TestParseHTMLBlockquoteBecomesQuoted(t *testing.T) {
+	raw := crlf(`From: Jan <jan@desk.example>
+To: support@desk.example
+Subject: Re: [Case #1] printer
+Message-ID: <html-quote@desk.example>
+Content-Type: text/html; charset=utf-8
+
+<div>Wij komen morgen langs.</div><div><br></div>
+<div class="gmail_quote">On Mon, 9 Mar 2026 at 10:00, Ann &lt;ann@acme.example&gt; wrote:<br>
+<blockquote class="gmail_quote"><div>De printer is kapot.</div>
+<blockquote><p>Nog ouder bericht.</p></blockquote></blockquote></div>
+`)
+	in, err := Parse(raw, time.Now(), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Wij komen morgen langs.", "\n> De printer is kapot.", "\n> > Nog ouder bericht."} {
+		if !strings.Contains(in.Text, want) {
+			t.Errorf("text %q lacks %q", in.Text, want)
+		}
+	}
+	if got := cases.StripQuoted(in.Text); got != "Wij komen morgen langs." {
+		t.Errorf("StripQuoted = %q", got)
+	}
+}
