@@ -338,6 +338,13 @@ func (e *Engine) append(d *Decision, in *Inbound, now time.Time, ev, detail stri
 	if d.Message.Date.IsZero() {
 		d.Message.Date = now
 	}
+	d.Message.Visibility = VisibilityCustomer
+	if d.Sender.Role == RoleStaff {
+		// A staff mail reaches the customer as a relay; the mail itself
+		// is internal unless the staff member wrote to the customer
+		// directly (staff() refines this).
+		d.Message.Visibility = VisibilityInternal
+	}
 	c.MessageKeys = append(c.MessageKeys, in.DedupeKey)
 	c.UpdatedAt = now
 	// Events carry the server's receipt time, not the decision's: a

@@ -262,6 +262,10 @@ func (e *Engine) staff(d *Decision, in *Inbound, target *Case, lk Lookup, now ti
 			ev = EventStaffCommand
 		}
 		e.append(d, in, now, ev, "")
+		if !cmds.Note && e.addressedToCustomer(target, in) {
+			// The customer got this very mail (support@ in Cc).
+			d.Message.Visibility = VisibilityCustomer
+		}
 		if cmds.ForCustomer != "" {
 			problems = append(problems, fmt.Sprintf("[voor %s] opens a new case; this mail belongs to case %d, so it was ignored", cmds.ForCustomer, target.ID))
 		}
@@ -274,6 +278,18 @@ func (e *Engine) staff(d *Decision, in *Inbound, target *Case, lk Lookup, now ti
 	}
 	e.confirm(d, in, d.Changes, problems)
 	return nil
+}
+
+// addressedToCustomer reports whether a staff mail went straight to one of
+// the customer parties of c.
+func (e *Engine) addressedToCustomer(c *Case, in *Inbound) bool {
+	for _, a := range append(slices.Clone(in.To), in.Cc...) {
+		addr := strings.ToLower(a.Email)
+		if slices.Contains(c.Parties, addr) && !e.policy.staffSide(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // onBehalfProblem says why [voor ADDRESS] cannot open a case for address

@@ -169,7 +169,7 @@ const (
 	EventAckQueued     = "ack_queued"
 	EventAckFailed     = "ack_failed"  // the acknowledgement could not be composed
 	EventMailFailed    = "mail_failed" // another mail, or some of its recipients, could not be composed
-	EventLinked        = "linked"     // opened because a closed case was too old to reopen
+	EventLinked        = "linked"      // opened because a closed case was too old to reopen
 
 	EventResumed          = "resumed"           // staff set a pending case open again (R11c)
 	EventPriorityProposed = "priority_proposed" // a customer's keyword: a proposal only (R7)
@@ -228,7 +228,7 @@ type Case struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// ReceivedAt is the server's receipt time of the first message (R11b).
 	ReceivedAt time.Time `json:"received_at"`
-	ClosedAt   time.Time `json:"closed_at,omitempty"`
+	ClosedAt   time.Time `json:"closed_at,omitzero"`
 
 	// MessageKeys are the dedupe keys of the case's messages, in order.
 	MessageKeys []string `json:"message_keys"`
@@ -256,4 +256,32 @@ type Message struct {
 	// max_message_bytes and only its headers were kept.
 	Truncated bool     `json:"truncated,omitempty"`
 	Problems  []string `json:"problems,omitempty"`
+	// Kind is what an outgoing mail was: "ack" or a MailKind.
+	Kind string `json:"kind,omitempty"`
+	// Visibility says whether the customer saw (or sent) this mail:
+	// VisibilityCustomer, or VisibilityInternal for the supplier's own
+	// traffic (staff notifications, confirmations, notes, a staff mail
+	// the customer only got relayed). "" in records written before it
+	// existed; see Internal.
+	Visibility string `json:"visibility,omitempty"`
+}
+
+// Visibility values.
+const (
+	VisibilityCustomer = "customer"
+	VisibilityInternal = "internal"
+)
+
+// Internal reports whether m is the supplier's own traffic, which a
+// customer's export leaves out unless asked (R18 is about the customer's
+// data; staff notes are ours). Records without a Visibility are judged
+// by role: a staff mail to support@ was internal unless it says otherwise.
+func (m *Message) Internal() bool {
+	switch m.Visibility {
+	case VisibilityInternal:
+		return true
+	case VisibilityCustomer:
+		return false
+	}
+	return m.Role == RoleStaff && m.Direction == DirectionIn
 }

@@ -317,6 +317,12 @@ func queueCaseMail(tx *store.Tx, rt *runtime, c *cases.Case, m *cases.OutMail, r
 			Date:      now,
 			Text:      r.text,
 			Size:      len(r.raw),
+			Kind:      string(m.Kind),
+		}
+		out.Visibility = cases.VisibilityCustomer
+		switch m.Kind {
+		case cases.MailNotify, cases.MailSecondLine, cases.MailConfirm, cases.MailError:
+			out.Visibility = cases.VisibilityInternal
 		}
 		if err := tx.PutMessage(out, r.raw); err != nil {
 			return err

@@ -237,17 +237,19 @@ func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (*renderedMail, 
 func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, m *renderedMail, now time.Time) error {
 	c, ack := dec.Case, dec.Ack
 	out := &cases.Message{
-		Key:       "out:" + m.messageID,
-		CaseID:    c.ID,
-		Direction: cases.DirectionOut,
-		Role:      cases.RoleDeskd,
-		MessageID: m.messageID,
-		From:      rt.supportAddress(),
-		To:        []cases.Address{ack.To},
-		Subject:   m.subject,
-		Date:      now,
-		Text:      m.text,
-		Size:      len(m.raw),
+		Key:        "out:" + m.messageID,
+		CaseID:     c.ID,
+		Direction:  cases.DirectionOut,
+		Role:       cases.RoleDeskd,
+		MessageID:  m.messageID,
+		From:       rt.supportAddress(),
+		To:         []cases.Address{ack.To},
+		Subject:    m.subject,
+		Date:       now,
+		Text:       m.text,
+		Size:       len(m.raw),
+		Kind:       "ack",
+		Visibility: cases.VisibilityCustomer,
 	}
 	if err := tx.PutMessage(out, m.raw); err != nil {
 		return err

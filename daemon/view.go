@@ -46,6 +46,8 @@ type MessageView struct {
 	Text        string             `json:"text"`
 	Attachments []cases.Attachment `json:"attachments"`
 	AutoReasons []string           `json:"auto_reasons"`
+	Kind        string             `json:"kind,omitempty"`
+	Internal    bool               `json:"internal"`
 }
 
 // CaseDetail is `deskd cases show --json`: the summary plus the messages,
@@ -117,6 +119,7 @@ func ShowCase(tx *store.Tx, id uint64) (*CaseDetail, error) {
 			From: m.From.Email, FromName: m.From.Name, To: emails(m.To), Cc: emails(m.Cc),
 			Date: m.Date.UTC(), Subject: m.Subject, Text: m.Text,
 			Attachments: nonNil(m.Attachments), AutoReasons: nonNil(m.AutoReasons),
+			Kind: m.Kind, Internal: m.Internal(),
 		})
 	}
 	return det, nil
