@@ -23,9 +23,11 @@ import (
 
 // AdminRequest is one admin-socket request.
 type AdminRequest struct {
-	Op     string `json:"op"` // "cases.list", "cases.show", "ping"
+	Op     string `json:"op"` // "cases.list", "cases.show", "ping", "backup"
 	Status string `json:"status,omitempty"`
 	ID     uint64 `json:"id,omitempty"`
+	// Compression of "backup": zstd, gzip or none (backup.go).
+	Compression string `json:"compression,omitempty"`
 }
 
 type adminResponse struct {
@@ -66,17 +68,20 @@ func (d *Daemon) serveAdmin(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
-		go d.serveAdminConn(conn)
+		go d.serveAdminConn(ctx, conn)
 	}
 }
 
-func (d *Daemon) serveAdminConn(conn net.Conn) {
+func (d *Daemon) serveAdminConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	var req AdminRequest
 	var resp adminResponse
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
 		resp.Error = "bad request: " + err.Error()
+	} else if req.Op == "backup" {
+		d.serveBackup(ctx, conn, req) // streams; backup.go
+		return
 	} else if result, err := d.answer(req); err != nil {
 		resp.Error = err.Error()
 	} else {

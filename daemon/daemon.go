@@ -63,6 +63,42 @@ type Options struct {
 	// OnSourceStatus, if set, receives the IMAP loop's status after every
 	// scan round.
 	OnSourceStatus func(mail.SourceStatus)
+
+	// Operators' HTTP listener (http.go, metrics.go). HTTPListen is
+	// host:port for /healthz and /metrics ("" = off; a change needs a
+	// restart). HealthMaxAge is how old the last successful IMAP round may
+	// be before /healthz fails (0 = 15m). Version is reported as
+	// deskd_build_info{version}.
+	HTTPListen   string
+	HealthMaxAge time.Duration
+	Version      string
+
+	// Service manager (liveness.go; cmd/deskd speaks sd_notify with
+	// these). OnReady, if set, is called once: when the store is open and
+	// the first IMAP login succeeded, or its retry failed too (a mail
+	// outage must not fail the service); status says which. OnStatus, if
+	// set, receives a one-line status whenever it changes ("watching INBOX
+	// (IDLE), 3 open cases", "IMAP unreachable: ..., retrying").
+	// HeartbeatEvery is how often the IMAP and outbox loops beat while
+	// they wait (see Alive); 0 means 5s.
+	OnReady        func(status string)
+	OnStatus       func(status string)
+	HeartbeatEvery time.Duration
+
+	// Scheduled backups (backup.go; R19, R20). BackupDir "" turns them
+	// off. A snapshot every BackupSnapshotEvery (0 = none) is kept for
+	// BackupSnapshotKeep; a daily one at BackupDailyAt ("HH:MM" local time
+	// in BackupZone, nil = UTC; "" = none) is kept for BackupDailyKeep.
+	// BackupCompression is "zstd" ("" = zstd) or "gzip". /healthz fails
+	// when the newest good backup is older than BackupMaxAge (0 = never).
+	BackupDir           string
+	BackupCompression   string
+	BackupSnapshotEvery time.Duration
+	BackupSnapshotKeep  time.Duration
+	BackupDailyAt       string
+	BackupDailyKeep     time.Duration
+	BackupMaxAge        time.Duration
+	BackupZone          *time.Location
 }
 
 // Report describes one inbound mail's fate, for logs, the demo and tests.
@@ -120,12 +156,21 @@ type Daemon struct {
 	kick chan struct{} // wakes the outbox loop
 	// failures counts failed commits per mail (see commitFailed).
 	failures failureCounts
+	// health is liveness (the loops' heartbeats) and readiness.
+	health health
 
 	// sourceCancel restarts the IMAP loop when a reload changes it.
 	mu           sync.Mutex
 	sourceCancel context.CancelFunc
 	sourceCfg    mail.IMAPConfig
 	reloadSource chan struct{}
+
+	// ops holds the metrics registry and the health check's state
+	// (metrics.go, http.go).
+	ops *ops
+
+	// backupSched is the backup loop's own state (backup.go).
+	backupSched backupSchedule
 }
 
 // Open opens the store and prepares a daemon; Run starts it. The store is
@@ -143,6 +188,7 @@ func Open(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
+	d.ops = newOps(d, opts.Version)
 	rt, err := d.newRuntime(opts)
 	if err != nil {
 		db.Close()
@@ -205,6 +251,10 @@ func (d *Daemon) Reload(opts Options) error {
 		d.log.Warn("reload: store.path and admin.socket changes take effect after a restart")
 		opts.StorePath, opts.AdminSocket = old.opts.StorePath, old.opts.AdminSocket
 	}
+	if opts.HTTPListen != old.opts.HTTPListen {
+		d.log.Warn("reload: http.listen changes take effect after a restart")
+		opts.HTTPListen = old.opts.HTTPListen
+	}
 	rt, err := d.newRuntime(opts)
 	if err != nil {
 		return err
@@ -228,6 +278,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	rt := d.rt.Load()
+	if rt.opts.HTTPListen != "" {
+		// Bound first, so a port in use fails start-up (http.go).
+		ln, err := d.listenHTTP(rt.opts.HTTPListen)
+		if err != nil {
+			return err
+		}
+		defer ln.Close() // when a later start-up step fails
+		wg.Add(1)
+		go func() { defer wg.Done(); d.serveHTTP(ctx, ln) }()
+	}
 	if rt.opts.AdminSocket != "" {
 		ln, err := d.listenAdmin(rt.opts.AdminSocket, rt.opts.AdminSocketMode)
 		if err != nil {
@@ -236,16 +296,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.serveAdmin(ctx, ln) }()
 	}
+	d.health.reset()
+	d.setStatus(fmt.Sprintf("connecting to IMAP %s:%d", rt.opts.IMAP.Host, rt.opts.IMAP.Port))
 	wg.Add(2)
 	go func() { defer wg.Done(); d.runOutbox(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runBackups(ctx) }()
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
 			sctx, cancel := context.WithCancel(ctx)
 			rt := d.rt.Load()
 			onStatus := rt.opts.OnSourceStatus
-			src := mail.NewSource(rt.opts.IMAP, d.log.With("component", "imap"), func(st mail.SourceStatus) {
+			imapCfg := rt.opts.IMAP
+			imapCfg.Hooks = d.sourceHooks(rt)
+			src := mail.NewSource(imapCfg, d.log.With("component", "imap"), func(st mail.SourceStatus) {
 				d.observeSource(st)
+				d.sourceStatus(st)
 				if onStatus != nil {
 					onStatus(st)
 				}

@@ -29,7 +29,9 @@ type attempt struct {
 }
 
 // runOutbox delivers queued mails until ctx ends. It sleeps until the next
-// entry is due or ingest queues one (kick), so an idle daemon does nothing.
+// entry is due or ingest queues one (kick), so an idle daemon does nothing
+// but beat: it wakes at least every HeartbeatEvery for the watchdog
+// (liveness.go).
 // Ingest never waits on it: a down SMTP server only grows the queue.
 //
 // Three parts: this loop hands out due entries; workers only talk SMTP; a
@@ -99,7 +101,11 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 			delete(inFlight, id)
 		}
 	}
+	every := d.rt.Load().heartbeatEvery()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for ctx.Err() == nil {
+		d.beat("outbox")
 		var due []*store.OutboxEntry
 		err := d.db.View(func(tx *store.Tx) error {
 			var err error
@@ -121,6 +127,10 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 					handedOut++
 				case ids := <-recorded:
 					release(ids)
+				case <-tick.C:
+					// All workers busy (each send is bounded by the
+					// SMTP timeout): still alive.
+					d.beat("outbox")
 				case <-ctx.Done():
 					return
 				}
@@ -141,7 +151,7 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 			// Everything due is with a worker: wait for a record.
 			wait = time.Hour
 		}
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(min(wait, every))
 		select {
 		case <-ctx.Done():
 		case <-d.kick:

@@ -51,6 +51,9 @@ type IMAPConfig struct {
 	MaxBytes int64
 	// BatchSize is how many messages one FETCH asks for.
 	BatchSize int
+	// Hooks, if set, sees the watch loop's heartbeats and login attempts
+	// (see SourceHooks).
+	Hooks *SourceHooks
 }
 
 // Fetched is one message as the server holds it.
@@ -149,10 +152,8 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
-		select {
-		case <-ctx.Done():
+		if !s.sleep(ctx, backoff) {
 			return nil
-		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, time.Minute)
 	}
@@ -256,6 +257,7 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 		},
 	}
 	c, wc, err := s.dial(ctx, handler)
+	s.loginDone(ctx, err)
 	if err != nil {
 		return err
 	}
@@ -287,6 +289,7 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 	var lastUID uint32 // 0: the first scan looks at every message (start-up, new UIDVALIDITY)
 	lastFull := time.Now()
 	for {
+		s.heartbeat()
 		full := lastUID == 0 || time.Since(lastFull) >= s.cfg.PollInterval
 		// The scan sees everything the server has now; a wake-up that
 		// arrives from here on means mail the scan may have missed, and
@@ -319,12 +322,8 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 			if err := s.idle(ctx, c, wc, news, min(wait, s.cfg.IdleRefresh)); err != nil {
 				return err
 			}
-		} else {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
+		} else if !s.sleep(ctx, wait) {
+			return nil
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -354,11 +353,22 @@ func (s *Source) idle(ctx context.Context, c *imapclient.Client, wc *watchedConn
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	select {
-	case <-news:
-	case <-timer.C:
-	case <-ctx.Done():
-	case <-c.Closed():
+	tick := time.NewTicker(s.heartbeatEvery())
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-news:
+			break wait
+		case <-timer.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-c.Closed():
+			break wait
+		case <-tick.C:
+			s.heartbeat()
+		}
 	}
 	if err := cmd.Close(); err != nil {
 		return fmt.Errorf("idle done: %w", err)
@@ -442,6 +452,7 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 			inFlight.Lock()
 			d := handle(context.WithoutCancel(ctx), m)
 			inFlight.Unlock()
+			s.heartbeat()
 			switch d {
 			case Processed:
 				processed.AddNum(imap.UID(m.UID))
@@ -518,6 +529,7 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 		if err != nil {
 			return nil, fmt.Errorf("fetch bodies: %w", err)
 		}
+		s.heartbeat() // a backlog of large mails takes a while
 		for _, b := range bodies {
 			if f := byUID[b.UID]; f != nil {
 				f.Raw = b.FindBodySection(g.section)

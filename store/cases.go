@@ -61,10 +61,14 @@ func (tx *Tx) PutCase(c *cases.Case) error {
 	}
 	key := u64(c.ID)
 	var old struct {
-		Status cases.Status `json:"status"`
+		Status   cases.Status `json:"status"`
+		Customer string       `json:"customer"`
 	}
+	existed := false
 	if v := b.Get(key); v != nil {
-		// Only the status is needed to find the old index entry.
+		existed = true
+		// Only the status and customer are needed to find the old index
+		// entries.
 		if err := json.Unmarshal(v, &old); err != nil {
 			return fmt.Errorf("put case %d: old record: %w", c.ID, err)
 		}
@@ -75,6 +79,11 @@ func (tx *Tx) PutCase(c *cases.Case) error {
 	}
 	if err := b.Put(key, v); err != nil {
 		return fmt.Errorf("put case %d: %w", c.ID, err)
+	}
+	if !existed || old.Customer != c.Customer {
+		if err := tx.indexCustomer(c.ID, existed, old.Customer, c.Customer); err != nil {
+			return fmt.Errorf("put case %d: %w", c.ID, err)
+		}
 	}
 	if old.Status == c.Status {
 		return nil

@@ -165,7 +165,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		if !errors.Is(err, ErrNewerSchema) {
 			t.Errorf("ReadOnly=%v: Open = %v, want ErrNewerSchema", ro, err)
 		}
-		if err != nil && !strings.Contains(err.Error(), "schema version 2") {
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("schema version %d", schemaVersion+1)) {
 			t.Errorf("error %q does not name the version", err)
 		}
 	}

@@ -91,9 +91,13 @@ store:
   path: %s
 admin:
   socket: %s
+http:
+  listen: 127.0.0.1:0
+backup:
+  dir: %s
 log:
   level: warn
-`, imapSrv.Port(), smtpSrv.Port(), filepath.Join(dir, "deskd.db"), filepath.Join(dir, "admin.sock"))
+`, imapSrv.Port(), smtpSrv.Port(), filepath.Join(dir, "deskd.db"), filepath.Join(dir, "admin.sock"), filepath.Join(dir, "backups"))
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

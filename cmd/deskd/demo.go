@@ -178,6 +178,9 @@ func demoConfig(imapSrv *peers.IMAP, smtpSrv *peers.SMTP, dir string) *config.Co
 	}}
 	cfg.Store.Path = filepath.Join(dir, "deskd.db")
 	cfg.Admin.Socket = filepath.Join(dir, "admin.sock")
+	// Not the real deskd's /var/lib/deskd/backups.
+	cfg.Backup.Dir = filepath.Join(dir, "backups")
+	cfg.HTTP.Listen = "" // the default port may belong to a real deskd on this host
 	return cfg
 }
 

@@ -67,6 +67,12 @@ commands:
   check-config  --config FILE   validate a configuration file (exit 0, or one line per problem)
   cases list    [--status open|pending|closed|all] [--json] [--config FILE]
   cases show N  [--json] [--config FILE]
+  backup        --out FILE [--compression zstd|gzip] [--config FILE|--socket PATH|--store PATH]
+                                write a verified backup (and FILE.sha256), daemon running or not
+  restore       --from FILE [--config FILE|--store PATH] [--yes]
+                                verify a backup; with --yes replace the stopped daemon's store
+  export        --customer NAME | --all [--internal] [--out DIR|FILE.zip] [--config FILE|--socket PATH|--store PATH]
+                                a customer's cases (mbox + JSON + checksums) to hand back (R18)
   version                       print the version
 `
 
@@ -89,6 +95,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheckConfig(ctx, args[1:], stdout, stderr)
 	case "cases":
 		return cmdCases(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "deskd", version)
 		return nil

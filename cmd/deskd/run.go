@@ -103,6 +103,19 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		RetryMax:         cfg.SMTP.RetryMax,
 		GiveUpAfter:      cfg.SMTP.GiveUpAfter,
 		Log:              log,
+		// The operators' HTTP listener: /healthz and /metrics.
+		HTTPListen:   cfg.HTTP.Listen,
+		HealthMaxAge: cfg.HTTP.HealthMaxAge,
+		Version:      version,
+		// Scheduled backups (daemon/backup.go, cmd/deskd/backup.go).
+		BackupDir:           cfg.Backup.Dir,
+		BackupCompression:   cfg.Backup.Compression,
+		BackupSnapshotEvery: cfg.Backup.SnapshotEvery,
+		BackupSnapshotKeep:  cfg.Backup.SnapshotKeep,
+		BackupDailyAt:       cfg.Backup.DailyAt,
+		BackupDailyKeep:     cfg.Backup.DailyKeep,
+		BackupMaxAge:        cfg.Backup.MaxAge,
+		BackupZone:          supportZone(cfg),
 	}
 }
 
@@ -121,7 +134,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := newLogger(cfg, stderr)
 	log.Info("deskd starting", "version", version, "config", *configPath, "settings", cfg)
-	d, err := daemon.Open(daemonOptions(cfg, log))
+	n := newNotifier(log) // systemd's notify protocol (notify.go)
+	n.Status("opening store " + cfg.Store.Path)
+	d, err := daemon.Open(n.options(daemonOptions(cfg, log)))
 	if err != nil {
 		return err
 	}
@@ -134,18 +149,28 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			case <-ctx.Done():
 				return
 			case <-hup:
+				reloaded := n.Reloading()
 				next, err := loadConfig(*configPath)
 				if err != nil {
 					log.Error("reload refused; keeping the running configuration", "err", err)
+					reloaded(err)
 					continue
 				}
-				if err := d.Reload(daemonOptions(next, newLogger(next, stderr))); err != nil {
+				if err := d.Reload(n.options(daemonOptions(next, newLogger(next, stderr)))); err != nil {
 					log.Error("reload failed; keeping the running configuration", "err", err)
+					reloaded(err)
+					continue
 				}
+				reloaded(nil)
 			}
 		}
 	}()
+	stopWatchdog := n.startWatchdog(d.Alive)
+	stopStopping := context.AfterFunc(ctx, n.Stopping) // SIGTERM
 	err = d.Run(ctx)
+	stopStopping()
+	n.Stopping()
+	stopWatchdog()
 	log.Info("deskd stopped", "err", err)
 	return err
 }

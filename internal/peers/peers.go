@@ -79,7 +79,14 @@ func (s *IMAP) Count(mailbox string) int {
 }
 
 // Close stops the server.
-func (s *IMAP) Close() error { return s.server.Close() }
+func (s *IMAP) Close() error {
+	err := s.server.Close()
+	// Serve may not have started yet when Close runs: then the server
+	// does not know the listener, and it would stay open, unserved, with
+	// clients hanging on the greeting.
+	_ = s.ln.Close()
+	return err
+}
 
 type literal struct {
 	io.Reader

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"deskd/daemon"
+	"deskd/export"
+	"deskd/internal/progress"
+	"deskd/store"
+)
+
+// cmdExport hands a customer its data (R18): `deskd export --customer NAME`
+// or, for everything including the quarantine, `--all`. While the daemon
+// runs (it holds the store's lock) the export reads a private snapshot it
+// takes through the admin socket; otherwise it opens the store file
+// read-only. The layout is documented in package export and the README.
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	customer := fs.String("customer", "", "the customer whose cases to export (its exact name)")
+	all := fs.Bool("all", false, "export everything: every customer's cases and the quarantine")
+	internal := fs.Bool("internal", false, "include the supplier's internal mail (staff notifications, confirmations, notes)")
+	out := fs.String("out", "", "directory to create, or FILE.zip (default: deskd-export-<customer|all>-<time> in the current directory)")
+	configPath := fs.String("config", defaultConfigPath, "configuration file (for store.path and admin.socket)")
+	socket := fs.String("socket", "", "admin socket (overrides admin.socket)")
+	storePath := fs.String("store", "", "store file (overrides store.path)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError{fmt.Sprintf("export: unexpected argument %q", fs.Arg(0))}
+	case *all && *customer != "":
+		return usageError{"export: --customer NAME or --all, not both"}
+	case !*all && strings.TrimSpace(*customer) == "":
+		return usageError{"export: give --customer NAME or --all"}
+	}
+	sel := export.Selection{Customer: *customer, All: *all, Internal: *internal}
+	now := time.Now().UTC()
+	if *out == "" {
+		name := "all"
+		if !*all {
+			name = slug(*customer)
+		}
+		*out = "deskd-export-" + name + "-" + now.Format("20060102T150405Z")
+	}
+	if err := export.CheckPath(*out); err != nil {
+		return usageError{"export: --out " + err.Error()}
+	}
+	loc, err := locateStore(*configPath, *socket, *storePath)
+	if err != nil {
+		return err
+	}
+
+	db, via, closeDB, err := openForExport(loc)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	dst, err := export.Create(*out, now)
+	if err != nil {
+		return err
+	}
+	bar := progress.New(stderr, 0, "cases", "exported")
+	var st export.Stats
+	err = db.View(func(tx *store.Tx) error {
+		var err error
+		st, err = export.Write(ctx, tx, sel, dst, export.Options{Now: now, Generator: "deskd " + version, Progress: bar})
+		return err
+	})
+	if err == nil {
+		err = dst.Commit()
+	}
+	if st.Cases > 0 || err == nil {
+		// How far it came, also when it failed half-way.
+		bar.Finish()
+	}
+	if err != nil {
+		dst.Abort()
+		return err
+	}
+	what := fmt.Sprintf("customer %q", *customer)
+	if *all {
+		what = "everything"
+	}
+	fmt.Fprintf(stdout, "exported %s (%d cases, %d messages, %d quarantined) from %s to %s\n",
+		what, st.Cases, st.Messages, st.Quarantined, via, dst.Path())
+	return nil
+}
+
+// openForExport opens the data to export read-only. While a daemon answers
+// on the admin socket it copies a consistent snapshot of its store into a
+// private temporary directory (mode 0700, under $TMPDIR) and opens that;
+// closeDB then deletes it. Without a daemon it opens the store file.
+func openForExport(loc storeLocation) (db *store.DB, via string, closeDB func(), err error) {
+	if loc.socket != "" {
+		dir, err := os.MkdirTemp("", "deskd-export-")
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("export: %w", err)
+		}
+		snap := filepath.Join(dir, "snapshot.db")
+		err = daemon.Snapshot(loc.socket, snap)
+		if err == nil {
+			db, err = store.Open(snap, store.Options{ReadOnly: true})
+		}
+		if err == nil {
+			return db, "a snapshot of the running daemon's store", func() {
+				db.Close()
+				os.RemoveAll(dir)
+			}, nil
+		}
+		os.RemoveAll(dir)
+		if !errors.Is(err, daemon.ErrNoDaemon) {
+			return nil, "", nil, err
+		}
+	}
+	db, err = store.Open(loc.path, store.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return db, "the store file " + loc.path, func() { db.Close() }, nil
+}
+
+// slug makes a customer's name fit a file name: lower-case letters and
+// digits, anything else one "-".
+func slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.TrimSuffix(b.String(), "-")
+	if s == "" {
+		return "customer"
+	}
+	return s
+}

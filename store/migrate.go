@@ -1,0 +1,126 @@
+package store
+
+// Schema migrations. Open (read-write) finds the store's version in meta;
+// when it is older than schemaVersion it first copies the whole file to
+// <path>.pre-v<N>-<UTC time>.bak (a read transaction's WriteTo, fsynced,
+// renamed into place: the exact old file, which an older deskd can open),
+// and only then opens the one read-write transaction that runs every step
+// from the old version up and writes the new version. A failed step rolls
+// the whole transaction back, leaving the file as it was.
+//
+// History:
+//
+//	1  the first layout
+//	2  case_customer: the cases of one customer without reading them all
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// migrate brings a store from version from to schemaVersion within the
+// opening transaction, one step per version.
+func migrate(tx *bolt.Tx, from uint64) error {
+	for v := from; v < schemaVersion; v++ {
+		var err error
+		switch v {
+		case 1:
+			err = migrateV1toV2(tx)
+		default:
+			err = errors.New("no migration step known")
+		}
+		if err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	return nil
+}
+
+// migrateV1toV2 builds the case_customer index from the cases bucket.
+// Only the customer field is decoded, so the step does not depend on what
+// else a case record holds now or later.
+func migrateV1toV2(tx *bolt.Tx) error {
+	cb := tx.Bucket([]byte(bucketCases))
+	idx := tx.Bucket([]byte(bucketCaseCustomer))
+	if cb == nil || idx == nil {
+		return errors.New("cases or case_customer bucket missing")
+	}
+	return cb.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("case key %x: %d bytes, want 8", k, len(k))
+		}
+		var c struct {
+			Customer string `json:"customer"`
+		}
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("case %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		return idx.Put(customerKey(c.Customer, binary.BigEndian.Uint64(k)), nil)
+	})
+}
+
+// backupBeforeMigrate copies an older-schema store to
+// <path>.pre-v<schemaVersion>-<time>.bak before the migrating transaction
+// opens; a store at the current version (or new, or newer) is left alone.
+func backupBeforeMigrate(bdb *bolt.DB, path string) error {
+	var version uint64
+	err := bdb.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
+			v, err := readVersion(meta)
+			version = v
+			return err
+		}
+		return nil
+	})
+	if err != nil || version == 0 || version >= schemaVersion {
+		return err
+	}
+	name := fmt.Sprintf("%s.pre-v%d-%s.bak", path, schemaVersion, time.Now().UTC().Format("20060102T150405Z"))
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("backup before migration: %w", err)
+	}
+	err = bdb.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(tmp)
+		return err
+	})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("backup before migration: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("backup before migration: %w", err)
+	}
+	return nil
+}
+
+// newerSchemaError says what the operator can do about a store written by
+// a newer deskd.
+func newerSchemaError(version uint64) error {
+	return fmt.Errorf("schema version %d, this deskd knows up to %d: %w; "+
+		"run the deskd release that wrote it (or a later one), or go back with this one: "+
+		"stop deskd and move the copy the upgrade left beside the store "+
+		"(<store>.pre-v%d-<time>.bak, the old file as it was) over the store, "+
+		"or restore a backup taken before the upgrade (deskd restore --from FILE)",
+		version, schemaVersion, ErrNewerSchema, version)
+}
+
+// SchemaVersion is the schema version this build reads and writes.
+func SchemaVersion() uint64 { return schemaVersion }
