@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,38 +13,14 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/internal/storetest"
 	"deskd/store"
 )
 
-// storeContents reads every case, its messages and their raw bytes, the
-// form in which a restored store is compared with the original.
+// storeContents is the form in which a restored store is compared with
+// the original.
 func storeContents(t *testing.T, db *store.DB) map[string]string {
-	t.Helper()
-	out := make(map[string]string)
-	err := db.View(func(tx *store.Tx) error {
-		return tx.ForEachCase("", func(c *cases.Case) error {
-			b, _ := json.Marshal(c)
-			out[fmt.Sprintf("case %d", c.ID)] = string(b)
-			msgs, err := tx.CaseMessages(c)
-			if err != nil {
-				return err
-			}
-			for _, m := range msgs {
-				b, _ := json.Marshal(m)
-				out["message "+m.Key] = string(b)
-				raw, err := tx.Raw(m.Key)
-				if err != nil {
-					return err
-				}
-				out["raw "+m.Key] = string(raw)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return storetest.Contents(t, db)
 }
 
 // The "backup" admin op streams a verified backup of the running daemon's

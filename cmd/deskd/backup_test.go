@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"deskd/cases"
+	"deskd/internal/storetest"
 	"deskd/store"
 )
 
@@ -25,31 +23,7 @@ func dumpStore(t *testing.T, path string) map[string]string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	out := make(map[string]string)
-	err = db.View(func(tx *store.Tx) error {
-		return tx.ForEachCase("", func(c *cases.Case) error {
-			b, _ := json.Marshal(c)
-			out[fmt.Sprintf("case %d", c.ID)] = string(b)
-			msgs, err := tx.CaseMessages(c)
-			if err != nil {
-				return err
-			}
-			for _, m := range msgs {
-				b, _ := json.Marshal(m)
-				out["message "+m.Key] = string(b)
-				raw, err := tx.Raw(m.Key)
-				if err != nil {
-					return err
-				}
-				out["raw "+m.Key] = string(raw)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return storetest.Contents(t, db)
 }
 
 // `deskd backup` copies the running daemon's store through the admin
