@@ -674,14 +674,14 @@ func parseAddressList(v string) (out []cases.Address, ok bool) {
 	}
 	if list, err := gomail.ParseAddressList(v); err == nil {
 		for _, a := range list {
-			out = appendAddr(out, a.Name, a.Address)
+			out = appendAddr(out, a.Name, quoteLocal(a.Address))
 		}
 		return out, true
 	}
 	ap := netmail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
 	if list, err := ap.ParseList(v); err == nil {
 		for _, a := range list {
-			out = appendAddr(out, a.Name, a.Address)
+			out = appendAddr(out, a.Name, quoteLocal(a.Address))
 		}
 		return out, true
 	}
@@ -723,9 +723,24 @@ func parseAddressList(v string) (out []cases.Address, ok bool) {
 	return out, false
 }
 
+// quoteLocal puts back the quotes of a quoted local part that the address
+// parsers return unquoted: "kees de vries"@x is a mailbox of its own, and
+// dropping its spaces would name another one (keesdevries@x).
+func quoteLocal(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || !strings.ContainsAny(addr[:at], " \t\"(),:;<>[\\]") {
+		return addr
+	}
+	return strconv.Quote(addr[:at]) + addr[at:]
+}
+
 func appendAddr(out []cases.Address, name, addr string) []cases.Address {
 	addr = strings.ToLower(cleanLine(addr))
-	addr = strings.ReplaceAll(addr, " ", "")
+	if !strings.HasPrefix(addr, `"`) {
+		// Folding white space inside an unquoted address (the lenient
+		// fallback's find) is no part of it.
+		addr = strings.ReplaceAll(addr, " ", "")
+	}
 	name = cleanLine(decodeWords(name))
 	if addr == "" && name == "" {
 		return out

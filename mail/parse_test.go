@@ -646,3 +646,30 @@ Content-Type: text/html; charset=utf-8
 		t.Errorf("StripQuoted = %q", got)
 	}
 }
+
+// A quoted local part is a mailbox of its own (RFC 5322 §3.4.1): its
+// quotes stay, so deskd never writes to the address it would become
+// without its spaces.
+func TestParseQuotedLocalPart(t *testing.T) {
+	raw := crlf(`From: "Kees de Vries" <"kees de vries"@jansen.test>
+To: support@desk.example
+Cc: plain@jansen.test
+Subject: hallo
+Message-ID: <quoted-local@jansen.test>
+
+tekst
+`)
+	in, err := Parse(raw, time.Now(), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.From.Email != `"kees de vries"@jansen.test` || in.From.Name != "Kees de Vries" {
+		t.Errorf("from %+v", in.From)
+	}
+	if CanAddress(in.From.Email) {
+		t.Error("deskd cannot write a quoted local part with spaces; CanAddress must say so")
+	}
+	if len(in.Cc) != 1 || in.Cc[0].Email != "plain@jansen.test" {
+		t.Errorf("cc %+v", in.Cc)
+	}
+}
