@@ -44,7 +44,12 @@ func testOptions(t *testing.T, imapSrv *peers.IMAP, smtpSrv *peers.SMTP, dir str
 		IMAP: mail.IMAPConfig{
 			Host: "127.0.0.1", Port: imapSrv.Port(), TLS: "none", Username: support, Password: "pw",
 			Mailbox: "INBOX", ProcessedMailbox: "Processed", QuarantineMailbox: "Quarantine",
-			Idle: true, PollInterval: time.Minute, IdleRefresh: time.Minute,
+			// A short poll: go-imap's memory server does not announce, when
+			// IDLE starts, a message that arrived just before it (its
+			// tracker only reports updates that come during IDLE; Dovecot
+			// sends pending ones at once), so a test could wait for the
+			// safety-net scan. Two seconds keep that wait short.
+			Idle: true, PollInterval: 2 * time.Second, IdleRefresh: time.Minute,
 		},
 		SMTP: mail.SMTPConfig{Host: "127.0.0.1", Port: smtpSrv.Port(), TLS: "none", Auth: "none", Timeout: 10 * time.Second},
 		Policy: cases.Policy{
