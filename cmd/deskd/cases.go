@@ -154,10 +154,20 @@ func printList(w io.Writer, list []daemon.CaseSummary, zone *time.Location) erro
 
 func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {
 	fmt.Fprintf(w, "Case %d: %s\n", c.ID, c.Subject)
-	fmt.Fprintf(w, "  status %s, priority %s, customer %s (%s), requester %s\n", c.Status, orDash(string(c.Priority)), c.Customer, orDash(c.Plan), c.Requester)
+	prio := orDash(string(c.Priority))
+	if c.ProposedPriority != "" && c.ProposedPriority != c.Priority {
+		prio += fmt.Sprintf(" (customer proposes %s)", c.ProposedPriority)
+	}
+	fmt.Fprintf(w, "  status %s, priority %s, kind %s, customer %s (%s), requester %s\n", c.Status, prio, orDash(string(c.Kind)), c.Customer, orDash(c.Plan), c.Requester)
 	fmt.Fprintf(w, "  received %s, updated %s\n", c.ReceivedAt.In(zone).Format("2006-01-02 15:04 MST"), c.UpdatedAt.In(zone).Format("2006-01-02 15:04 MST"))
 	if c.Unauthorised {
 		fmt.Fprintln(w, "  unauthorised contact (R1)")
+	}
+	if c.SecondLine {
+		fmt.Fprintln(w, "  handed to second line (R5)")
+	}
+	if c.OpenedBy != "" {
+		fmt.Fprintf(w, "  opened by %s for the customer (R6)\n", c.OpenedBy)
 	}
 	if c.LinkedTo != 0 {
 		fmt.Fprintf(w, "  continues case %d\n", c.LinkedTo)
@@ -168,7 +178,14 @@ func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {
 		if m.Direction == "out" {
 			arrow = "→"
 		}
-		fmt.Fprintf(w, "\n[%d] %s %s %s (%s)\n    %s\n", i+1, arrow, m.Date.In(zone).Format("2006-01-02 15:04"), m.From, m.Role, m.Subject)
+		what := string(m.Role)
+		if m.Kind != "" {
+			what += " " + m.Kind
+		}
+		if m.Internal {
+			what += ", internal"
+		}
+		fmt.Fprintf(w, "\n[%d] %s %s %s (%s)\n    %s\n", i+1, arrow, m.Date.In(zone).Format("2006-01-02 15:04"), m.From, what, m.Subject)
 		if len(m.AutoReasons) > 0 {
 			fmt.Fprintf(w, "    machine mail: %s\n", strings.Join(m.AutoReasons, ", "))
 		}
@@ -178,6 +195,17 @@ func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {
 		for _, a := range m.Attachments {
 			fmt.Fprintf(w, "    attachment: %s (%s, %d bytes)\n", a.Filename, a.ContentType, a.Size)
 		}
+	}
+	fmt.Fprintln(w, "\nHistory:")
+	for _, e := range c.Events {
+		line := fmt.Sprintf("  %s  %s", e.At.In(zone).Format("2006-01-02 15:04"), e.Type)
+		if e.By != "" {
+			line += " by " + e.By
+		}
+		if e.Detail != "" {
+			line += ": " + e.Detail
+		}
+		fmt.Fprintln(w, line)
 	}
 	return nil
 }
