@@ -132,10 +132,10 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	// A daemon on the socket is the friendly check; the real one is the
-	// store's lock, which store.Restore takes. With --store alone the
-	// target may be a scratch file beside a running daemon (to export one
-	// customer from an old backup), so only the lock decides.
-	if loc.socket != "" && (*storePath == "" || *socket != "") {
+	// store's lock, which store.Restore takes. With --store alone (no
+	// socket) the target may be a scratch file beside a running daemon,
+	// to open an old backup, so only the lock decides.
+	if loc.socket != "" {
 		var pong string
 		if err := daemon.AdminCall(loc.socket, daemon.AdminRequest{Op: "ping"}, &pong); err == nil {
 			return fmt.Errorf("restore: deskd is running (it answers on %s): stop it first (systemctl stop deskd), restore, then start it", loc.socket)

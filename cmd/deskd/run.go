@@ -211,7 +211,10 @@ func locateStore(configPath, socket, storePath string) (storeLocation, error) {
 		}
 		cfg = config.Default()
 	}
-	if loc.socket == "" {
+	if loc.socket == "" && storePath == "" {
+		// --store alone names a file to read, e.g. a restored old
+		// backup: asking the running daemon would answer from its live
+		// store instead.
 		loc.socket = cfg.Admin.Socket
 	}
 	if loc.path == "" {
