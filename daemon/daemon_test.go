@@ -88,6 +88,15 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 
 func newHarness(t *testing.T, tweak func(*Options)) *harness {
 	t.Helper()
+	h := newHarnessNotStarted(t, tweak)
+	h.start()
+	return h
+}
+
+// newHarnessNotStarted is newHarness without start: the peers and the
+// options only.
+func newHarnessNotStarted(t *testing.T, tweak func(*Options)) *harness {
+	t.Helper()
 	imapSrv, err := peers.StartIMAP(support, "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +112,6 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 	if tweak != nil {
 		tweak(&h.opts)
 	}
-	h.start()
 	return h
 }
 

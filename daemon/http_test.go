@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"deskd/internal/peers"
 	"deskd/store"
 )
 
@@ -65,26 +64,6 @@ func newOpsHarness(t *testing.T, tweak func(*Options), tweakDaemon func(*Daemon)
 	go func() { h.done <- d.Run(ctx) }()
 	t.Cleanup(h.stop)
 	return h, clock
-}
-
-// newHarnessNotStarted is newHarness without start: the peers and the
-// options only.
-func newHarnessNotStarted(t *testing.T, tweak func(*Options)) *harness {
-	t.Helper()
-	imapSrv, err := peers.StartIMAP(support, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { imapSrv.Close() })
-	smtpSrv, err := peers.StartSMTP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { smtpSrv.Close() })
-	h := &harness{t: t, imap: imapSrv, smtp: smtpSrv}
-	h.opts = testOptions(t, imapSrv, smtpSrv, t.TempDir())
-	tweak(&h.opts)
-	return h
 }
 
 // httpURL waits until Run has bound the listener and returns its base URL.

@@ -322,6 +322,20 @@ type rawPlacement struct {
 
 // writeMbox writes dir/messages.mbox with the items that have raw bytes,
 // and dir/raw/<n>.eml for those the mbox cannot restore exactly.
+// rawNote says what is missing from an exported mail (its raw bytes, or
+// all but its header) and counts it; "" when it is whole.
+func (e *exporter) rawNote(p rawPlacement, truncated bool, size int) string {
+	switch {
+	case !p.stored:
+		e.counts.WithoutRaw++
+		return noRawNote
+	case truncated:
+		e.counts.Truncated++
+		return truncatedNote(size)
+	}
+	return ""
+}
+
 func (e *exporter) writeMbox(dir string, items []rawItem) ([]rawPlacement, error) {
 	places := make([]rawPlacement, len(items))
 	var inexact []int
@@ -408,14 +422,7 @@ func (e *exporter) writeCase(c *cases.Case) error {
 	for i, m := range msgs {
 		p := places[i]
 		rec := Message{Message: m, RawSize: p.size, RawSHA256: p.sum, Mbox: p.mbox, RawFile: p.rawFile}
-		switch {
-		case !p.stored:
-			rec.Note = noRawNote
-			e.counts.WithoutRaw++
-		case m.Truncated:
-			rec.Note = truncatedNote(m.Size)
-			e.counts.Truncated++
-		}
+		rec.Note = e.rawNote(p, m.Truncated, m.Size)
 		if m.Direction == cases.DirectionOut {
 			e.counts.Outbound++
 		} else {
@@ -489,14 +496,7 @@ func (e *exporter) writeQuarantine() error {
 	for i, r := range recs {
 		p := places[i]
 		q := QuarantinedMail{QuarantineRecord: r, RawSize: p.size, RawSHA256: p.sum, Mbox: p.mbox, RawFile: p.rawFile}
-		switch {
-		case !p.stored:
-			q.Note = noRawNote
-			e.counts.WithoutRaw++
-		case r.Truncated:
-			q.Note = truncatedNote(r.Size)
-			e.counts.Truncated++
-		}
+		q.Note = e.rawNote(p, r.Truncated, r.Size)
 		e.counts.RawBytes += int64(p.size)
 		qf.Mails[i] = q
 	}
