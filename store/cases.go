@@ -40,13 +40,22 @@ func (tx *Tx) Case(id uint64) (*cases.Case, error) {
 }
 
 // PutCase stores c and moves it in the status index. A new case must carry
-// the id NextCaseID gave; anything beyond it would leave a gap.
+// the id NextCaseID gave; anything beyond it would leave a gap. With a
+// DeadlineFunc set (SetDeadlineFunc), c's entries in the deadline index are
+// replaced with what it returns for c, in this same transaction; without
+// one the deadline index is not touched (deadline.go).
 func (tx *Tx) PutCase(c *cases.Case) error {
 	if c.ID == 0 {
 		return errors.New("put case: id 0")
 	}
 	if c.Status == "" {
 		return fmt.Errorf("put case %d: empty status", c.ID)
+	}
+	// Computed and checked before anything is written, so that a bad
+	// deadline fails PutCase with the case unchanged.
+	deadlines, maintain, err := tx.computeDeadlines(c)
+	if err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
 	b, err := tx.bucket(bucketCases)
 	if err != nil {
@@ -85,26 +94,42 @@ func (tx *Tx) PutCase(c *cases.Case) error {
 			return fmt.Errorf("put case %d: %w", c.ID, err)
 		}
 	}
-	if old.Status == c.Status {
-		return nil
+	if old.Status != c.Status {
+		if err := tx.indexStatus(c.ID, old.Status, c.Status); err != nil {
+			return fmt.Errorf("put case %d: %w", c.ID, err)
+		}
 	}
+	// Every PutCase, not only a status change: a new message, a priority
+	// or a pause moves the deadlines too (R7, R11c).
+	if maintain {
+		if err := tx.replaceDeadlines(c.ID, deadlines); err != nil {
+			return fmt.Errorf("put case %d: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// indexStatus moves case id from status old ("" for a new case) to status
+// in the case_status index.
+func (tx *Tx) indexStatus(id uint64, old, status cases.Status) error {
 	idx, err := tx.bucket(bucketCaseStatus)
 	if err != nil {
-		return fmt.Errorf("put case %d: %w", c.ID, err)
+		return err
 	}
-	if old.Status != "" {
-		if sb := idx.Bucket([]byte(old.Status)); sb != nil {
+	key := u64(id)
+	if old != "" {
+		if sb := idx.Bucket([]byte(old)); sb != nil {
 			if err := sb.Delete(key); err != nil {
-				return fmt.Errorf("put case %d: status index: %w", c.ID, err)
+				return fmt.Errorf("status index: %w", err)
 			}
 		}
 	}
-	sb, err := idx.CreateBucketIfNotExists([]byte(c.Status))
+	sb, err := idx.CreateBucketIfNotExists([]byte(status))
 	if err != nil {
-		return fmt.Errorf("put case %d: status index: %w", c.ID, err)
+		return fmt.Errorf("status index: %w", err)
 	}
 	if err := sb.Put(key, nil); err != nil {
-		return fmt.Errorf("put case %d: status index: %w", c.ID, err)
+		return fmt.Errorf("status index: %w", err)
 	}
 	return nil
 }

@@ -30,6 +30,11 @@
 //	automail_time      ts, lower-cased address → empty (finds expired automail
 //	                   keys without scanning every address)
 //	undeliverable      lower-cased address → JSON {until, reason}
+//	deadline           ts At, uint64 case id, kind (1..64 printable ASCII
+//	                   bytes) → empty: the SLA deadline index (schema 3)
+//	deadline_case      uint64 case id → that case's keys in deadline, without
+//	                   the id: per entry ts At, uint8 len(kind), kind; in key
+//	                   order; absent when the case has none
 package store
 
 import (
@@ -39,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -49,7 +55,7 @@ import (
 // schemaVersion is the layout this binary reads and writes. Raise it with a
 // migration step in migrate (migrate.go) whenever a bucket or encoding
 // changes.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // Bucket names. Constants (strings), not []byte vars, so that the package
 // keeps no mutable state.
@@ -70,6 +76,8 @@ const (
 	bucketAutoMail      = "automail"
 	bucketAutoMailTime  = "automail_time"
 	bucketUndeliverable = "undeliverable"
+	bucketDeadline      = "deadline"
+	bucketDeadlineCase  = "deadline_case"
 
 	keySchemaVersion = "schema_version"
 	keyHMAC          = "hmac_key"
@@ -82,6 +90,7 @@ func allBuckets() []string {
 		bucketMsgID, bucketIMAP, bucketQuarantine, bucketQuarantineRaw,
 		bucketOutbox, bucketOutboxRaw, bucketOutboxDue, bucketAutoMail,
 		bucketAutoMailTime, bucketUndeliverable, bucketCaseCustomer,
+		bucketDeadline, bucketDeadlineCase,
 	}
 }
 
@@ -138,6 +147,11 @@ type DB struct {
 	path string
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
+
+	// deadlineFn is the DeadlineFunc PutCase keeps the deadline index
+	// with (deadline.go); nil leaves the index alone. Atomic so that
+	// SetDeadlineFunc may run beside transactions.
+	deadlineFn atomic.Pointer[DeadlineFunc]
 }
 
 // Open opens (creating if needed) the store at path, creates missing buckets
