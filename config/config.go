@@ -49,6 +49,27 @@ const (
 	PlanBasic    = "Basic"
 )
 
+// Priorities that have a resolution target (R7), as Resolution.For takes
+// them.
+const (
+	PriorityUrgent = "urgent"
+	PriorityHigh   = "high"
+	PriorityMedium = "medium"
+	PriorityLow    = "low"
+)
+
+// Readings of sla.holidays.liberation_day (R11).
+const (
+	LiberationLustrum = "lustrum" // 5 May only in lustrum years (2025, 2030, ...), the agreement's reading
+	LiberationAlways  = "always"
+	LiberationNever   = "never"
+)
+
+// MaxDates bounds each list of dates (sla.closures, a customer's closures
+// and open_dates): the calendar checks every one of them for every day it
+// looks at, and a list this long is a mistake, not a calendar.
+const MaxDates = 1000
+
 // Languages deskd has templates for.
 const (
 	LangDutch   = "nl"
@@ -208,6 +229,13 @@ type Customer struct {
 	// MaxContacts caps Contacts (R1); 0 means DefaultMaxContacts, which Load
 	// fills in.
 	MaxContacts int `mapstructure:"max_contacts"`
+	// Closures are extra days off ("2006-01-02") for this customer only, on
+	// top of the calendar of sla (R11): its clocks do not run on them.
+	Closures []string `mapstructure:"closures"`
+	// OpenDates are days ("2006-01-02") worked for this customer although
+	// the calendar of sla says otherwise (a holiday, a closure). A date
+	// cannot be in both lists.
+	OpenDates []string `mapstructure:"open_dates"`
 }
 
 // ContactLimit is MaxContacts, or DefaultMaxContacts when it is 0 (R1).
@@ -310,9 +338,82 @@ func (l Log) SlogLevel() slog.Level {
 	return slog.LevelInfo
 }
 
-// SLA holds the service-level targets that are configurable.
+// SLA holds the service-level targets and the working-time calendar they
+// are counted in. Every target is working time (R11a: a duration such as
+// "9h" is one working day, not nine wall-clock hours).
 type SLA struct {
+	// FirstResponse per plan (R9).
 	FirstResponse FirstResponse `mapstructure:"first_response"`
+	// Resolution per priority (R7).
+	Resolution Resolution `mapstructure:"resolution"`
+	// Question is the first substantive answer to a user question: 90%
+	// within Tier1, 100% within Tier2 (R10).
+	Question Tier `mapstructure:"question"`
+	// WarnAt is the share of a target (0 < WarnAt < 1) at which staff.notify
+	// is warned that a case nears its deadline; 0.75 of a 4h target warns
+	// after 3 working hours. Warnings go out in working hours (R11d).
+	WarnAt float64 `mapstructure:"warn_at"`
+	// WorkingHours is the daily window of working time (R11).
+	WorkingHours WorkingHours `mapstructure:"working_hours"`
+	// Holidays says which Dutch public holidays are days off (R11).
+	Holidays Holidays `mapstructure:"holidays"`
+	// Closures are extra days off for every customer, "2006-01-02" (R11:
+	// "extra closure days ... are configurable").
+	Closures []string `mapstructure:"closures"`
+}
+
+// Resolution holds the resolution targets per priority (R7).
+type Resolution struct {
+	Urgent Tier `mapstructure:"urgent"`
+	High   Tier `mapstructure:"high"`
+	Medium Tier `mapstructure:"medium"`
+	Low    Tier `mapstructure:"low"`
+}
+
+// For returns the targets of priority (PriorityUrgent, PriorityHigh,
+// PriorityMedium or PriorityLow), and false for any other.
+func (r Resolution) For(priority string) (Tier, bool) {
+	switch priority {
+	case PriorityUrgent:
+		return r.Urgent, true
+	case PriorityHigh:
+		return r.High, true
+	case PriorityMedium:
+		return r.Medium, true
+	case PriorityLow:
+		return r.Low, true
+	}
+	return Tier{}, false
+}
+
+// Tier is a two-level target in working time: 90% of cases within Tier1,
+// 99.9% (questions: 100%) within Tier2 (R7, R10). Tier1 <= Tier2.
+type Tier struct {
+	Tier1 time.Duration `mapstructure:"tier1"`
+	Tier2 time.Duration `mapstructure:"tier2"`
+}
+
+// WorkingHours is the daily working window [Start, End) in
+// support.timezone, each "HH:MM" (R11: a mail at End starts the next
+// working day).
+type WorkingHours struct {
+	Start string `mapstructure:"start"`
+	End   string `mapstructure:"end"`
+}
+
+// Holidays are the rules for the Dutch public holidays of R11. The keys
+// known to the calendar are new_year, good_friday, easter_monday,
+// kings_day, liberation_day, ascension_day, whit_monday, christmas and
+// boxing_day; the sla package checks Skip against them (config imports
+// none of our packages).
+type Holidays struct {
+	// GoodFriday makes Good Friday a day off; R11 works it by default.
+	GoodFriday bool `mapstructure:"good_friday"`
+	// LiberationDay is LiberationLustrum (R11: 5 May only in 2025, 2030,
+	// ...), LiberationAlways or LiberationNever.
+	LiberationDay string `mapstructure:"liberation_day"`
+	// Skip lists holiday keys that are worked all the same.
+	Skip []string `mapstructure:"skip"`
 }
 
 // FirstResponse is the first-response target per plan, in working hours
@@ -396,13 +497,33 @@ func defaults() Config {
 			MaxAge:        2 * time.Hour,
 		},
 		Log: Log{Level: "info", Format: "text"},
-		SLA: SLA{FirstResponse: FirstResponse{
-			Premium:  4 * time.Hour,  // R9
-			Business: 8 * time.Hour,  // R9
-			Basic:    48 * time.Hour, // R9
-		}},
+		SLA: SLA{
+			FirstResponse: FirstResponse{
+				Premium:  4 * time.Hour,  // R9
+				Business: 8 * time.Hour,  // R9
+				Basic:    48 * time.Hour, // R9: 5 working days and 3 hours (R11a)
+			},
+			// R7 in working time; R11a: 1 working day is 9h, a week 5
+			// working days, three months 65.
+			Resolution: Resolution{
+				Urgent: Tier{Tier1: 4 * time.Hour, Tier2: 6 * time.Hour},
+				High:   Tier{Tier1: 1 * workingDay, Tier2: 2 * workingDay},
+				Medium: Tier{Tier1: 5 * workingDay, Tier2: 10 * workingDay},
+				Low:    Tier{Tier1: 15 * workingDay, Tier2: 65 * workingDay},
+			},
+			Question:     Tier{Tier1: 3 * workingDay, Tier2: 5 * workingDay}, // R10
+			WarnAt:       0.75,
+			WorkingHours: WorkingHours{Start: "08:00", End: "17:00"}, // R11
+			Holidays: Holidays{
+				GoodFriday:    false,             // R11: worked by default
+				LiberationDay: LiberationLustrum, // R11
+			},
+		},
 	}
 }
+
+// workingDay is one working day of working time (R11a: 08:00-17:00).
+const workingDay = 9 * time.Hour
 
 // Default returns the embedded defaults with the derived values filled in,
 // as Load("") would return them with an empty environment. It does not pass
@@ -450,6 +571,7 @@ func (c *Config) normalize() {
 		&c.IMAP.Host, &c.IMAP.TLS, &c.SMTP.Host, &c.SMTP.TLS, &c.SMTP.Auth,
 		&c.SMTP.HELO, &c.Support.Address, &c.Support.DefaultLanguage,
 		&c.Log.Level, &c.Log.Format, &c.Backup.Compression,
+		&c.SLA.Holidays.LiberationDay,
 	} {
 		low(s)
 	}
@@ -461,6 +583,7 @@ func (c *Config) normalize() {
 		&c.Support.HMACKeyFile, &c.Support.Timezone,
 		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
 		&c.HTTP.Listen, &c.Backup.Dir, &c.Backup.DailyAt,
+		&c.SLA.WorkingHours.Start, &c.SLA.WorkingHours.End,
 	} {
 		trim(s)
 	}
@@ -491,6 +614,8 @@ func (c *Config) normalize() {
 	lowAll(c.Staff.Escalation)
 	lowAll(c.Staff.EscalationTier2)
 	normDomains(c.Staff.Domains)
+	lowAll(c.SLA.Holidays.Skip)
+	trimAll(c.SLA.Closures)
 
 	for i := range c.Customers {
 		cu := &c.Customers[i]
@@ -504,6 +629,8 @@ func (c *Config) normalize() {
 			cu.MaxContacts = DefaultMaxContacts
 		}
 		normDomains(cu.Domains)
+		trimAll(cu.Closures)
+		trimAll(cu.OpenDates)
 		for j := range cu.Contacts {
 			trim(&cu.Contacts[j].Name)
 			low(&cu.Contacts[j].Email)
@@ -514,6 +641,12 @@ func (c *Config) normalize() {
 func lowAll(ss []string) {
 	for i := range ss {
 		ss[i] = strings.ToLower(strings.TrimSpace(ss[i]))
+	}
+}
+
+func trimAll(ss []string) {
+	for i := range ss {
+		ss[i] = strings.TrimSpace(ss[i])
 	}
 }
 

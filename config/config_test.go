@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,19 @@ func TestDefault(t *testing.T) {
 		{"sla.first_response.premium", c.SLA.FirstResponse.Premium, 4 * time.Hour},
 		{"sla.first_response.business", c.SLA.FirstResponse.Business, 8 * time.Hour},
 		{"sla.first_response.basic", c.SLA.FirstResponse.Basic, 48 * time.Hour},
+		// R7 with R11a: a working day is 9h, a week 5 of them, 3 months 65.
+		{"sla.resolution.urgent", c.SLA.Resolution.Urgent, Tier{4 * time.Hour, 6 * time.Hour}},
+		{"sla.resolution.high", c.SLA.Resolution.High, Tier{9 * time.Hour, 18 * time.Hour}},
+		{"sla.resolution.medium", c.SLA.Resolution.Medium, Tier{45 * time.Hour, 90 * time.Hour}},
+		{"sla.resolution.low", c.SLA.Resolution.Low, Tier{135 * time.Hour, 585 * time.Hour}},
+		{"sla.question", c.SLA.Question, Tier{27 * time.Hour, 45 * time.Hour}}, // R10
+		{"sla.warn_at", c.SLA.WarnAt, 0.75},
+		{"sla.working_hours.start", c.SLA.WorkingHours.Start, "08:00"}, // R11
+		{"sla.working_hours.end", c.SLA.WorkingHours.End, "17:00"},
+		{"sla.holidays.good_friday", c.SLA.Holidays.GoodFriday, false},
+		{"sla.holidays.liberation_day", c.SLA.Holidays.LiberationDay, LiberationLustrum},
+		{"sla.holidays.skip", len(c.SLA.Holidays.Skip), 0},
+		{"sla.closures", len(c.SLA.Closures), 0},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -179,6 +193,17 @@ func TestExampleValidates(t *testing.T) {
 	}
 	if c.SMTPAddr() != "smtp.helder.example:587" || c.IMAPAddr() != "mail.helder.example:993" {
 		t.Errorf("addrs %s %s", c.IMAPAddr(), c.SMTPAddr())
+	}
+	// The example states the agreement's targets and calendar: apart from
+	// the dates, its sla section is the defaults.
+	want := Default().SLA
+	want.Closures = []string{"2026-12-24", "2026-12-31"}
+	want.Holidays.Skip = []string{} // "skip: []"
+	if fmt.Sprintf("%#v", c.SLA) != fmt.Sprintf("%#v", want) {
+		t.Errorf("sla =\n%#v\nwant\n%#v", c.SLA, want)
+	}
+	if cu := c.Customers[0]; strings.Join(cu.Closures, " ") != "2026-05-15" || strings.Join(cu.OpenDates, " ") != "2026-12-31" {
+		t.Errorf("customers[0] closures %q open_dates %q", cu.Closures, cu.OpenDates)
 	}
 }
 
@@ -289,6 +314,158 @@ sla:
 	for _, ch := range checks {
 		if ch.got != ch.want {
 			t.Errorf("%s = %v, want %v", ch.key, ch.got, ch.want)
+		}
+	}
+}
+
+// TestEnvOverridesSLA covers the kinds of value the sla section has: a
+// float, a duration four levels deep, a time of day, a bool, a word and
+// lists.
+func TestEnvOverridesSLA(t *testing.T) {
+	isolateEnv(t)
+	path := writeFile(t, "deskd.yaml", minimalYAML+`
+sla:
+  warn_at: 0.9
+  resolution:
+    urgent:
+      tier2: 8h
+  holidays:
+    skip: [christmas]
+`)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	env := map[string]string{
+		"DESKD_SLA_WARN_AT":                 "0.5",   // float, beats the file
+		"DESKD_SLA_RESOLUTION_URGENT_TIER1": "3h",    // duration, absent from the file
+		"DESKD_SLA_QUESTION_TIER2":          "54h",   // two levels
+		"DESKD_SLA_WORKING_HOURS_START":     "09:00", // string
+		"DESKD_SLA_WORKING_HOURS_END":       " 18:00 ",
+		"DESKD_SLA_HOLIDAYS_GOOD_FRIDAY":    "true",
+		"DESKD_SLA_HOLIDAYS_LIBERATION_DAY": "Always",                            // lower-cased
+		"DESKD_SLA_HOLIDAYS_SKIP":           "kings_day, Boxing_Day",             // list beats the file's list
+		"DESKD_SLA_CLOSURES":                "2026-12-24,2026-12-31, 2027-01-02", // list
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"sla.warn_at", c.SLA.WarnAt, 0.5},
+		{"sla.resolution.urgent", c.SLA.Resolution.Urgent, Tier{3 * time.Hour, 8 * time.Hour}},
+		{"sla.resolution.high", c.SLA.Resolution.High, Tier{9 * time.Hour, 18 * time.Hour}},
+		{"sla.question", c.SLA.Question, Tier{27 * time.Hour, 54 * time.Hour}},
+		{"sla.working_hours", c.SLA.WorkingHours, WorkingHours{"09:00", "18:00"}},
+		{"sla.holidays.good_friday", c.SLA.Holidays.GoodFriday, true},
+		{"sla.holidays.liberation_day", c.SLA.Holidays.LiberationDay, LiberationAlways},
+		{"sla.holidays.skip", strings.Join(c.SLA.Holidays.Skip, "|"), "kings_day|boxing_day"},
+		{"sla.closures", strings.Join(c.SLA.Closures, "|"), "2026-12-24|2026-12-31|2027-01-02"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.key, ch.got, ch.want)
+		}
+	}
+
+	// What does not decode is named by its key.
+	t.Setenv("DESKD_SLA_WARN_AT", "most")
+	t.Setenv("DESKD_SLA_HOLIDAYS_GOOD_FRIDAY", "ja")
+	t.Setenv("DESKD_SLA_RESOLUTION_LOW_TIER1", "3w")
+	problems := loadProblems(t, path)
+	for _, want := range []struct{ key, msg string }{
+		{"sla.warn_at", `cannot read "most" as a number`},
+		{"sla.holidays.good_friday", "true or false"},
+		{"sla.resolution.low.tier1", "not a duration"},
+	} {
+		if !hasProblem(problems, want.key, want.msg) {
+			t.Errorf("want %s: %s in %v", want.key, want.msg, problems)
+		}
+	}
+}
+
+// TestLoadSLAFile sets every key of the sla section and a customer's
+// calendar in a file, dates written both quoted and bare (YAML would take
+// a bare 2026-12-24 for a timestamp).
+func TestLoadSLAFile(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML+`
+sla:
+  first_response: {premium: 2h, business: 6h, basic: 40h}
+  resolution:
+    urgent: {tier1: 2h, tier2: 4h}
+    high:   {tier1: 8h, tier2: 16h}
+    medium: {tier1: 40h, tier2: 80h}
+    low:    {tier1: 120h, tier2: 500h}
+  question: {tier1: 18h, tier2: 36h}
+  warn_at: 0.8
+  working_hours: {start: "07:30", end: "16:30"}
+  holidays:
+    good_friday: true
+    liberation_day: never
+    skip: [Easter_Monday, whit_monday]
+  closures: [2026-12-24, "2026-12-31"]
+customers:
+  - name: Acme
+    plan: Business
+    domains: [acme.example]
+    closures: [2026-05-15]
+    open_dates: ["2026-12-24", 2026-12-31]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SLA{
+		FirstResponse: FirstResponse{2 * time.Hour, 6 * time.Hour, 40 * time.Hour},
+		Resolution: Resolution{
+			Urgent: Tier{2 * time.Hour, 4 * time.Hour},
+			High:   Tier{8 * time.Hour, 16 * time.Hour},
+			Medium: Tier{40 * time.Hour, 80 * time.Hour},
+			Low:    Tier{120 * time.Hour, 500 * time.Hour},
+		},
+		Question:     Tier{18 * time.Hour, 36 * time.Hour},
+		WarnAt:       0.8,
+		WorkingHours: WorkingHours{"07:30", "16:30"},
+		Holidays:     Holidays{GoodFriday: true, LiberationDay: LiberationNever, Skip: []string{"easter_monday", "whit_monday"}},
+		Closures:     []string{"2026-12-24", "2026-12-31"},
+	}
+	if fmt.Sprintf("%#v", c.SLA) != fmt.Sprintf("%#v", want) {
+		t.Errorf("sla =\n%#v\nwant\n%#v", c.SLA, want)
+	}
+	cu := c.Customers[0]
+	if strings.Join(cu.Closures, " ") != "2026-05-15" || strings.Join(cu.OpenDates, " ") != "2026-12-24 2026-12-31" {
+		t.Errorf("customer closures %q open_dates %q", cu.Closures, cu.OpenDates)
+	}
+
+	// A bare timestamp with a time of day is no date.
+	problems := loadProblems(t, writeFile(t, "deskd.yaml", minimalYAML+"sla:\n  closures: [2026-12-24 10:00:00]\n"))
+	if !hasProblem(problems, "sla.closures[0]", `"2026-12-24T10:00:00Z" is not a date`) {
+		t.Errorf("problems = %v", problems)
+	}
+
+	// Typos inside the new sections are caught like any other.
+	problems = loadProblems(t, writeFile(t, "deskd.yaml", minimalYAML+`
+sla:
+  resolution:
+    urgent: {tier1: 2h, teir2: 4h}
+  holidays:
+    goodfriday: true
+customers:
+  - name: Acme
+    plan: Basic
+    open_date: [2026-12-24]
+`))
+	for _, want := range []struct{ key, msg string }{
+		{"sla.resolution.urgent.teir2", `did you mean "sla.resolution.urgent.tier2"?`},
+		{"sla.holidays.goodfriday", `did you mean "sla.holidays.good_friday"?`},
+		{"customers[0].open_date", `did you mean "customers[0].open_dates"?`},
+	} {
+		if !hasProblem(problems, want.key, want.msg) {
+			t.Errorf("want %s: %s in %v", want.key, want.msg, problems)
 		}
 	}
 }
@@ -622,6 +799,40 @@ func TestValidationRules(t *testing.T) {
 		{"sla.first_response.premium", "positive", func(c *Config) { c.SLA.FirstResponse.Premium = 0 }},
 		{"sla.first_response.business", "positive", func(c *Config) { c.SLA.FirstResponse.Business = -time.Hour }},
 		{"sla.first_response.basic", "positive", func(c *Config) { c.SLA.FirstResponse.Basic = 0 }},
+		{"sla.resolution.urgent.tier1", "positive", func(c *Config) { c.SLA.Resolution.Urgent.Tier1 = 0 }},
+		{"sla.resolution.urgent.tier2", "positive", func(c *Config) { c.SLA.Resolution.Urgent.Tier2 = -time.Hour }},
+		{"sla.resolution.high.tier1", "exceeds sla.resolution.high.tier2 18h", func(c *Config) { c.SLA.Resolution.High.Tier1 = 19 * time.Hour }},
+		{"sla.resolution.medium.tier2", "positive", func(c *Config) { c.SLA.Resolution.Medium.Tier2 = 0 }},
+		{"sla.resolution.low.tier1", "exceeds sla.resolution.low.tier2", func(c *Config) { c.SLA.Resolution.Low.Tier2 = 100 * time.Hour }},
+		{"sla.question.tier1", "positive", func(c *Config) { c.SLA.Question.Tier1 = 0 }},
+		{"sla.question.tier1", "exceeds sla.question.tier2", func(c *Config) { c.SLA.Question.Tier1 = 46 * time.Hour }},
+		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = 0 }},
+		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = 1 }},
+		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = -0.5 }},
+		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = math.NaN() }},
+		{"sla.working_hours.start", "required", func(c *Config) { c.SLA.WorkingHours.Start = "" }},
+		{"sla.working_hours.start", "HH:MM", func(c *Config) { c.SLA.WorkingHours.Start = "8am" }},
+		{"sla.working_hours.end", "HH:MM", func(c *Config) { c.SLA.WorkingHours.End = "24:00" }},
+		{"sla.working_hours.start", "not before sla.working_hours.end", func(c *Config) { c.SLA.WorkingHours.Start = "17:00" }},
+		{"sla.working_hours.start", "not before sla.working_hours.end", func(c *Config) {
+			c.SLA.WorkingHours.Start, c.SLA.WorkingHours.End = "22:00", "06:00"
+		}},
+		{"sla.holidays.liberation_day", `"sometimes" is not one of lustrum, always, never`, func(c *Config) { c.SLA.Holidays.LiberationDay = "sometimes" }},
+		{"sla.holidays.liberation_day", "is not one of", func(c *Config) { c.SLA.Holidays.LiberationDay = "" }},
+		{"sla.holidays.skip[1]", "not a holiday key", func(c *Config) { c.SLA.Holidays.Skip = []string{"christmas", ""} }},
+		{"sla.holidays.skip[0]", "not a holiday key", func(c *Config) { c.SLA.Holidays.Skip = []string{"Christmas"} }},
+		{"sla.holidays.skip[0]", "not a holiday key", func(c *Config) { c.SLA.Holidays.Skip = []string{"whit monday"} }},
+		{"sla.closures[1]", "not a date YYYY-MM-DD", func(c *Config) { c.SLA.Closures = []string{"2026-12-24", "24-12-2026"} }},
+		{"sla.closures[0]", "not a date", func(c *Config) { c.SLA.Closures = []string{"2026-02-30"} }},
+		{"sla.closures", "more than the 1000 allowed", func(c *Config) { c.SLA.Closures = manyDates(1001) }},
+		{"customers[0].closures[0]", "not a date", func(c *Config) { c.Customers[0].Closures = []string{"2026-5-15"} }},
+		{"customers[1].open_dates[0]", "not a date", func(c *Config) { c.Customers[1].OpenDates = []string{"tomorrow"} }},
+		{"customers[0].closures", "more than the 1000 allowed", func(c *Config) { c.Customers[0].Closures = manyDates(1001) }},
+		{"customers[1].open_dates", "more than the 1000 allowed", func(c *Config) { c.Customers[1].OpenDates = manyDates(1001) }},
+		{"customers[1].open_dates[1]", "also in customers[1].closures", func(c *Config) {
+			c.Customers[1].Closures = []string{"2026-05-15", "2026-12-24"}
+			c.Customers[1].OpenDates = []string{"2026-12-31", "2026-12-24"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"/"+tt.contains, func(t *testing.T) {
@@ -637,6 +848,31 @@ func TestValidationRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// manyDates returns n distinct valid dates from 2026-01-01 on.
+func manyDates(n int) []string {
+	d := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.AddDate(0, 0, i).Format(time.DateOnly)
+	}
+	return out
+}
+
+func TestSLACalendarLimits(t *testing.T) {
+	c := validConfig()
+	c.SLA.Closures = manyDates(MaxDates) // exactly the limit is fine
+	c.Customers[0].Closures = []string{"2029-05-15"}
+	c.Customers[0].OpenDates = append(manyDates(MaxDates-1), "2026-12-31")
+	c.SLA.Holidays.Skip = []string{"new_year", "good_friday", "easter_monday", "kings_day", "liberation_day",
+		"ascension_day", "whit_monday", "christmas", "boxing_day"}
+	c.SLA.WorkingHours = WorkingHours{"00:00", "23:59"}
+	c.SLA.WarnAt = 0.01
+	c.SLA.Resolution.Urgent = Tier{time.Hour, time.Hour} // tier1 == tier2 is allowed
+	if p := c.Validate(); p != nil {
+		t.Errorf("at the limits: %v", p)
 	}
 }
 
@@ -750,6 +986,25 @@ func TestFirstResponseFor(t *testing.T) {
 	}
 	if _, ok := fr.For("Gold"); ok {
 		t.Error("For(Gold) ok")
+	}
+}
+
+func TestResolutionFor(t *testing.T) {
+	r := Default().SLA.Resolution
+	for prio, want := range map[string]Tier{
+		PriorityUrgent: {4 * time.Hour, 6 * time.Hour},
+		PriorityHigh:   {9 * time.Hour, 18 * time.Hour},
+		PriorityMedium: {45 * time.Hour, 90 * time.Hour},
+		PriorityLow:    {135 * time.Hour, 585 * time.Hour},
+	} {
+		if got, ok := r.For(prio); !ok || got != want {
+			t.Errorf("For(%s) = %v %v, want %v", prio, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "Urgent", "critical"} {
+		if got, ok := r.For(bad); ok || got != (Tier{}) {
+			t.Errorf("For(%q) = %v %v", bad, got, ok)
+		}
 	}
 }
 

@@ -176,8 +176,25 @@ func editDistance(a, b string) int {
 // decodeHook converts what YAML and the environment give into Config's
 // types. It replaces viper's default hooks, so durations are handled here.
 func decodeHook() mapstructure.DecodeHookFunc {
-	return mapstructure.ComposeDecodeHookFunc(durationHook, fileModeHook, stringListHook)
+	return mapstructure.ComposeDecodeHookFunc(durationHook, fileModeHook, dateHook, stringListHook)
 }
+
+// dateHook gives back the text of a date: YAML reads a bare 2026-12-24 (in
+// sla.closures, a customer's closures or open_dates) as a timestamp, where
+// deskd wants the string. A timestamp with a time of day keeps it, so that
+// Validate refuses it as no date.
+func dateHook(from, to reflect.Type, data any) (any, error) {
+	if from != timeType || to.Kind() != reflect.String {
+		return data, nil
+	}
+	t := data.(time.Time)
+	if t.Location() == time.UTC && t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
+		return t.Format(time.DateOnly), nil
+	}
+	return t.Format(time.RFC3339Nano), nil
+}
+
+var timeType = reflect.TypeFor[time.Time]()
 
 // durationHook parses "5m"; a bare number is refused, since 300 would be
 // 300 nanoseconds rather than the 5 minutes someone meant.
@@ -287,6 +304,8 @@ func typeWord(t reflect.Type) string {
 		return "true or false"
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		return "a whole number"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
 	case t.Kind() == reflect.String:
 		return "a single value"
 	case t.Kind() == reflect.Slice:

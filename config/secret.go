@@ -59,10 +59,14 @@ func (c *Config) Redacted() *Config {
 	r.Staff.SecondLine = cloneStrings(c.Staff.SecondLine)
 	r.Staff.Escalation = cloneStrings(c.Staff.Escalation)
 	r.Staff.EscalationTier2 = cloneStrings(c.Staff.EscalationTier2)
+	r.SLA.Closures = cloneStrings(c.SLA.Closures)
+	r.SLA.Holidays.Skip = cloneStrings(c.SLA.Holidays.Skip)
 	if c.Customers != nil {
 		r.Customers = make([]Customer, len(c.Customers))
 		for i, cu := range c.Customers {
 			cu.Domains = cloneStrings(cu.Domains)
+			cu.Closures = cloneStrings(cu.Closures)
+			cu.OpenDates = cloneStrings(cu.OpenDates)
 			if cu.Contacts != nil {
 				cu.Contacts = append([]Contact(nil), cu.Contacts...)
 			}

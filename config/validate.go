@@ -21,6 +21,7 @@ func (c *Config) Validate() []Problem {
 	c.validateStaff(&v)
 	c.validateCustomers(&v)
 	c.validateRest(&v)
+	c.validateSLA(&v)
 	return v.problems
 }
 
@@ -324,6 +325,15 @@ func (c *Config) validateCustomers(v *validator) {
 				contacts[addr] = i
 			}
 		}
+		// Per-customer calendar (R11): extra days off, and days worked
+		// against the calendar. One date in both would be off and open.
+		closed := v.dates(key+".closures", cu.Closures)
+		v.dates(key+".open_dates", cu.OpenDates)
+		for j, d := range cu.OpenDates {
+			if t, err := time.Parse(time.DateOnly, d); err == nil && closed[t.Format(time.DateOnly)] {
+				v.add(fmt.Sprintf("%s.open_dates[%d]", key, j), "%s is also in %s.closures: a day cannot be both off and worked", d, key)
+			}
+		}
 	}
 }
 
@@ -380,9 +390,96 @@ func (c *Config) validateRest(v *validator) {
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+}
 
-	fr := &c.SLA.FirstResponse
-	v.positive("sla.first_response.premium", fr.Premium)
+func (c *Config) validateSLA(v *validator) {
+	s := &c.SLA
+	fr := &s.FirstResponse
+	v.positive("sla.first_response.premium", fr.Premium) // R9
 	v.positive("sla.first_response.business", fr.Business)
 	v.positive("sla.first_response.basic", fr.Basic)
+
+	r := &s.Resolution
+	v.tier("sla.resolution.urgent", r.Urgent) // R7
+	v.tier("sla.resolution.high", r.High)
+	v.tier("sla.resolution.medium", r.Medium)
+	v.tier("sla.resolution.low", r.Low)
+	v.tier("sla.question", s.Question) // R10
+
+	// Written so that NaN fails too. At 0 every case would be warned of at
+	// once, at 1 the warning would coincide with the breach.
+	if !(s.WarnAt > 0 && s.WarnAt < 1) {
+		v.add("sla.warn_at", "must be a share of the target between 0 and 1 exclusive (e.g. 0.75), not %v", s.WarnAt)
+	}
+
+	// R11: the window is [start, end) within one day, in support.timezone.
+	start, okStart := v.clock("sla.working_hours.start", s.WorkingHours.Start)
+	end, okEnd := v.clock("sla.working_hours.end", s.WorkingHours.End)
+	if okStart && okEnd && !start.Before(end) {
+		v.add("sla.working_hours.start", "%q is not before sla.working_hours.end %q (the window is [start, end) within one day)", s.WorkingHours.Start, s.WorkingHours.End)
+	}
+
+	h := &s.Holidays
+	v.oneOf("sla.holidays.liberation_day", h.LiberationDay, LiberationLustrum, LiberationAlways, LiberationNever)
+	// Which keys exist is the calendar's business (package sla checks
+	// them); here only their spelling.
+	for i, k := range h.Skip {
+		if !holidayKeySyntax(k) {
+			v.add(fmt.Sprintf("sla.holidays.skip[%d]", i), "%q is not a holiday key (lower-case letters and '_', e.g. easter_monday)", k)
+		}
+	}
+	v.dates("sla.closures", s.Closures)
+}
+
+// tier checks a two-level target (R7, R10): both positive, tier1 <= tier2.
+func (v *validator) tier(key string, t Tier) {
+	v.positive(key+".tier1", t.Tier1)
+	v.positive(key+".tier2", t.Tier2)
+	if t.Tier1 > 0 && t.Tier2 > 0 && t.Tier1 > t.Tier2 {
+		v.add(key+".tier1", "%v exceeds %s.tier2 %v (90%% of cases cannot have longer than all but 0.1%%)", t.Tier1, key, t.Tier2)
+	}
+}
+
+// clock parses a time of day "HH:MM".
+func (v *validator) clock(key, s string) (time.Time, bool) {
+	if !v.required(key, s) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		v.add(key, "%q is not a time of day HH:MM", s)
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// dates checks a list of days "2006-01-02", at most MaxDates of them, and
+// returns the set of those that parse.
+func (v *validator) dates(key string, ds []string) map[string]bool {
+	if len(ds) > MaxDates {
+		v.add(key, "%d dates, more than the %d allowed", len(ds), MaxDates)
+	}
+	set := make(map[string]bool, len(ds))
+	for i, d := range ds {
+		t, err := time.Parse(time.DateOnly, d)
+		if err != nil {
+			v.add(fmt.Sprintf("%s[%d]", key, i), "%q is not a date YYYY-MM-DD", d)
+			continue
+		}
+		set[t.Format(time.DateOnly)] = true
+	}
+	return set
+}
+
+// holidayKeySyntax: a lower-case word, '_' between parts ("whit_monday").
+func holidayKeySyntax(k string) bool {
+	if k == "" || k[0] == '_' || k[len(k)-1] == '_' {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
