@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -317,6 +318,267 @@ func TestCaseMailHTMLEscapes(t *testing.T) {
 func TestCaseMailTextWidth(t *testing.T) {
 	for _, lang := range []string{"nl", "en"} {
 		for _, name := range caseMails {
+			p := "default/" + lang + "/" + name + ".txt.tmpl"
+			src, err := fs.ReadFile(defaultFS, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range strings.Split(string(src), "\n") {
+				if !strings.Contains(l, "{{") && utf8.RuneCountInString(l) > 72 {
+					t.Errorf("%s:%d is %d columns wide: %q", p, i+1, utf8.RuneCountInString(l), l)
+				}
+			}
+		}
+	}
+}
+
+// slaMails are the SLA engine's mails (CaseData with its SLA fields).
+var slaMails = []string{"sla_warning", "sla_breach", "priority_set"}
+
+// slaData is a realistic case at a target, filled the way the daemon
+// fills it: deadlines by FormatWhen in Europe/Amsterdam, durations by
+// FormatWorking. breach says whether it is past the target (Over set) or
+// at WarnShare of it (Over "").
+func slaData(t *testing.T, lang, target string, breach bool) CaseData {
+	t.Helper()
+	ams := amsterdam(t)
+	d := caseData(lang)
+	d.Priority = "high"
+	d.Target = target
+	d.WarnShare = 75
+	var limit time.Duration
+	var due time.Time
+	switch target {
+	case "first_response":
+		limit, due = 4*time.Hour, utc("2026-11-30T11:00:00Z")
+	case "resolution":
+		limit, due = 9*time.Hour, utc("2026-10-26T10:00:00Z") // the day after DST ends
+	case "resolution_tier2":
+		limit, due = 18*time.Hour, utc("2026-10-27T10:00:00Z")
+	case "answer", "answer_tier2":
+		d.Kind = "vraag"
+		limit, due = 27*time.Hour, utc("2026-12-03T15:30:00Z")
+	}
+	d.TargetLimit = FormatWorking(limit, lang)
+	d.Due = FormatWhen(due, ams, lang)
+	if breach {
+		over := 90 * time.Minute
+		d.Elapsed = FormatWorking(limit+over, lang)
+		d.Over = FormatWorking(over, lang)
+	} else {
+		d.Elapsed = FormatWorking(limit*3/4, lang)
+	}
+	return d
+}
+
+func prioritySetData(t *testing.T, lang string) CaseData {
+	t.Helper()
+	d := caseData(lang)
+	d.Priority = PriorityName("high", lang)
+	d.ProposedPriority = ""
+	d.ResolutionTarget = FormatWorking(9*time.Hour, lang)
+	d.ResolutionDue = FormatWhen(utc("2026-12-01T11:00:00Z"), amsterdam(t), lang)
+	return d
+}
+
+var slaTargets = []string{"first_response", "resolution", "resolution_tier2", "answer", "answer_tier2"}
+
+// TestSLAStaffMails renders the warning and the breach for every target in
+// both languages and checks the facts staff act on.
+func TestSLAStaffMails(t *testing.T) {
+	s := mustLoad(t, "")
+	// What the subject and text say of each target.
+	type words struct{ warnSubj, breachSubj, text, rule string }
+	targets := map[string]map[string]words{
+		"nl": {
+			"first_response":   {"SLA-waarschuwing: eerste reactie uiterlijk ", "SLA overschreden: reactietijd", "Norm:        eerste reactie (R9)", "R9"},
+			"resolution":       {"SLA-waarschuwing: oplossing (90%-norm) uiterlijk ", "SLA overschreden: oplostijd (90%-norm)", "Norm:        oplossing, 90%-norm (R7)", "R7"},
+			"resolution_tier2": {"SLA-waarschuwing: oplossing (99,9%-norm) uiterlijk ", "SLA overschreden: oplostijd (99,9%-norm)", "Norm:        oplossing, 99,9%-norm (R7)", "R7"},
+			"answer":           {"SLA-waarschuwing: antwoord op vraag (90%-norm) uiterlijk ", "SLA overschreden: antwoordtijd vraag (90%-norm)", "Norm:        inhoudelijk antwoord op vraag, 90%-norm (R10)", "R10"},
+			"answer_tier2":     {"SLA-waarschuwing: antwoord op vraag (100%-norm) uiterlijk ", "SLA overschreden: antwoordtijd vraag (100%-norm)", "Norm:        inhoudelijk antwoord op vraag, 100%-norm (R10)", "R10"},
+		},
+		"en": {
+			"first_response":   {"SLA warning: first response due ", "SLA breached: first response time", "Target:     first response (R9)", "R9"},
+			"resolution":       {"SLA warning: resolution (90% target) due ", "SLA breached: resolution time (90% target)", "Target:     resolution, 90% target (R7)", "R7"},
+			"resolution_tier2": {"SLA warning: resolution (99.9% target) due ", "SLA breached: resolution time (99.9% target)", "Target:     resolution, 99.9% target (R7)", "R7"},
+			"answer":           {"SLA warning: answer to question (90% target) due ", "SLA breached: answer time for question (90% target)", "Target:     substantive answer to question, 90% target (R10)", "R10"},
+			"answer_tier2":     {"SLA warning: answer to question (100% target) due ", "SLA breached: answer time for question (100% target)", "Target:     substantive answer to question, 100% target (R10)", "R10"},
+		},
+	}
+	labels := map[string]struct{ over, share, notSet, proposed string }{
+		"nl": {"Te laat:     ", "75% van de termijn is verstreken.", "niet ingesteld (Medium geldt, R7)", "niet ingesteld (klant stelt urgent voor)"},
+		"en": {"Overdue by: ", "75% of the time allowed has passed.", "not set (Medium applies, R7)", "not set (customer proposes urgent)"},
+	}
+	for _, lang := range []string{"nl", "en"} {
+		for _, target := range slaTargets {
+			w, l := targets[lang][target], labels[lang]
+			t.Run(lang+"/sla_warning/"+target, func(t *testing.T) {
+				d := slaData(t, lang, target, false)
+				subj, text, html := renderCase(t, s, "sla_warning", lang, d)
+				if want := d.Token + " " + w.warnSubj + d.Due; subj != want {
+					t.Errorf("subject = %q, want %q", subj, want)
+				}
+				if html != "" {
+					t.Error("a staff mail has an html part")
+				}
+				wantIn(t, "text", text, d.Token, d.Subject, w.text, w.rule, l.share, d.TargetLimit, d.Due, d.Elapsed,
+					"Voorbeeld B.V.", "Premium", "high (", "urgent", d.Kind, "Els de Vries <els@voorbeeld.nl>", "[note]")
+				wantNotIn(t, "text", text, l.over, "<no value>")
+			})
+			t.Run(lang+"/sla_breach/"+target, func(t *testing.T) {
+				d := slaData(t, lang, target, true)
+				subj, text, html := renderCase(t, s, "sla_breach", lang, d)
+				if want := d.Token + " " + w.breachSubj; subj != want {
+					t.Errorf("subject = %q, want %q", subj, want)
+				}
+				if html != "" {
+					t.Error("a staff mail has an html part")
+				}
+				wantIn(t, "text", text, d.Token, d.Subject, w.text, w.rule, d.TargetLimit, d.Due, d.Elapsed,
+					l.over+d.Over, "Voorbeeld B.V.", "Premium", "high (", d.Kind, "[note]")
+				wantNotIn(t, "text", text, "<no value>")
+			})
+		}
+		t.Run(lang+"/priority fallbacks", func(t *testing.T) {
+			d := slaData(t, lang, "resolution", true)
+			d.Priority = ""
+			for _, name := range []string{"sla_warning", "sla_breach"} {
+				_, text, _ := renderCase(t, s, name, lang, d)
+				wantIn(t, name, text, labels[lang].proposed)
+			}
+			d.ProposedPriority = ""
+			for _, name := range []string{"sla_warning", "sla_breach"} {
+				_, text, _ := renderCase(t, s, name, lang, d)
+				wantIn(t, name, text, labels[lang].notSet)
+			}
+		})
+	}
+}
+
+// TestSLABreachTiers checks that each breach says which tier it is, and
+// that the second tier says it is the second (R7's 99.9%).
+func TestSLABreachTiers(t *testing.T) {
+	s := mustLoad(t, "")
+	for _, tc := range []struct {
+		lang, target string
+		want, bad    []string
+	}{
+		{"nl", "resolution", []string{"eerste norm", "tweede norm (99,9%) loopt nog", "[pending]", "R11c"}, []string{"ruimste"}},
+		{"nl", "resolution_tier2", []string{"tweede norm (99,9%)", "ruimste oplostijd", "R12", "R13", "[pending]"}, []string{"loopt nog"}},
+		{"nl", "first_response", []string{"ontvangstbevestiging telt niet (R9)"}, []string{"norm (", "[pending]"}},
+		{"nl", "answer", []string{"eerste norm voor vragen", "tweede norm (100%) loopt nog"}, []string{"[pending]"}},
+		{"nl", "answer_tier2", []string{"tweede norm voor vragen (100%)", "R12"}, []string{"loopt nog"}},
+		{"en", "resolution", []string{"first tier", "second tier (99.9%) is still running", "[pending]", "R11c"}, []string{"longest"}},
+		{"en", "resolution_tier2", []string{"second tier (99.9%)", "longest resolution time", "R12", "R13", "[pending]"}, []string{"still running"}},
+		{"en", "first_response", []string{"acknowledgement does not count (R9)"}, []string{"tier", "[pending]"}},
+		{"en", "answer", []string{"first tier for questions", "second tier (100%) is still running"}, []string{"[pending]"}},
+		{"en", "answer_tier2", []string{"second tier for questions (100%)", "R12"}, []string{"still running"}},
+	} {
+		t.Run(tc.lang+"/"+tc.target, func(t *testing.T) {
+			_, text, _ := renderCase(t, s, "sla_breach", tc.lang, slaData(t, tc.lang, tc.target, true))
+			text = strings.Join(strings.Fields(text), " ") // the text wraps lines
+			wantIn(t, "text", text, tc.want...)
+			wantNotIn(t, "text", text, tc.bad...)
+		})
+	}
+}
+
+// TestSLAMailsBare renders the SLA mails with almost nothing known: they
+// must still read, with the token first in the subject.
+func TestSLAMailsBare(t *testing.T) {
+	s := mustLoad(t, "")
+	for _, lang := range []string{"nl", "en"} {
+		for _, name := range slaMails {
+			d := CaseData{CaseID: 3, Token: "[Case #3]", Status: "open", SupportName: "Servicedesk"}
+			subj, text, html := renderCase(t, s, name, lang, d)
+			where := lang + "/" + name
+			if !strings.HasPrefix(subj, "[Case #3]") {
+				t.Errorf("%s: subject %q does not start with the token", where, subj)
+			}
+			for part, got := range map[string]string{"subject": subj, "text": text, "html": html} {
+				wantNotIn(t, where+" "+part, got, "<no value>", "  .", " ,", "()", "uiterlijk .", " due .")
+			}
+			if !strings.Contains(text, "[Case #3]") {
+				t.Errorf("%s: text lacks the token:\n%s", where, text)
+			}
+		}
+	}
+}
+
+func TestPrioritySet(t *testing.T) {
+	s := mustLoad(t, "")
+	for _, tc := range []struct {
+		lang, greeting, set, aim, reply, auto, proposed, dueSaid string
+	}{
+		{"nl", "Beste Els de Vries,", "prioriteit vastgesteld op:", "Wij streven ernaar uw case binnen 1 werkdag op te lossen",
+			"Beantwoord dan deze e-mail", "automatisch verzonden bericht", "U had zelf de prioriteit Urgent voorgesteld", ", dat is uiterlijk"},
+		{"en", "Dear Els de Vries,", "priority to:", "We aim to resolve your case within 1 working day",
+			"please reply to this e-mail", "automatically generated message", "You had proposed the priority Urgent", ", that is by"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			d := prioritySetData(t, tc.lang)
+			subj, text, html := renderCase(t, s, "priority_set", tc.lang, d)
+			if want := "[Case #12] Printer doet het niet"; subj != want {
+				t.Errorf("subject = %q, want %q", subj, want)
+			}
+			if html == "" {
+				t.Fatal("no html part")
+			}
+			// The text wraps lines; compare it with single spaces.
+			flat := strings.Join(strings.Fields(text), " ")
+			wantIn(t, "text", flat, tc.greeting, tc.set+" "+d.Priority+".", tc.aim, tc.dueSaid+" "+d.ResolutionDue, tc.reply, "[Case #12]", "Printer doet het niet",
+				"08:00", "17:00", "Servicedesk Voorbeeld", tc.auto)
+			wantIn(t, "html", html, tc.greeting, tc.set, "<strong>"+d.Priority+"</strong>", d.ResolutionTarget, d.ResolutionDue, tc.reply, "[Case #12]", "08:00", "Servicedesk Voorbeeld", tc.auto)
+			wantNotIn(t, "text", text, tc.proposed, "<no value>")
+			if !strings.HasPrefix(text, tc.greeting) {
+				t.Errorf("text does not start with the greeting:\n%s", text)
+			}
+
+			// The customer proposed another priority: say so.
+			d.ProposedPriority = PriorityName("urgent", tc.lang)
+			_, text, html = renderCase(t, s, "priority_set", tc.lang, d)
+			wantIn(t, "text", strings.Join(strings.Fields(text), " "), tc.proposed)
+			wantIn(t, "html", html, tc.proposed)
+
+			// No resolution target (a change, R14): no promise.
+			d.ResolutionTarget, d.ResolutionDue = "", ""
+			_, text, html = renderCase(t, s, "priority_set", tc.lang, d)
+			for what, got := range map[string]string{"text": text, "html": html} {
+				wantNotIn(t, what, strings.Join(strings.Fields(got), " "), tc.aim[:10], "1 werkdag", "1 working day", "<no value>")
+				wantIn(t, what, strings.Join(strings.Fields(got), " "), tc.set, tc.reply)
+			}
+
+			// A target without a known deadline: the target alone.
+			d.ResolutionTarget = FormatWorking(4*time.Hour, tc.lang)
+			_, text, _ = renderCase(t, s, "priority_set", tc.lang, d)
+			flat = strings.Join(strings.Fields(text), " ")
+			wantIn(t, "text", flat, d.ResolutionTarget)
+			wantNotIn(t, "text", flat, tc.dueSaid)
+		})
+	}
+}
+
+func TestPrioritySetHTMLEscapes(t *testing.T) {
+	s := mustLoad(t, "")
+	for _, lang := range []string{"nl", "en"} {
+		d := prioritySetData(t, lang)
+		d.Subject = `<script>alert("x")</script>`
+		d.ContactName = `<img src=x onerror=alert(1)>`
+		subj, text, html := renderCase(t, s, "priority_set", lang, d)
+		if want := d.Token + " " + d.Subject; subj != want {
+			t.Errorf("%s: subject = %q, want literal %q", lang, subj, want)
+		}
+		wantIn(t, lang+" text", text, d.Subject, d.ContactName)
+		wantNotIn(t, lang+" html", html, "<script>", "<img")
+		wantIn(t, lang+" html", html, "&lt;script&gt;")
+	}
+}
+
+// TestSLAMailTextWidth keeps the fixed wording of the SLA mails' text
+// parts within 72 columns, like TestCaseMailTextWidth.
+func TestSLAMailTextWidth(t *testing.T) {
+	for _, lang := range []string{"nl", "en"} {
+		for _, name := range slaMails {
 			p := "default/" + lang + "/" + name + ".txt.tmpl"
 			src, err := fs.ReadFile(defaultFS, p)
 			if err != nil {

@@ -16,10 +16,10 @@
 // HTML part alone — a customer's subject such as "<script>" is escaped there
 // and stays literal in the subject and text parts, which are not HTML.
 //
-// Load parses everything up front and executes each template once with
-// sample data, so a typo in an override (a parse error or an unknown field)
-// fails at load time with the file's name, not when the first mail goes out;
-// a daemon reloading on SIGHUP keeps its old Set on error.
+// Load parses everything up front and executes each template with sample
+// data (sampleData), so a typo in an override (a parse error or an unknown
+// field) fails at load time with the file's name, not when the first mail
+// goes out; a daemon reloading on SIGHUP keeps its old Set on error.
 //
 // # Templates
 //
@@ -30,6 +30,18 @@
 // whose keywords could not apply), "closing" (the customer: the case is
 // closed) and "unauthorised" (a customer's named contacts: someone else of
 // theirs wrote to the desk, R1).
+//
+// The SLA engine's mails take CaseData too, with its SLA fields (Target,
+// TargetLimit, Due, Elapsed, Over, WarnShare, ResolutionTarget,
+// ResolutionDue): "sla_warning" (staff.notify: a case has used WarnShare
+// percent of a target), "sla_breach" (staff.escalation, or
+// staff.escalation_tier2 for a second-tier target: a target was missed)
+// and "priority_set" (the customer: staff set the case's priority, with
+// its resolution target, R7, R4). The two staff mails' subjects say what
+// happened after the token; "priority_set", like every customer mail, keeps
+// the case's subject so that it threads with the conversation. FormatWhen,
+// FormatWorking and PriorityName (format.go) make the words these fields
+// carry.
 package templates
 
 import (
@@ -68,6 +80,11 @@ type AckData struct {
 	// FirstResponse is the plan's response time in words, e.g. "4 werkuren"
 	// or "4 working hours" (R9).
 	FirstResponse string
+	// FirstResponseDue is the first-response deadline (R9, from the clock's
+	// start, R8, R11b), formatted with FormatWhen in the customer's zone
+	// and language; "" when unknown. When set the mail names the deadline,
+	// else it falls back to FirstResponse.
+	FirstResponseDue string
 	// SupportName signs the mail, e.g. "Servicedesk Voorbeeld B.V.".
 	SupportName string
 }
@@ -126,30 +143,85 @@ type CaseData struct {
 	// ("14 dagen", "14 days").
 	ReopenWindow string
 	SupportName  string
+
+	// The SLA fields below fill "sla_warning", "sla_breach" and
+	// "priority_set"; durations are in words (FormatWorking), instants
+	// formatted (FormatWhen), both in the recipient's language.
+
+	// Target says which target a warning or breach is about:
+	// "first_response" (the plan's first response, R9), "resolution" (the
+	// priority's 90% resolution time, R7), "resolution_tier2" (its 99.9%
+	// time, R7), "answer" (a question's first substantive answer, 90%
+	// within 3 working days, R10) or "answer_tier2" (R10's 100% within 5).
+	Target string
+	// TargetLimit is the target in words, e.g. "4 werkuren" (R9, R11a).
+	TargetLimit string
+	// Due is the target's deadline, e.g. "maandag 30 november 2026 om
+	// 12:00 (CET)".
+	Due string
+	// Elapsed is the working time the target's clock has used so far
+	// (paused time excluded, R11c), in words.
+	Elapsed string
+	// Over is how far the clock is past Due, in working time and words;
+	// "" for a warning.
+	Over string
+	// WarnShare is the share of the target, in percent, at which staff are
+	// warned (e.g. 75).
+	WarnShare int
+	// ResolutionTarget and ResolutionDue are the 90% resolution target of
+	// the priority staff set, in words, and its deadline from the case's
+	// start (R7), for "priority_set". There Priority and ProposedPriority
+	// hold names in the customer's language (PriorityName), so that the
+	// mail can tell the customer their proposal was not followed.
+	ResolutionTarget string
+	ResolutionDue    string
 }
 
-// sampleData returns data to dry-run template name with at Load, or nil for
-// a name Load does not know (then only parsing is checked).
-func sampleData(name string) any {
+// sampleData returns the data to dry-run template name with at Load, one
+// value per branch worth reaching, or nil for a name Load does not know
+// (then only parsing is checked). Every field is set in the first value, so
+// a misspelt field fails wherever it is used; the variants reach the
+// branches that only some values take (a field used only there fails too).
+func sampleData(name string) []any {
 	switch name {
 	case "ack":
-		return AckData{
+		d := AckData{
 			CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
 			ContactName: "Contact", Plan: "Premium", FirstResponse: "4 working hours",
-			SupportName: "Support",
+			FirstResponseDue: "Monday 30 November 2026, 12:00 CET", SupportName: "Support",
 		}
+		fallback := d
+		fallback.FirstResponseDue = ""
+		return []any{d, fallback}
 	case "notify", "second_line", "confirm", "error", "closing", "unauthorised":
-		return CaseData{
-			CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
-			Plan: "Premium", Priority: "high", ProposedPriority: "urgent", Kind: "incident",
-			Status: "open", Requester: "Contact <contact@example.com>", ContactName: "Contact",
-			From: "Contact <contact@example.com>", Event: "new", LinkedTo: 0, Text: "text",
-			Attachments: []string{"log.txt (text/plain, 1 KB)"}, Unauthorised: true,
-			Suspicious: "no pass", Changes: []string{"priority: high"}, Problems: []string{"problem"},
-			StaffName: "Staff", ReopenWindow: "14 days", SupportName: "Support", Signature: "Staff",
+		return []any{sampleCase()}
+	case "sla_warning", "sla_breach", "priority_set":
+		out := []any{sampleCase()}
+		for _, target := range []string{"first_response", "resolution", "answer", "answer_tier2"} {
+			d := sampleCase()
+			d.Target = target
+			out = append(out, d)
 		}
+		bare := CaseData{CaseID: 1, Token: "[Case #1]", Status: "open", SupportName: "Support"}
+		return append(out, bare)
 	}
 	return nil
+}
+
+// sampleCase is CaseData with every field set.
+func sampleCase() CaseData {
+	return CaseData{
+		CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
+		Plan: "Premium", Priority: "high", ProposedPriority: "urgent", Kind: "incident",
+		Status: "open", Requester: "Contact <contact@example.com>", ContactName: "Contact",
+		From: "Contact <contact@example.com>", Event: "new", LinkedTo: 0, Text: "text",
+		Attachments: []string{"log.txt (text/plain, 1 KB)"}, Unauthorised: true,
+		Suspicious: "no pass", Changes: []string{"priority: high"}, Problems: []string{"problem"},
+		StaffName: "Staff", ReopenWindow: "14 days", SupportName: "Support", Signature: "Staff",
+		Target: "resolution_tier2", TargetLimit: "2 working days", Due: "Monday 30 November 2026, 12:00 CET",
+		Elapsed: "2 working days and 3 hours", Over: "3 hours", WarnShare: 75,
+		ResolutionTarget: "1 working day", ResolutionDue: "Tuesday 1 December 2026, 12:00 CET",
+	}
 }
 
 // part is one of the three files of a mail.
@@ -293,9 +365,10 @@ func (s *Set) check() error {
 			continue
 		}
 		_, name, _ := strings.Cut(k, "/")
-		if data := sampleData(name); data != nil {
+		for _, data := range sampleData(name) {
 			if _, _, _, err := mt.render(data); err != nil {
 				errs = append(errs, err)
+				break // one error per mail is enough to find the file
 			}
 		}
 	}
@@ -316,10 +389,7 @@ func (s *Set) Render(name, lang string, data any) (subject, text, html string, e
 }
 
 func (s *Set) lookup(name, lang string) *mailTemplates {
-	lang = strings.ToLower(strings.TrimSpace(lang))
-	if i := strings.IndexAny(lang, "-_"); i >= 0 {
-		lang = lang[:i]
-	}
+	lang = normLang(lang)
 	if mt := s.m[lang+"/"+name]; mt != nil {
 		return mt
 	}

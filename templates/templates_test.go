@@ -219,3 +219,131 @@ func TestOverrideAddsLanguage(t *testing.T) {
 		t.Errorf("got text %q html %q", text, html)
 	}
 }
+
+// TestRenderAckFirstResponseDue: with the deadline known, the ack names
+// it next to the plan's response time (R9); without, only the latter.
+func TestRenderAckFirstResponseDue(t *testing.T) {
+	s := mustLoad(t, "")
+	ams := amsterdam(t)
+	due := utc("2026-11-30T11:00:00Z")
+	for _, tc := range []struct {
+		lang, withDue, fallback string
+	}{
+		{"nl", "Wij reageren binnen 4 werkuren: u ontvangt uiterlijk maandag 30 november 2026 om 12:00 (CET) een eerste reactie van een medewerker.", "Wij reageren binnen 4 werkuren."},
+		{"en", "We will respond within 4 working hours: you will receive a first response from a member of our staff by Monday 30 November 2026, 12:00 CET.", "We will respond within 4 working hours."},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			d := ackData(tc.lang)
+			d.FirstResponseDue = FormatWhen(due, ams, tc.lang)
+			_, text, html, err := s.Render("ack", tc.lang, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flat := strings.Join(strings.Fields(text), " ")
+			if !strings.Contains(flat, tc.withDue) {
+				t.Errorf("text lacks %q:\n%s", tc.withDue, text)
+			}
+			if !strings.Contains(html, "<strong>"+d.FirstResponseDue+"</strong>") {
+				t.Errorf("html lacks the deadline:\n%s", html)
+			}
+			for what, got := range map[string]string{"text": text, "html": html} {
+				if strings.Contains(strings.Join(strings.Fields(got), " "), tc.fallback) {
+					t.Errorf("%s has the bare sentence %q next to the deadline", what, tc.fallback)
+				}
+				if !strings.Contains(got, "08:00") || !strings.Contains(got, "17:00") {
+					t.Errorf("%s lost the working hours", what)
+				}
+			}
+
+			d.FirstResponseDue = ""
+			_, text, html, err = s.Render("ack", tc.lang, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string]string{"text": text, "html": html} {
+				if !strings.Contains(got, tc.fallback) {
+					t.Errorf("%s lacks the fallback %q:\n%s", what, tc.fallback, got)
+				}
+				if strings.Contains(got, "uiterlijk") || strings.Contains(got, "first response from") {
+					t.Errorf("%s names a deadline that is not set:\n%s", what, got)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadDryRunsEveryDefault: every default mail has sample data, so
+// Load executes it (a mail without would only be parsed); the SLA mails
+// exist in both languages, with html for the customer's.
+func TestLoadDryRunsEveryDefault(t *testing.T) {
+	s := mustLoad(t, "")
+	for key, mt := range s.m {
+		_, name, _ := strings.Cut(key, "/")
+		if sampleData(name) == nil {
+			t.Errorf("%s: no sample data; Load cannot dry-run it", key)
+		}
+		if mt.subject == nil || mt.text == nil {
+			t.Errorf("%s: incomplete", key)
+		}
+	}
+	for _, lang := range []string{"nl", "en"} {
+		for _, name := range []string{"sla_warning", "sla_breach", "priority_set"} {
+			mt := s.m[lang+"/"+name]
+			if mt == nil {
+				t.Errorf("%s/%s missing", lang, name)
+				continue
+			}
+			if (mt.html != nil) != (name == "priority_set") {
+				t.Errorf("%s/%s: html part present = %v", lang, name, mt.html != nil)
+			}
+		}
+	}
+}
+
+// TestOverrideReplacesOneSLAFile: an operator's file for one part of one
+// SLA mail replaces only that file.
+func TestOverrideReplacesOneSLAFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "nl/sla_breach.txt.tmpl", "Te laat: {{.Token}}, {{.Over}} over {{.Due}}.\n")
+	s := mustLoad(t, dir)
+	def := mustLoad(t, "")
+	d := slaData(t, "nl", "resolution", true)
+	subj, text, _, err := s.Render("sla_breach", "nl", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Te laat: [Case #12], 1 werkuur en 30 minuten over maandag 26 oktober 2026 om 11:00 (CET).\n"; text != want {
+		t.Errorf("text = %q, want %q", text, want)
+	}
+	if want := "[Case #12] SLA overschreden: oplostijd (90%-norm)"; subj != want {
+		t.Errorf("subject = %q, want the default %q", subj, want)
+	}
+	// The English breach and the other SLA mails keep their defaults.
+	for _, r := range []struct{ name, lang string }{{"sla_breach", "en"}, {"sla_warning", "nl"}, {"priority_set", "nl"}} {
+		d := slaData(t, r.lang, "resolution", true)
+		s1, t1, h1, err1 := s.Render(r.name, r.lang, d)
+		s2, t2, h2, err2 := def.Render(r.name, r.lang, d)
+		if err1 != nil || err2 != nil || s1 != s2 || t1 != t2 || h1 != h2 {
+			t.Errorf("%s/%s changed with an override of nl/sla_breach.txt.tmpl", r.lang, r.name)
+		}
+	}
+}
+
+// TestOverrideErrorInSLABranch: a misspelt field in a branch only one
+// target reaches still fails at Load, because Load dry-runs every target.
+func TestOverrideErrorInSLABranch(t *testing.T) {
+	for _, target := range []string{"first_response", "answer_tier2"} {
+		t.Run(target, func(t *testing.T) {
+			dir := t.TempDir()
+			rel := "en/sla_warning.txt.tmpl"
+			writeFile(t, dir, rel, `{{.Token}}{{if eq .Target "`+target+`"}} {{.Duee}}{{end}}`)
+			_, err := Load(dir)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if want := filepath.ToSlash(filepath.Join(dir, rel)); !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		})
+	}
+}
