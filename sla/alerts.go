@@ -66,6 +66,17 @@ func (k *Clock) Alerts(st *Status, sent func(key string) bool) []Alert {
 	return out
 }
 
+// SendAt is when a, one of st's alerts, may go out as seen at now: its
+// At, unless it is overdue at an hour outside working time (the daemon
+// was down, the host asleep) and the case is not Urgent; then the next
+// working period's start (R11d).
+func (k *Clock) SendAt(a Alert, st *Status, now time.Time) time.Time {
+	if st.Priority == PriorityUrgent || a.At.After(now) || k.Calendar.IsWorkingTime(now) {
+		return a.At
+	}
+	return k.Calendar.NextWorkingStart(now)
+}
+
 // escalationTime moves at into working time unless the case is Urgent:
 // R11d sends warnings and escalations during working hours only, Urgent
 // ones at once at any hour.

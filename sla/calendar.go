@@ -239,6 +239,19 @@ func (c *Calendar) Add(t time.Time, d time.Duration) time.Time {
 	panic(errNoWorkingDay)
 }
 
+// Deadline is the instant by which d of working time since t must be
+// used: Add's result, except that the end of a working period becomes the
+// next period's start, so that "1 working day" from 08:00 falls at 08:00
+// the next working day, as R11a says, and work done in the evening in
+// between is in time. d <= 0 gives t.
+func (c *Calendar) Deadline(t time.Time, d time.Duration) time.Time {
+	at := c.Add(t, d)
+	if d > 0 && !c.IsWorkingTime(at) {
+		return c.NextWorkingStart(at)
+	}
+	return at
+}
+
 // Between is the working time in [a, b); 0 when b is not after a.
 func (c *Calendar) Between(a, b time.Time) time.Duration {
 	if !b.After(a) {

@@ -231,6 +231,9 @@ func TestCalendarProperties(t *testing.T) {
 		if d1 > 0 && !cal.IsWorkingTime(a1) && !cal.IsWorkingTime(a1.Add(-time.Second)) {
 			rt.Fatalf("deadline %v is neither working time nor a period's end", a1.In(cal.Location()))
 		}
+		if dl := cal.Deadline(from, d1); d1 > 0 && (!cal.IsWorkingTime(dl) || cal.Between(from, dl) != d1) {
+			rt.Fatalf("Deadline(t, %v) = %v: outside working time or not %v of it", d1, dl.In(cal.Location()), d1)
+		}
 		ns := cal.NextWorkingStart(from)
 		if ns.Before(from) || !cal.IsWorkingTime(ns) {
 			rt.Fatalf("NextWorkingStart(%v) = %v", from, ns)

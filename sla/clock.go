@@ -1,6 +1,7 @@
 package sla
 
 import (
+	"slices"
 	"time"
 )
 
@@ -184,8 +185,14 @@ func (k *Clock) Evaluate(c *Case, now time.Time) Status {
 			break
 		}
 	}
+	st := Status{Priority: c.EffectivePriority(), Kind: c.EffectiveKind(), State: StateNone}
+	if received.IsZero() {
+		// No receipt time (a record from before it was kept): no start,
+		// so no clock rather than one counted from the year 1.
+		return st
+	}
 	start := cal.NextWorkingStart(received) // R8, R11b
-	st := Status{Start: start, Priority: c.EffectivePriority(), Kind: c.EffectiveKind()}
+	st.Start = start
 
 	// The resolution clock: runs from the start, pauses while pending,
 	// resumes on the customer's reply or staff's resume, stops at closing
@@ -201,13 +208,19 @@ func (k *Clock) Evaluate(c *Case, now time.Time) Status {
 	}
 	run := func(at time.Time) {
 		if !running {
-			running, runFrom = true, at
+			// Nothing counts before the start, whatever the history says.
+			running, runFrom = true, maxTime(at, start)
 		}
 	}
 	// The first-response clock: from the start to the first staff
 	// response; a case closed before any response stops it too.
 	var firstDone time.Time
-	for _, e := range c.Events {
+	// Replayed in the order they happened: a backlog can record a mail
+	// after a later one, and the clock follows the server's receipt times
+	// (R11b), not the order deskd got round to them.
+	events := slices.Clone(c.Events)
+	slices.SortStableFunc(events, func(a, b Event) int { return a.At.Compare(b.At) })
+	for _, e := range events {
 		switch e.Type {
 		case EventStaffResponse:
 			if firstDone.IsZero() {
@@ -303,8 +316,8 @@ func (k *Clock) target(name string, limit time.Duration, segs []segment, warn fl
 			if elapsed >= threshold {
 				return time.Time{}
 			}
-			at := cal.Add(s.from, threshold-elapsed)
-			if !open && at.After(s.to) {
+			at := cal.Deadline(s.from, threshold-elapsed)
+			if !open && at.After(s.to) && cal.Between(s.from, s.to) < threshold-elapsed {
 				return time.Time{}
 			}
 			return at
@@ -324,8 +337,13 @@ func (k *Clock) target(name string, limit time.Duration, segs []segment, warn fl
 		t.DoneAt = last.to
 	}
 	t.Paused = pending
-	// Due before a change of priority or kind: missed from the change on.
-	missed := !t.Due.IsZero() && !t.Due.After(now) && (!t.Done || t.Due.Before(t.DoneAt))
+	// Missed is judged on working time (R11a): a clock that stopped with
+	// exactly its limit used is in time, whenever in the evening it
+	// stopped. A running clock is missed from its deadline on.
+	missed := !t.Due.IsZero() && !t.Due.After(now) && !t.Done
+	if t.Done {
+		missed = elapsed > limit
+	}
 	if missed {
 		t.BreachAt = maxTime(t.Due, changedAt)
 		if t.BreachAt.After(now) {

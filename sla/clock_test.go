@@ -34,8 +34,10 @@ func TestClockStart(t *testing.T) {
 		received, start, firstDue, resDue, res2Due string
 	}{
 		{"2026-11-30 16:59", "2026-11-30 16:59", "2026-12-01 15:59", "2026-12-07 16:59", "2026-12-14 16:59"},
-		{"2026-11-30 17:00:00", "2026-12-01 08:00", "2026-12-01 16:00", "2026-12-07 17:00", "2026-12-14 17:00"},
-		{"2026-11-28 11:00", "2026-11-30 08:00", "2026-11-30 16:00", "2026-12-04 17:00", "2026-12-11 17:00"},
+		// A deadline at a period's end falls at the next period's start
+		// (R11a: "the same clock time on the next working day").
+		{"2026-11-30 17:00:00", "2026-12-01 08:00", "2026-12-01 16:00", "2026-12-08 08:00", "2026-12-15 08:00"},
+		{"2026-11-28 11:00", "2026-11-30 08:00", "2026-11-30 16:00", "2026-12-07 08:00", "2026-12-14 08:00"},
 	} {
 		c := &Case{Plan: PlanBusiness, Events: []Event{ev(t, EventReceived, tt.received)}}
 		st := k.Evaluate(c, at(t, tt.received))
@@ -72,7 +74,7 @@ func TestClockPendingPauses(t *testing.T) {
 		t.Fatalf("resumed: %+v", st.Resolution)
 	}
 	// High: 9 working hours, 2 used before the pause: 7 more from Wed 10:00.
-	sameInstant(t, "tier-1 due after resume", st.Resolution.Due, "2026-12-02 17:00")
+	sameInstant(t, "tier-1 due after resume", st.Resolution.Due, "2026-12-03 08:00")
 	sameInstant(t, "warning (75% = 6h45m)", st.Resolution.Warn, "2026-12-02 14:45")
 }
 
@@ -102,7 +104,7 @@ func TestClockPriorityChange(t *testing.T) {
 	if st.Resolution.State != StateBreached {
 		t.Errorf("lowered to high after 10h: %+v", st.Resolution)
 	}
-	sameInstant(t, "high's tier 1 from the start", st.Resolution.Due, "2026-11-30 17:00")
+	sameInstant(t, "high's tier 1 from the start", st.Resolution.Due, "2026-12-01 08:00")
 	sameInstant(t, "breached from the lowering", st.Resolution.BreachAt, "2026-12-01 10:00")
 	if st.ResolutionTier2.State != StateOnTrack && st.ResolutionTier2.State != StateWarning {
 		t.Errorf("tier 2 (18h) at 10.5h: %s", st.ResolutionTier2.State)
@@ -132,7 +134,7 @@ func TestClockCloseReopen(t *testing.T) {
 	if st.Resolution.Done || st.Resolution.Elapsed != 6*time.Hour {
 		t.Fatalf("reopened: %+v", st.Resolution)
 	}
-	sameInstant(t, "due after reopening", st.Resolution.Due, "2026-12-03 17:00")
+	sameInstant(t, "due after reopening", st.Resolution.Due, "2026-12-04 08:00")
 	c.Events = append(c.Events, ev(t, EventClosed, "2026-12-04 09:00"))
 	st = k.Evaluate(c, at(t, "2026-12-05 09:00"))
 	if st.Resolution.State != StateBreached || !st.Resolution.Done || st.ResolutionTier2.State != StateMet {
@@ -164,6 +166,30 @@ func TestClockKinds(t *testing.T) {
 	ch := &Case{Plan: PlanPremium, Kind: KindChange, Events: []Event{ev(t, EventReceived, "2026-11-30 10:00")}}
 	if st := k.Evaluate(ch, at(t, "2027-11-30 10:00")); st.State != StateNone || len(st.Targets()) != 0 {
 		t.Errorf("change request has targets: %+v", st)
+	}
+}
+
+// R11a: a clock stopped with exactly its limit used is in time, even
+// when it stopped in the evening after its last working hour; a case
+// without a receipt time has no clock at all.
+func TestClockLimitExactlyUsed(t *testing.T) {
+	k := testClock(t)
+	c := &Case{Plan: PlanBusiness, Priority: PriorityHigh, Events: []Event{
+		ev(t, EventReceived, "2026-12-01 08:00"),
+		ev(t, EventStaffResponse, "2026-12-01 09:00"),
+		ev(t, EventClosed, "2026-12-02 02:48"),
+	}}
+	st := k.Evaluate(c, at(t, "2026-12-03 12:00"))
+	if st.Resolution.Elapsed != WorkingDay || st.Resolution.State != StateMet {
+		t.Errorf("closed at night with 9h used: %+v", st.Resolution)
+	}
+	sameInstant(t, "deadline", st.Resolution.Due, "2026-12-02 08:00")
+	c.Events[2] = ev(t, EventClosed, "2026-12-02 08:01")
+	if st = k.Evaluate(c, at(t, "2026-12-03 12:00")); st.Resolution.State != StateBreached {
+		t.Errorf("closed a minute late: %+v", st.Resolution)
+	}
+	if st := k.Evaluate(&Case{Plan: PlanBasic}, at(t, "2026-12-03 12:00")); st.State != StateNone || len(st.Targets()) != 0 {
+		t.Errorf("no receipt time: %+v", st)
 	}
 }
 
@@ -226,9 +252,9 @@ func TestAlerts(t *testing.T) {
 	if _, ok := byKey["resolution/warning/4h0m0s"]; ok {
 		t.Error("a warning together with its breach")
 	}
-	// R9 hangs on the plan: its warning was due Thursday 17:00 (36 of 48
-	// working hours), and Urgent goes at once.
-	sameInstant(t, "first-response warning", byKey["first_response/warning/48h0m0s"].At, "2026-12-03 17:00")
+	// R9 hangs on the plan: its warning was due when Thursday's work
+	// ended (36 of 48 working hours), which is Friday 08:00.
+	sameInstant(t, "first-response warning", byKey["first_response/warning/48h0m0s"].At, "2026-12-04 08:00")
 	// A paused clock calls for nothing.
 	high.Events = append(high.Events, ev(t, EventStaffResponse, "2026-11-30 09:00"), ev(t, EventPending, "2026-11-30 09:00"))
 	st = k.Evaluate(high, at(t, "2026-11-30 10:00"))
@@ -258,4 +284,31 @@ func TestClockProperties(t *testing.T) {
 			rt.Fatalf("due %v now %v state %s", st.Resolution.Due, now, st.Resolution.State)
 		}
 	})
+}
+
+// R11d: an alert that is overdue at night (the daemon was down) waits for
+// the next working period, unless the case is Urgent.
+func TestSendAt(t *testing.T) {
+	k := testClock(t)
+	for prio, want := range map[string]string{PriorityHigh: "2026-12-01 08:00", PriorityUrgent: "2026-11-30 14:45"} {
+		c := &Case{Plan: PlanPremium, Priority: prio, Events: []Event{ev(t, EventReceived, "2026-11-30 08:00")}}
+		if prio == PriorityUrgent {
+			c.Events[0] = ev(t, EventReceived, "2026-11-30 11:45") // warning at 75% of 4h: 14:45
+		}
+		night := at(t, "2026-11-30 20:00")
+		st := k.Evaluate(c, night)
+		var warn Alert
+		for _, a := range k.Alerts(&st, func(string) bool { return false }) {
+			if a.Key() == "resolution/warning/"+st.Resolution.Limit.String() {
+				warn = a
+			}
+		}
+		if warn.At.IsZero() {
+			t.Fatalf("%s: no resolution warning", prio)
+		}
+		sameInstant(t, prio+" warning sent at 20:00", k.SendAt(warn, &st, night), want)
+		if got := k.SendAt(warn, &st, at(t, "2026-11-30 14:50")); !got.Equal(warn.At) {
+			t.Errorf("%s: during working hours SendAt = %v, want its At %v", prio, got, warn.At)
+		}
+	}
 }
