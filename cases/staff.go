@@ -1,6 +1,8 @@
 package cases
 
 import (
+	"deskd/sla"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -59,6 +61,8 @@ type OutMail struct {
 	// Suspicious is why the mail this one is about claimed a staff address
 	// and was not believed.
 	Suspicious string
+	// SLAAlert is the alert a MailSLAWarning or MailSLABreach is about.
+	SLAAlert *sla.Alert
 	// Automatic is the Auto-Submitted value (RFC 3834 §5): "auto-replied"
 	// for answers to a mail, "auto-generated" for notices, "" for a relay,
 	// which carries a person's words.
@@ -276,6 +280,9 @@ func (e *Engine) staff(d *Decision, in *Inbound, target *Case, lk Lookup, now ti
 	if d.Outcome == OutcomeReply {
 		e.respond(d, in, cmds, res.closed, now)
 	}
+	if res.prioritySet && !res.closed && !cmds.Note {
+		e.priorityMail(d)
+	}
 	e.confirm(d, in, d.Changes, problems)
 	return nil
 }
@@ -351,6 +358,7 @@ func (e *Engine) noCase(d *Decision, in *Inbound, cmds Commands, problems []stri
 type applied struct {
 	changes, problems []string
 	closed            bool // this mail closed the case
+	prioritySet       bool // this mail changed the priority
 }
 
 // apply carries out a staff member's keywords on d.Case (R7: staff set
@@ -358,7 +366,7 @@ type applied struct {
 // apply. Every change is an event naming who, when and which mail.
 func (e *Engine) apply(d *Decision, in *Inbound, cmds Commands, now time.Time) applied {
 	var changes, problems []string
-	closed := false
+	closed, prioritySet := false, false
 	c := d.Case
 	at := arrival(in, now)
 	event := func(typ, detail string) {
@@ -375,7 +383,7 @@ func (e *Engine) apply(d *Decision, in *Inbound, cmds Commands, now time.Time) a
 			if old == "" {
 				old = "not set"
 			}
-			c.Priority = p
+			c.Priority, prioritySet = p, true
 			event(EventPrioritySet, string(p))
 			changes = append(changes, fmt.Sprintf("priority: %s → %s", old, p))
 		}
@@ -423,7 +431,7 @@ func (e *Engine) apply(d *Decision, in *Inbound, cmds Commands, now time.Time) a
 		event(EventResumed, "")
 		changes = append(changes, "status: open (resumed)")
 	}
-	return applied{changes: changes, problems: problems, closed: closed}
+	return applied{changes: changes, problems: problems, closed: closed, prioritySet: prioritySet}
 }
 
 // respond relays a staff member's reply to the customer side of the case:

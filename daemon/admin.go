@@ -23,11 +23,13 @@ import (
 
 // AdminRequest is one admin-socket request.
 type AdminRequest struct {
-	Op     string `json:"op"` // "cases.list", "cases.show", "ping", "backup"
+	Op     string `json:"op"` // "cases.list", "cases.show", "ping", "backup", "report", "report.mail"
 	Status string `json:"status,omitempty"`
 	ID     uint64 `json:"id,omitempty"`
 	// Compression of "backup": zstd, gzip or none (backup.go).
 	Compression string `json:"compression,omitempty"`
+	// ReportArgs of "report" and "report.mail" (report.go).
+	ReportArgs
 }
 
 type adminResponse struct {
@@ -91,6 +93,9 @@ func (d *Daemon) serveAdminConn(ctx context.Context, conn net.Conn) {
 }
 
 func (d *Daemon) answer(req AdminRequest) (any, error) {
+	if req.Op == "report" || req.Op == "report.mail" {
+		return d.answerReport(req) // report.go: its own transactions
+	}
 	var result any
 	err := d.db.View(func(tx *store.Tx) error {
 		var err error
@@ -98,9 +103,9 @@ func (d *Daemon) answer(req AdminRequest) (any, error) {
 		case "ping":
 			result = "pong"
 		case "cases.list":
-			result, err = ListCases(tx, req.Status)
+			result, err = ListCases(tx, req.Status, d.CaseView())
 		case "cases.show":
-			result, err = ShowCase(tx, req.ID)
+			result, err = ShowCase(tx, req.ID, d.CaseView())
 		default:
 			err = fmt.Errorf("unknown op %q", req.Op)
 		}

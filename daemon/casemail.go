@@ -106,7 +106,7 @@ func renderCaseMail(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time)
 		subject, text = m.Subject, m.Text
 	} else {
 		var err error
-		subject, text, html, err = rt.templates.Render(string(m.Kind), m.Language, caseData(rt, c, m))
+		subject, text, html, err = rt.templates.Render(string(m.Kind), m.Language, caseData(rt, c, m, now))
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +162,7 @@ func staffName(a cases.Address) string {
 }
 
 // caseData fills the templates' data from the case and the mail.
-func caseData(rt *runtime, c *cases.Case, m *cases.OutMail) templates.CaseData {
+func caseData(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) templates.CaseData {
 	data := templates.CaseData{
 		From:         formatAddress(m.From),
 		Event:        m.Event,
@@ -200,6 +200,10 @@ func caseData(rt *runtime, c *cases.Case, m *cases.OutMail) templates.CaseData {
 	data.Requester = formatAddress(c.Requester)
 	data.Unauthorised = c.Unauthorised
 	data.LinkedTo = c.LinkedTo
+	switch m.Kind {
+	case cases.MailSLAWarning, cases.MailSLABreach, cases.MailPrioritySet:
+		slaFields(rt, c, m, now, &data)
+	}
 	return data
 }
 
@@ -321,7 +325,7 @@ func queueCaseMail(tx *store.Tx, rt *runtime, c *cases.Case, m *cases.OutMail, r
 		}
 		out.Visibility = cases.VisibilityCustomer
 		switch m.Kind {
-		case cases.MailNotify, cases.MailSecondLine, cases.MailConfirm, cases.MailError:
+		case cases.MailNotify, cases.MailSecondLine, cases.MailConfirm, cases.MailError, cases.MailSLAWarning, cases.MailSLABreach:
 			out.Visibility = cases.VisibilityInternal
 		}
 		if err := tx.PutMessage(out, r.raw); err != nil {

@@ -31,6 +31,14 @@ type Options struct {
 	// SLA holds the agreement's targets; the acknowledgement names the
 	// first-response target of the customer's plan (R9).
 	SLA sla.Targets
+	// SLAClocks replay every case's clock (R7..R11d): the deadline index,
+	// escalations, the acknowledgement's deadline and reports use them.
+	// nil means the agreement's defaults in support's zone.
+	SLAClocks *sla.Clocks
+	// Escalation receives breach mails (staff.escalation);
+	// EscalationTier2 those of second tiers (staff.escalation_tier2;
+	// empty = Escalation). Warnings go to Policy.StaffNotify (R11d).
+	Escalation, EscalationTier2 []string
 
 	StorePath        string
 	StoreLockTimeout time.Duration
@@ -145,6 +153,7 @@ type runtime struct {
 	sender    *mail.Sender
 	hmacKey   []byte
 	domain    string
+	clocks    *sla.Clocks
 }
 
 // Daemon is a running deskd.
@@ -154,6 +163,8 @@ type Daemon struct {
 	now  func() time.Time
 	rt   atomic.Pointer[runtime]
 	kick chan struct{} // wakes the outbox loop
+	// slaKick wakes the escalation loop (sla.go) after a case changed.
+	slaKick chan struct{}
 	// failures counts failed commits per mail (see commitFailed).
 	failures failureCounts
 	// health is liveness (the loops' heartbeats) and readiness.
@@ -187,7 +198,7 @@ func Open(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
+	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
 	d.ops = newOps(d, opts.Version)
 	rt, err := d.newRuntime(opts)
 	if err != nil {
@@ -195,6 +206,14 @@ func Open(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.rt.Store(rt)
+	// Every case change from here on keeps the SLA deadline index in its
+	// own transaction; the index is rebuilt once now, for stores written
+	// before it existed or under other targets.
+	db.SetDeadlineFunc(d.deadlinesOf)
+	if err := d.reindexDeadlines(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sla deadline index: %w", err)
+	}
 	return d, nil
 }
 
@@ -232,6 +251,7 @@ func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 		sender:    mail.NewSender(opts.SMTP, opts.Log.With("component", "smtp")),
 		hmacKey:   key,
 		domain:    domain,
+		clocks:    defaultClocks(opts),
 	}, nil
 }
 
@@ -260,6 +280,11 @@ func (d *Daemon) Reload(opts Options) error {
 		return err
 	}
 	d.rt.Store(rt)
+	// The calendar or the targets may have changed: every deadline with them.
+	if err := d.reindexDeadlines(); err != nil {
+		d.log.Error("reload: sla deadline index not rebuilt", "err", err)
+	}
+	d.CheckDeadlines()
 	if rt.opts.IMAP != old.opts.IMAP {
 		select {
 		case d.reloadSource <- struct{}{}:
@@ -302,6 +327,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.runOutbox(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.runBackups(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runEscalations(ctx) }()
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {

@@ -175,6 +175,9 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 	if rep.Ack != "" || len(rep.Mails) > 0 {
 		d.wakeOutbox()
 	}
+	if rep.CaseID != 0 {
+		d.CheckDeadlines() // the case's deadlines may have moved
+	}
 	d.observeDecision(rep, time.Since(started))
 	if rt.opts.OnDecision != nil {
 		rt.opts.OnDecision(rep)
@@ -196,14 +199,15 @@ func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (*renderedMail, 
 	c, ack := dec.Case, dec.Ack
 	tokens := rt.engine.Tokens()
 	data := templates.AckData{
-		CaseID:        c.ID,
-		Token:         tokens.Format(c.ID),
-		Subject:       strings.TrimSpace(strings.TrimPrefix(ack.Subject, tokens.Format(c.ID))),
-		CustomerName:  ack.Customer,
-		ContactName:   ack.To.Name,
-		Plan:          ack.Plan,
-		FirstResponse: firstResponseText(rt.opts.SLA, ack.Plan, ack.Language),
-		SupportName:   rt.opts.SupportName,
+		CaseID:           c.ID,
+		Token:            tokens.Format(c.ID),
+		Subject:          strings.TrimSpace(strings.TrimPrefix(ack.Subject, tokens.Format(c.ID))),
+		CustomerName:     ack.Customer,
+		ContactName:      ack.To.Name,
+		Plan:             ack.Plan,
+		FirstResponse:    firstResponseText(rt.clocks.For(c.Customer).Targets, ack.Plan, ack.Language),
+		FirstResponseDue: firstResponseDue(rt, c, ack.Language, now),
+		SupportName:      rt.opts.SupportName,
 	}
 	subject, text, html, err := rt.templates.Render("ack", ack.Language, data)
 	if err != nil {

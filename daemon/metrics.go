@@ -94,11 +94,11 @@ func newOps(d *Daemon, version string) *ops {
 		}),
 		slaWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deskd_sla_warnings_total",
-			Help: "SLA deadline warnings, by target kind. Always 0 until the SLA engine is built.",
+			Help: "SLA warnings sent to staff, by target.",
 		}, []string{"kind"}),
 		slaBreaches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deskd_sla_breaches_total",
-			Help: "SLA deadlines missed, by target kind. Always 0 until the SLA engine is built.",
+			Help: "SLA breach mails sent to staff, by target.",
 		}, []string{"kind"}),
 		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deskd_backups_total",
@@ -178,7 +178,7 @@ func (d *Daemon) observeSource(st mail.SourceStatus) {
 	o.imapErr, o.imapErrAt = st.Err, now
 }
 
-// slaWarned and slaBreached are for the SLA engine (a later issue): it
+// slaWarned and slaBreached count the escalation loop's mails (sla.go): it
 // calls them when a case nears or misses a deadline of the given kind
 // (first_response, resolution, ...).
 func (d *Daemon) slaWarned(kind string)   { d.ops.slaWarnings.WithLabelValues(kind).Inc() }

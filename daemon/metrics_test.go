@@ -198,8 +198,12 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("no %s: Go/process collectors missing", name)
 		}
 	}
-	if help := fams["deskd_sla_breaches_total"].GetHelp(); !strings.Contains(help, "0 until") {
-		t.Errorf("deskd_sla_breaches_total HELP %q does not say it stays 0 for now", help)
+	// The SLA counters are fed by the escalation loop (sla_test.go counts
+	// them); here only their presence with help text.
+	for _, name := range []string{"deskd_sla_warnings_total", "deskd_sla_breaches_total"} {
+		if help := fams[name].GetHelp(); !strings.Contains(help, "by target") {
+			t.Errorf("%s HELP %q", name, help)
+		}
 	}
 }
 

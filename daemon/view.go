@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -30,6 +31,40 @@ type CaseSummary struct {
 	LinkedTo         uint64         `json:"linked_to,omitempty"`
 	SecondLine       bool           `json:"second_line"`
 	OpenedBy         string         `json:"opened_by,omitempty"`
+
+	// The SLA clock replayed at the moment of asking (R7, R9, R10, R11c).
+	// FirstResponseAt is the first staff response; the *Due fields are
+	// the deadlines of R9's target and R7's two tiers (for a question,
+	// R10's answer tiers); null when no target applies or the clock is
+	// paused before reaching it. NextDue is the earliest deadline of a
+	// target still running; Overdue says one has passed. SLAState is
+	// on_track, warning, breached, paused, met or none.
+	FirstResponseAt    *time.Time `json:"first_response_at"`
+	FirstResponseDue   *time.Time `json:"first_response_due"`
+	ResolutionDue      *time.Time `json:"resolution_due"`
+	ResolutionDueTier2 *time.Time `json:"resolution_due_tier2"`
+	NextDue            *time.Time `json:"next_due"`
+	Overdue            bool       `json:"overdue"`
+	SLAState           sla.State  `json:"sla_state"`
+}
+
+// SLAView is what the SLA fields of a summary are computed with: every
+// customer's clock and the instant of asking.
+type SLAView struct {
+	Clocks *sla.Clocks
+	Now    time.Time
+}
+
+// CaseView is the SLAView of the running daemon.
+func (d *Daemon) CaseView() SLAView { return SLAView{Clocks: d.rt.Load().clocks, Now: d.now()} }
+
+// DefaultSLAView replays the agreement's own clocks (R11 calendar in
+// Europe/Amsterdam, R7/R9/R10 targets) when clocks is nil.
+func DefaultSLAView(clocks *sla.Clocks, now time.Time) SLAView {
+	if clocks == nil {
+		clocks = defaultClocks(Options{})
+	}
+	return SLAView{Clocks: clocks, Now: now}
 }
 
 // MessageView is one message in `deskd cases show --json`.
@@ -60,15 +95,57 @@ type CaseDetail struct {
 	Events      []cases.Event `json:"events"`
 }
 
-func summarize(c *cases.Case) CaseSummary {
-	return CaseSummary{
+func summarize(c *cases.Case, v SLAView) CaseSummary {
+	s := CaseSummary{
 		ID: c.ID, Subject: c.Subject, Status: c.Status, Priority: c.Priority,
 		ProposedPriority: c.ProposedPriority, Kind: c.Kind, Customer: c.Customer, Plan: c.Plan,
 		Requester: c.Requester.Email, RequesterName: c.Requester.Name,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), ReceivedAt: c.ReceivedAt.UTC(),
 		Messages: len(c.MessageKeys), Unauthorised: c.Unauthorised, Machine: c.Machine, LinkedTo: c.LinkedTo,
-		SecondLine: c.SecondLine, OpenedBy: c.OpenedBy,
+		SecondLine: c.SecondLine, OpenedBy: c.OpenedBy, SLAState: sla.StateNone,
 	}
+	for _, e := range c.Events {
+		if e.Type == cases.EventStaffResponse {
+			s.FirstResponseAt = instant(e.At)
+			break
+		}
+	}
+	sc, ok := cases.SLACase(c)
+	if !ok || v.Clocks == nil {
+		return s
+	}
+	st := v.Clocks.For(c.Customer).Evaluate(sc, v.Now)
+	s.SLAState = st.State
+	if t := st.FirstResponse; t != nil {
+		s.FirstResponseDue = instant(t.Due)
+	}
+	if t := st.Resolution; t != nil {
+		s.ResolutionDue = instant(t.Due)
+	}
+	if t := st.ResolutionTier2; t != nil {
+		s.ResolutionDueTier2 = instant(t.Due)
+	}
+	for _, t := range st.Targets() {
+		if t.Done || t.Due.IsZero() {
+			continue
+		}
+		if !t.Due.After(v.Now) {
+			s.Overdue = true
+		}
+		if s.NextDue == nil || t.Due.Before(*s.NextDue) {
+			s.NextDue = instant(t.Due)
+		}
+	}
+	return s
+}
+
+// instant is t in UTC for JSON (RFC 3339), nil when zero.
+func instant(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func emails(as []cases.Address) []string {
@@ -82,7 +159,7 @@ func emails(as []cases.Address) []string {
 // ListCases returns the cases with the given status ("" or "all" for
 // every case), oldest first. It reads through tx so the daemon (admin
 // socket) and the CLI on a stopped store give the same answer.
-func ListCases(tx *store.Tx, status string) ([]CaseSummary, error) {
+func ListCases(tx *store.Tx, status string, v SLAView) ([]CaseSummary, error) {
 	if status == "all" {
 		status = ""
 	}
@@ -93,14 +170,14 @@ func ListCases(tx *store.Tx, status string) ([]CaseSummary, error) {
 	}
 	out := []CaseSummary{}
 	err := tx.ForEachCase(cases.Status(status), func(c *cases.Case) error {
-		out = append(out, summarize(c))
+		out = append(out, summarize(c, v))
 		return nil
 	})
 	return out, err
 }
 
 // ShowCase returns case id with its messages, or an error naming it.
-func ShowCase(tx *store.Tx, id uint64) (*CaseDetail, error) {
+func ShowCase(tx *store.Tx, id uint64, v SLAView) (*CaseDetail, error) {
 	c, err := tx.Case(id)
 	if err != nil {
 		return nil, err
@@ -112,7 +189,7 @@ func ShowCase(tx *store.Tx, id uint64) (*CaseDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	det := &CaseDetail{CaseSummary: summarize(c), Parties: c.Parties, QuotedToken: c.QuotedToken, Events: c.Events, Messages: []MessageView{}}
+	det := &CaseDetail{CaseSummary: summarize(c, v), Parties: c.Parties, QuotedToken: c.QuotedToken, Events: c.Events, Messages: []MessageView{}}
 	for _, m := range msgs {
 		det.Messages = append(det.Messages, MessageView{
 			Direction: m.Direction, Role: m.Role, MessageID: m.MessageID,

@@ -103,7 +103,7 @@ func (w *world) caseDetail(t *testing.T, id uint64) *daemon.CaseDetail {
 	var det *daemon.CaseDetail
 	err := w.d.DB().View(func(tx *store.Tx) error {
 		var err error
-		det, err = daemon.ShowCase(tx, id)
+		det, err = daemon.ShowCase(tx, id, daemon.DefaultSLAView(nil, time.Now()))
 		return err
 	})
 	if err != nil {

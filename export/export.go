@@ -40,6 +40,7 @@ import (
 
 	"deskd/cases"
 	"deskd/internal/progress"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -73,6 +74,10 @@ type Options struct {
 	// Progress, if not nil, counts cases (its total is set by Write),
 	// messages and raw bytes. Write does not Finish it.
 	Progress *progress.Bar
+	// Clocks replay each case's SLA clock for case.json's "sla" object
+	// (deadlines, working time, whether each target was met); nil leaves
+	// those fields out.
+	Clocks *sla.Clocks
 }
 
 // Stats is what Write exported.
@@ -120,7 +125,7 @@ func Write(ctx context.Context, tx *store.Tx, sel Selection, dst Destination, op
 	if now.IsZero() {
 		now = time.Now()
 	}
-	e := &exporter{ctx: ctx, tx: tx, dst: dst, bar: opts.Progress, perCustomer: map[string]*CustomerCount{}, sel: sel}
+	e := &exporter{ctx: ctx, tx: tx, dst: dst, bar: opts.Progress, perCustomer: map[string]*CustomerCount{}, sel: sel, clocks: opts.Clocks, now: now}
 	if sel.All {
 		counts, err := tx.CountCases()
 		if err != nil {
@@ -236,6 +241,8 @@ type exporter struct {
 	perCustomer map[string]*CustomerCount
 	mboxBuf     *bufio.Writer
 	sel         Selection
+	clocks      *sla.Clocks
+	now         time.Time
 }
 
 func (e *exporter) stats() Stats {
@@ -418,7 +425,7 @@ func (e *exporter) writeCase(c *cases.Case) error {
 	if err != nil {
 		return err
 	}
-	cf := CaseFile{Format: Format, Case: c, Messages: make([]Message, len(msgs)), SLA: slaFigures(c)}
+	cf := CaseFile{Format: Format, Case: c, Messages: make([]Message, len(msgs)), SLA: slaFigures(c, e.clocks, e.now)}
 	for i, m := range msgs {
 		p := places[i]
 		rec := Message{Message: m, RawSize: p.size, RawSHA256: p.sum, Mbox: p.mbox, RawFile: p.rawFile}
@@ -454,8 +461,9 @@ func truncatedNote(size int) string {
 	return fmt.Sprintf("only the header was kept: the mail (%d bytes) was larger than the size limit (limits.max_message_bytes)", size)
 }
 
-// slaFigures computes what the case's record says about its SLA.
-func slaFigures(c *cases.Case) SLA {
+// slaFigures computes what the case's record says about its SLA, and,
+// with clocks, what its clock replayed at now says (R7, R9, R10, R11c).
+func slaFigures(c *cases.Case, clocks *sla.Clocks, now time.Time) SLA {
 	s := SLA{ReceivedAt: c.ReceivedAt.UTC()}
 	if c.Status == cases.StatusClosed && !c.ClosedAt.IsZero() {
 		s.ClosedAt = c.ClosedAt.UTC()
@@ -471,7 +479,27 @@ func slaFigures(c *cases.Case) SLA {
 		}
 		break
 	}
+	sc, ok := cases.SLACase(c)
+	if !ok || clocks == nil {
+		return s
+	}
+	st := clocks.For(c.Customer).Evaluate(sc, now)
+	s.Priority, s.Kind, s.State, s.ClockStart = st.Priority, st.Kind, st.State, st.Start.UTC()
+	for _, t := range st.Targets() {
+		tf := TargetFigures{
+			Name: t.Name, LimitSeconds: int64(t.Limit / time.Second), ElapsedSeconds: int64(t.Elapsed / time.Second),
+			Due: utcOrZero(t.Due), Done: t.Done, DoneAt: utcOrZero(t.DoneAt), BreachedAt: utcOrZero(t.BreachAt), State: t.State,
+		}
+		s.Targets = append(s.Targets, tf)
+	}
 	return s
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 // writeQuarantine writes quarantine/ (an export of everything only).

@@ -25,6 +25,7 @@ import (
 	"deskd/cases"
 	"deskd/internal/progress"
 	"deskd/mail"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -436,7 +437,7 @@ func verifyExport(t *testing.T, fsys fs.FS, db *store.DB, sel Selection) Index {
 			if !bytes.Equal(wantCase, gotCase) {
 				t.Errorf("%s: case record\n got %s\nwant %s", dir, gotCase, wantCase)
 			}
-			if want := slaFigures(c); !cf.SLA.ReceivedAt.Equal(c.ReceivedAt) || !cf.SLA.FirstStaffResponseAt.Equal(want.FirstStaffResponseAt) ||
+			if want := slaFigures(c, nil, time.Time{}); !cf.SLA.ReceivedAt.Equal(c.ReceivedAt) || !cf.SLA.FirstStaffResponseAt.Equal(want.FirstStaffResponseAt) ||
 				!cf.SLA.ClosedAt.Equal(want.ClosedAt) {
 				t.Errorf("%s: sla %+v", dir, cf.SLA)
 			}
@@ -934,6 +935,78 @@ func TestExportLeavesInternalMailOut(t *testing.T) {
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("internal=%v: exported %v, want %v", tc.internal, got, tc.want)
+		}
+	}
+}
+
+// case.json's "sla" carries the clock replayed at the export's time: a
+// Premium incident received Monday 2 March 2026 09:00 Amsterdam, answered
+// at 11:00 and closed on Wednesday at 10:00 met R9 with 2 of 4 working
+// hours and R7's medium tiers with 19 of 45 (R18: the customer can check
+// the figures).
+func TestExportSLAFigures(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "deskd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ams, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(day, hour int) time.Time { return time.Date(2026, 3, day, hour, 0, 0, 0, ams) }
+	err = db.Update(func(tx *store.Tx) error {
+		id, err := tx.NextCaseID()
+		if err != nil {
+			return err
+		}
+		return tx.PutCase(&cases.Case{
+			ID: id, Subject: "s", Status: cases.StatusClosed, Customer: "Acme", Plan: "Premium",
+			CreatedAt: at(2, 9), ReceivedAt: at(2, 9), ClosedAt: at(4, 10),
+			Events: []cases.Event{
+				{At: at(2, 9), Type: cases.EventReceived},
+				{At: at(2, 11), Type: cases.EventStaffResponse},
+				{At: at(4, 10), Type: cases.EventClosed},
+			},
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Create(filepath.Join(t.TempDir(), "out"), at(10, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clocks := &sla.Clocks{Default: &sla.Clock{Calendar: sla.DefaultCalendar(ams), Targets: sla.Default()}}
+	err = db.View(func(tx *store.Tx) error {
+		_, err := Write(context.Background(), tx, Selection{Customer: "Acme"}, out, Options{Now: at(10, 12), Clocks: clocks})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out.Path(), "cases", "1", "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf CaseFile
+	if err := json.Unmarshal(b, &cf); err != nil {
+		t.Fatal(err)
+	}
+	s := cf.SLA
+	if s.Priority != "medium" || s.Kind != "incident" || s.State != sla.StateMet || !s.ClockStart.Equal(at(2, 9)) {
+		t.Fatalf("sla: %+v", s)
+	}
+	want := map[string][2]int64{"first_response": {4 * 3600, 2 * 3600}, "resolution": {45 * 3600, 19 * 3600}, "resolution_tier2": {90 * 3600, 19 * 3600}}
+	if len(s.Targets) != len(want) {
+		t.Fatalf("targets: %+v", s.Targets)
+	}
+	for _, tf := range s.Targets {
+		if w := want[tf.Name]; tf.LimitSeconds != w[0] || tf.ElapsedSeconds != w[1] || !tf.Done || tf.State != sla.StateMet {
+			t.Errorf("%s: %+v, want limit %d elapsed %d, done and met", tf.Name, tf, w[0], w[1])
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -101,10 +102,9 @@ type Message struct {
 	Note string `json:"note,omitempty"`
 }
 
-// SLA holds the service-level figures of a case that follow from its
-// record alone. The SLA engine adds the deadlines, the working-time
-// figures (R11) and whether each target was met to this object, as new
-// fields under the same format marker.
+// SLA holds the service-level figures of a case: what its record says,
+// and its clock replayed at the export's time (the deadlines, the working
+// time used and whether each target was met, R7, R9, R10, R11).
 type SLA struct {
 	// ReceivedAt is when the mail server received the case's first mail
 	// (IMAP INTERNALDATE): the clock's start (R11b).
@@ -118,6 +118,36 @@ type SLA struct {
 	FirstStaffResponseWallSeconds *int64 `json:"first_staff_response_wall_seconds,omitempty"`
 	// ClosedAt is when the case was closed, if it is closed.
 	ClosedAt time.Time `json:"closed_at,omitzero"`
+
+	// Priority and Kind drive the clock (R7: staff's priority, else the
+	// customer's proposal, else medium; "incident" when not set).
+	Priority string `json:"priority,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	// ClockStart is when the clock started: the receipt, or the next
+	// working period's start after hours (R8).
+	ClockStart time.Time `json:"clock_start,omitzero"`
+	// State is the case's worst target state: on_track, warning,
+	// breached, paused, met or none.
+	State sla.State `json:"state,omitempty"`
+	// Targets are the figures of each target that applies.
+	Targets []TargetFigures `json:"targets,omitempty"`
+}
+
+// TargetFigures is one SLA target of a case: first_response (R9),
+// resolution and resolution_tier2 (R7), answer and answer_tier2 (R10).
+type TargetFigures struct {
+	Name string `json:"name"`
+	// LimitSeconds and ElapsedSeconds are working time (R11a).
+	LimitSeconds   int64 `json:"limit_seconds"`
+	ElapsedSeconds int64 `json:"elapsed_seconds"`
+	// Due is when the target falls due (absent while paused before it).
+	Due time.Time `json:"due,omitzero"`
+	// Done is set when the clock stopped for good at DoneAt.
+	Done   bool      `json:"done"`
+	DoneAt time.Time `json:"done_at,omitzero"`
+	// BreachedAt is when it counted as missed (absent when not missed).
+	BreachedAt time.Time `json:"breached_at,omitzero"`
+	State      sla.State `json:"state"`
 }
 
 // QuarantineFile is quarantine/quarantine.json (an export of everything

@@ -36,9 +36,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "backup file to write (and FILE.sha256 beside it); - for standard output")
 	compression := fs.String("compression", "", "zstd or gzip (default: gzip for a FILE ending in .gz, else zstd)")
-	configPath := fs.String("config", defaultConfigPath, "configuration file (for store.path and admin.socket)")
-	socket := fs.String("socket", "", "admin socket (overrides admin.socket)")
-	storePath := fs.String("store", "", "store file (overrides store.path)")
+	sf := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -55,7 +53,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if comp != store.CompressionZstd && comp != store.CompressionGzip {
 		return usageError{fmt.Sprintf("backup: --compression %q: zstd or gzip", comp)}
 	}
-	loc, err := locateStore(*configPath, *socket, *storePath)
+	loc, err := sf.locate()
 	if err != nil {
 		return err
 	}
@@ -118,16 +116,14 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "backup file (with FILE.sha256 beside it)")
 	yes := fs.Bool("yes", false, "replace the store (without it: verify only)")
-	configPath := fs.String("config", defaultConfigPath, "configuration file (for store.path and admin.socket)")
-	socket := fs.String("socket", "", "admin socket (overrides admin.socket)")
-	storePath := fs.String("store", "", "store file (overrides store.path)")
+	sf := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	if *from == "" || fs.NArg() > 0 {
 		return usageError{"restore: give --from FILE (and no other arguments)"}
 	}
-	loc, err := locateStore(*configPath, *socket, *storePath)
+	loc, err := sf.locate()
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"deskd/config"
 	"deskd/daemon"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -26,11 +29,11 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("cases "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", defaultConfigPath, "configuration file (for store.path and admin.socket)")
-	socket := fs.String("socket", "", "admin socket (overrides admin.socket)")
-	storePath := fs.String("store", "", "store file (overrides store.path)")
+	sf := addStoreFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON (stable; see README)")
 	status := fs.String("status", "open", "list: open, pending, closed or all")
+	overdue := fs.Bool("overdue", false, "list: only cases past a deadline (R7, R9, R10), most overdue first")
+	dueWithin := fs.Duration("due-within", 0, "list: only cases with a deadline within this wall-clock time (e.g. 4h), overdue ones included, soonest first")
 	// Accept the case number before or after the flags: `show 12 --json`.
 	var positional []string
 	for len(args) > 0 {
@@ -58,7 +61,7 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usageError{fmt.Sprintf("cases: unknown subcommand %q", sub)}
 	}
-	loc, err := locateStore(*configPath, *socket, *storePath)
+	loc, err := sf.locate()
 	if err != nil {
 		return err
 	}
@@ -66,10 +69,13 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "list":
 		var list []daemon.CaseSummary
 		err := query(loc, daemon.AdminRequest{Op: "cases.list", Status: *status}, &list, func(tx *store.Tx) (any, error) {
-			return daemon.ListCases(tx, *status)
+			return daemon.ListCases(tx, *status, daemon.DefaultSLAView(loc.clocks, time.Now()))
 		})
 		if err != nil {
 			return err
+		}
+		if *overdue || *dueWithin > 0 {
+			list = dueFilter(list, *overdue, time.Now().Add(*dueWithin))
 		}
 		if *asJSON {
 			return writeJSON(stdout, list)
@@ -78,7 +84,7 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		var det daemon.CaseDetail
 		err = query(loc, daemon.AdminRequest{Op: "cases.show", ID: id}, &det, func(tx *store.Tx) (any, error) {
-			return daemon.ShowCase(tx, id)
+			return daemon.ShowCase(tx, id, daemon.DefaultSLAView(loc.clocks, time.Now()))
 		})
 		if err != nil {
 			return err
@@ -94,6 +100,29 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type storeLocation struct {
 	socket, path string
 	zone         *time.Location
+	// cfg is the configuration read (the defaults when there is no file).
+	cfg *config.Config
+	// clocks replay the SLA when the store is read directly (nil = the
+	// agreement's defaults); the daemon uses its own. clocksErr says why
+	// the configuration gave none.
+	clocks    *sla.Clocks
+	clocksErr error
+}
+
+// dueFilter keeps the cases with a running deadline: past ones only
+// (overdue), or those due before until, soonest first.
+func dueFilter(list []daemon.CaseSummary, overdue bool, until time.Time) []daemon.CaseSummary {
+	var out []daemon.CaseSummary
+	for _, c := range list {
+		if c.NextDue == nil || c.Status == "closed" {
+			continue
+		}
+		if (overdue && c.Overdue) || (!overdue && !c.NextDue.After(until)) {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].NextDue.Before(*out[j].NextDue) })
+	return out
 }
 
 // query asks the daemon on the admin socket, or, when none answers, opens
@@ -133,7 +162,7 @@ func writeJSON(w io.Writer, v any) error {
 
 func printList(w io.Writer, list []daemon.CaseSummary, zone *time.Location) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tCUSTOMER\tREQUESTER\tMSGS\tUPDATED\tSUBJECT")
+	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tCUSTOMER\tREQUESTER\tMSGS\tUPDATED\tSLA\tNEXT DUE\tSUBJECT")
 	for _, c := range list {
 		prio := string(c.Priority)
 		if prio == "" && c.ProposedPriority != "" {
@@ -146,8 +175,8 @@ func printList(w io.Writer, list []daemon.CaseSummary, zone *time.Location) erro
 		if c.Unauthorised {
 			flags = " (unauthorised contact)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s%s\n", c.ID, c.Status, prio, c.Customer, c.Requester,
-			c.Messages, c.UpdatedAt.In(zone).Format("2006-01-02 15:04"), c.Subject, flags)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s%s\n", c.ID, c.Status, prio, c.Customer, c.Requester,
+			c.Messages, c.UpdatedAt.In(zone).Format("2006-01-02 15:04"), orDash(string(c.SLAState)), when(c.NextDue, zone), c.Subject, flags)
 	}
 	return tw.Flush()
 }
@@ -160,6 +189,8 @@ func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {
 	}
 	fmt.Fprintf(w, "  status %s, priority %s, kind %s, customer %s (%s), requester %s\n", c.Status, prio, orDash(string(c.Kind)), c.Customer, orDash(c.Plan), c.Requester)
 	fmt.Fprintf(w, "  received %s, updated %s\n", c.ReceivedAt.In(zone).Format("2006-01-02 15:04 MST"), c.UpdatedAt.In(zone).Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "  SLA %s: first response due %s (given %s), resolution due %s, tier 2 %s\n", c.SLAState,
+		when(c.FirstResponseDue, zone), when(c.FirstResponseAt, zone), when(c.ResolutionDue, zone), when(c.ResolutionDueTier2, zone))
 	if c.Unauthorised {
 		fmt.Fprintln(w, "  unauthorised contact (R1)")
 	}
@@ -208,6 +239,14 @@ func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {
 		fmt.Fprintln(w, line)
 	}
 	return nil
+}
+
+// when is an optional instant for people, "-" when absent.
+func when(t *time.Time, zone *time.Location) string {
+	if t == nil {
+		return "-"
+	}
+	return t.In(zone).Format("2006-01-02 15:04")
 }
 
 func orDash(s string) string {

@@ -140,7 +140,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	out.Lock()
-	_ = printList(stdout, list, time.Local)
+	zone := supportZone(cfg) // as `deskd cases list` shows them
+	if zone == nil {
+		zone = time.Local
+	}
+	_ = printList(stdout, list, zone)
 	out.Unlock()
 
 	if *exit {
@@ -285,9 +289,10 @@ Jan
 }
 
 // demoMailsSent is how many mails the samples make deskd send: two
-// acknowledgements, three staff notifications, the relay, the closing
-// mail and two confirmations to the staff member.
-const demoMailsSent = 9
+// acknowledgements, three staff notifications, the relay, the priority
+// mail to the customer (R7), the closing mail and two confirmations to
+// the staff member.
+const demoMailsSent = 10
 
 func crlf(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 

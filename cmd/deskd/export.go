@@ -30,9 +30,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	all := fs.Bool("all", false, "export everything: every customer's cases and the quarantine")
 	internal := fs.Bool("internal", false, "include the supplier's internal mail (staff notifications, confirmations, notes)")
 	out := fs.String("out", "", "directory to create, or FILE.zip (default: deskd-export-<customer|all>-<time> in the current directory)")
-	configPath := fs.String("config", defaultConfigPath, "configuration file (for store.path and admin.socket)")
-	socket := fs.String("socket", "", "admin socket (overrides admin.socket)")
-	storePath := fs.String("store", "", "store file (overrides store.path)")
+	sf := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -56,7 +54,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := export.CheckPath(*out); err != nil {
 		return usageError{"export: --out " + err.Error()}
 	}
-	loc, err := locateStore(*configPath, *socket, *storePath)
+	loc, err := sf.locate()
 	if err != nil {
 		return err
 	}
@@ -74,7 +72,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var st export.Stats
 	err = db.View(func(tx *store.Tx) error {
 		var err error
-		st, err = export.Write(ctx, tx, sel, dst, export.Options{Now: now, Generator: "deskd " + version, Progress: bar})
+		st, err = export.Write(ctx, tx, sel, dst, export.Options{Now: now, Generator: "deskd " + version, Progress: bar, Clocks: daemon.DefaultSLAView(loc.clocks, now).Clocks})
 		return err
 	})
 	if err == nil {

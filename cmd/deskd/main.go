@@ -73,6 +73,10 @@ commands:
                                 verify a backup; with --yes replace the stopped daemon's store
   export        --customer NAME | --all [--internal] [--out DIR|FILE.zip] [--config FILE|--socket PATH|--store PATH]
                                 a customer's cases (mbox + JSON + checksums) to hand back (R18)
+  report        --month YYYY-MM [--customer NAME] [--format text|csv|json|html] [--out FILE] [--mail-to ADDRESS]
+                [--config FILE|--socket PATH|--store PATH]
+                                a month's service report: targets met per priority, missed cases,
+                                discount due (R12, R13); --mail-to has the running daemon mail it
   version                       print the version
 `
 
@@ -101,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRestore(ctx, args[1:], stdout, stderr)
 	case "export":
 		return cmdExport(ctx, args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "deskd", version)
 		return nil

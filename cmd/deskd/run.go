@@ -17,7 +17,6 @@ import (
 	"deskd/config"
 	"deskd/daemon"
 	"deskd/mail"
-	"deskd/sla"
 )
 
 const defaultConfigPath = "/etc/deskd/config.yaml"
@@ -27,6 +26,11 @@ const defaultConfigPath = "/etc/deskd/config.yaml"
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
+		return nil, configError{err}
+	}
+	// The calendar knows its holidays; building it here makes an unknown
+	// one a configuration error (exit 78), like any other bad key.
+	if _, err := slaClocks(cfg); err != nil {
 		return nil, configError{err}
 	}
 	return cfg, nil
@@ -69,12 +73,8 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		}
 		policy.Customers = append(policy.Customers, cc)
 	}
-	targets := sla.Default()
-	for _, plan := range []string{config.PlanPremium, config.PlanBusiness, config.PlanBasic} {
-		if d, ok := cfg.SLA.FirstResponse.For(plan); ok {
-			targets.FirstResponse[plan] = d
-		}
-	}
+	// loadConfig has built the clocks once: no error is left here.
+	clocks, _ := slaClocks(cfg)
 	return daemon.Options{
 		IMAP: mail.IMAPConfig{
 			Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, TLS: cfg.IMAP.TLS,
@@ -91,7 +91,10 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		},
 		Policy:           policy,
 		SupportName:      cfg.Support.Name,
-		SLA:              targets,
+		SLA:              slaTargets(cfg),
+		SLAClocks:        clocks,
+		Escalation:       cfg.Staff.Escalation,
+		EscalationTier2:  cfg.Staff.EscalationTier2,
 		TemplatesDir:     cfg.Templates.Dir,
 		StorePath:        cfg.Store.Path,
 		StoreLockTimeout: cfg.Store.LockTimeout,
@@ -198,8 +201,27 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// storeFlags are the flags of every command that reads the store: --config
+// for store.path, admin.socket and the SLA, and --socket and --store,
+// which override the first two.
+type storeFlags struct{ config, socket, store *string }
+
+func addStoreFlags(fs *flag.FlagSet) storeFlags {
+	return storeFlags{
+		config: fs.String("config", defaultConfigPath, "configuration file (store.path, admin.socket, the SLA)"),
+		socket: fs.String("socket", "", "admin socket (overrides admin.socket)"),
+		store:  fs.String("store", "", "store file (overrides store.path)"),
+	}
+}
+
+// locate is locateStore for the flags' values.
+func (f storeFlags) locate() (storeLocation, error) {
+	return locateStore(*f.config, *f.socket, *f.store)
+}
+
 // locateStore finds the daemon's admin socket and store file from the
-// configuration (if it loads) and the flags, which win.
+// configuration (if it loads) and the flags, which win, and builds the
+// SLA clocks the configuration describes for reading a stopped store.
 func locateStore(configPath, socket, storePath string) (storeLocation, error) {
 	loc := storeLocation{socket: socket, path: storePath, zone: time.Local}
 	cfg, err := config.LoadUnvalidated(configPath)
@@ -223,5 +245,7 @@ func locateStore(configPath, socket, storePath string) (storeLocation, error) {
 	if z, err := cfg.Support.Location(); err == nil {
 		loc.zone = z
 	}
+	loc.cfg = cfg
+	loc.clocks, loc.clocksErr = slaClocks(cfg)
 	return loc, nil
 }

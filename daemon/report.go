@@ -1,0 +1,174 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"deskd/cases"
+	"deskd/mail"
+	"deskd/report"
+	"deskd/sla"
+	"deskd/store"
+)
+
+// The service report (R4, R12, R13) over the admin socket: "report"
+// returns a month's sla.Report as JSON, "report.mail" renders it (HTML and
+// text) and queues it through the outbox to one address. BuildReport is
+// shared with the CLI, which calls it on a stopped store's file.
+
+// ReportArgs are the arguments of "report" and "report.mail", embedded in
+// AdminRequest.
+type ReportArgs struct {
+	// Month is "YYYY-MM", in the SLA's zone.
+	Month string `json:"month,omitempty"`
+	// Customer limits the report to one customer (its exact name).
+	Customer string `json:"customer,omitempty"`
+	// MailTo is the address "report.mail" sends the report to.
+	MailTo string `json:"mail_to,omitempty"`
+}
+
+// ReportMailResult is the answer of "report.mail".
+type ReportMailResult struct {
+	MessageID string `json:"message_id"`
+	To        string `json:"to"`
+	Subject   string `json:"subject"`
+	Customers int    `json:"customers"`
+}
+
+// KindReport is the outbox kind of a report mail.
+const KindReport = "report"
+
+// ParseMonth reads "YYYY-MM".
+func ParseMonth(s string) (int, time.Month, error) {
+	t, err := time.Parse("2006-01", strings.TrimSpace(s))
+	if err != nil {
+		return 0, 0, fmt.Errorf("month %q: want YYYY-MM", s)
+	}
+	return t.Year(), t.Month(), nil
+}
+
+// BuildReport evaluates the cases of tx at now, each with its customer's
+// clock, and builds the report args asks for. It reads every case once
+// (only the named customer's, through the customer index, when args names
+// one): the compensation looks back as far as the cases go, so every
+// month up to the report's is needed. A case received after the month is
+// read but not evaluated: its clock starts at or after its receipt (R8).
+// Machine cases count nowhere. onCase, if not nil, is called per case
+// read (progress).
+func BuildReport(tx *store.Tx, clocks *sla.Clocks, args ReportArgs, now time.Time, onCase func()) (*sla.Report, error) {
+	year, month, err := ParseMonth(args.Month)
+	if err != nil {
+		return nil, err
+	}
+	if clocks == nil || clocks.Default == nil || clocks.Default.Calendar == nil {
+		return nil, errors.New("report: no SLA clock")
+	}
+	loc := clocks.Default.Calendar.Location()
+	end := time.Date(year, month+1, 1, 0, 0, 0, 0, loc)
+	var rcs []sla.ReportCase
+	fn := func(c *cases.Case) error {
+		if onCase != nil {
+			onCase()
+		}
+		if !c.ReceivedAt.Before(end) {
+			return nil
+		}
+		sc, ok := cases.SLACase(c)
+		if !ok {
+			return nil
+		}
+		rcs = append(rcs, sla.ReportCase{
+			ID: c.ID, Customer: c.Customer, Plan: c.Plan, Subject: c.Subject,
+			Status: clocks.For(c.Customer).Evaluate(sc, now),
+		})
+		return nil
+	}
+	if args.Customer != "" {
+		err = tx.ForEachCaseOfCustomer(args.Customer, fn)
+	} else {
+		err = tx.ForEachCase("", fn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	r := sla.BuildReport(sla.ReportOptions{
+		Year: year, Month: month, Location: loc, Now: now, Customer: args.Customer, Clocks: clocks,
+	}, rcs)
+	return &r, nil
+}
+
+// answerReport serves "report" and "report.mail". A report reads in one
+// transaction; a mail is queued in a second one, after rendering, so the
+// writer is not held while the cases are evaluated.
+func (d *Daemon) answerReport(req AdminRequest) (any, error) {
+	rt := d.rt.Load()
+	clocks := rt.clocks
+	now := d.now()
+	var to cases.Address
+	if req.Op == "report.mail" {
+		addr := strings.ToLower(strings.TrimSpace(req.MailTo))
+		if !mail.CanAddress(addr) {
+			return nil, fmt.Errorf("report.mail: %q is not an address deskd can send to", req.MailTo)
+		}
+		to = cases.Address{Email: addr}
+	}
+	var rep *sla.Report
+	err := d.db.View(func(tx *store.Tx) error {
+		var err error
+		rep, err = BuildReport(tx, clocks, req.ReportArgs, now, nil)
+		return err
+	})
+	if err != nil || req.Op == "report" {
+		return rep, err
+	}
+
+	out, subject, err := renderReportMail(rt, rep, clocks, to, now)
+	if err != nil {
+		return nil, fmt.Errorf("report.mail: %w", err)
+	}
+	m := &cases.OutMail{Kind: cases.MailKind(KindReport), To: []cases.Address{to}}
+	if err := d.db.Update(func(tx *store.Tx) error {
+		return queueCaseMail(tx, rt, nil, m, out, now)
+	}); err != nil {
+		return nil, fmt.Errorf("report.mail: queue: %w", err)
+	}
+	d.wakeOutbox()
+	d.log.Info("report queued", "month", req.Month, "customer", req.Customer, "to", to.Email, "msgid", out.messageID)
+	return ReportMailResult{MessageID: out.messageID, To: to.Email, Subject: subject, Customers: len(rep.Customers)}, nil
+}
+
+// renderReportMail composes the report as one mail from the support
+// address: the text rendering as the plain part, the HTML page as the
+// alternative (RFC 2046 §5.1.4).
+func renderReportMail(rt *runtime, rep *sla.Report, clocks *sla.Clocks, to cases.Address, now time.Time) (*renderedMail, string, error) {
+	opts := report.Options{Location: clocks.Default.Calendar.Location(), Supplier: rt.opts.SupportName}
+	var text, html bytes.Buffer
+	if err := report.Render(&text, report.Text, rep, opts); err != nil {
+		return nil, "", err
+	}
+	if err := report.Render(&html, report.HTML, rep, opts); err != nil {
+		return nil, "", err
+	}
+	subject := report.Subject(rep, rt.opts.SupportName)
+	msgID := mail.NewMessageID(rt.hmacKey, 0, rt.domain)
+	raw, err := mail.Compose(&mail.Outgoing{
+		From:                 rt.supportAddress(),
+		To:                   []cases.Address{to},
+		ReplyTo:              []cases.Address{rt.supportAddress()},
+		Subject:              subject,
+		MessageID:            msgID,
+		Date:                 now,
+		Text:                 text.String(),
+		HTML:                 html.String(),
+		AutoSubmitted:        "auto-generated", // RFC 3834 §5: not a reply to a mail
+		SuppressAutoResponse: true,
+		LoopToken:            rt.domain,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return &renderedMail{raw: raw, messageID: msgID, subject: mail.SanitizeHeaderText(subject), text: text.String()}, subject, nil
+}

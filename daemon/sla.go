@@ -1,0 +1,286 @@
+package daemon
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"deskd/cases"
+	"deskd/sla"
+	"deskd/store"
+	"deskd/templates"
+)
+
+// The SLA side of the daemon: the store's deadline index is fed by
+// deadlinesOf inside every transaction that changes a case, and the
+// escalation loop sleeps until the index's next entry (or a kick after a
+// change), then sends what is due in one transaction per round: the mail
+// in the outbox and the event that marks it sent, so each warning and
+// breach goes out exactly once per case, kind and target, across
+// restarts too (R11d).
+
+// defaultClocks are the agreement's clocks (R11 calendar, R7/R9/R10
+// targets) for options that bring none, e.g. tests.
+func defaultClocks(opts Options) *sla.Clocks {
+	if opts.SLAClocks != nil {
+		return opts.SLAClocks
+	}
+	loc, err := time.LoadLocation("Europe/Amsterdam") // R11
+	if err != nil {
+		loc = time.UTC
+	}
+	targets := opts.SLA
+	if targets.Resolution == nil && targets.FirstResponse == nil {
+		targets = sla.Default()
+	}
+	return &sla.Clocks{Default: &sla.Clock{Calendar: sla.DefaultCalendar(loc), Targets: targets}}
+}
+
+// slaStatus replays c's clock at now; ok is false for a case no SLA
+// figure counts (a machine's).
+func (rt *runtime) slaStatus(c *cases.Case, now time.Time) (st sla.Status, clock *sla.Clock, ok bool) {
+	sc, ok := cases.SLACase(c)
+	if !ok {
+		return sla.Status{}, nil, false
+	}
+	clock = rt.clocks.For(c.Customer)
+	return clock.Evaluate(sc, now), clock, true
+}
+
+// deadlinesOf is the store's DeadlineFunc: the alerts c's clock still
+// calls for, each under its key. A closed case calls for none.
+func (d *Daemon) deadlinesOf(c *cases.Case) []store.Deadline {
+	if c.Status == cases.StatusClosed {
+		return nil
+	}
+	now := d.now()
+	st, clock, ok := d.rt.Load().slaStatus(c, now)
+	if !ok {
+		return nil
+	}
+	alerts := clock.Alerts(&st, cases.SLASent(c))
+	out := make([]store.Deadline, 0, len(alerts))
+	for _, a := range alerts {
+		out = append(out, store.Deadline{At: clock.SendAt(a, &st, now), Kind: a.Key()})
+	}
+	return out
+}
+
+// reindexDeadlines rebuilds the whole index: at start (the store may come
+// from an older deskd) and after a reload (calendar or targets changed).
+func (d *Daemon) reindexDeadlines() error {
+	var n int
+	err := d.db.Update(func(tx *store.Tx) error {
+		var err error
+		n, err = tx.ReindexDeadlines()
+		return err
+	})
+	if err == nil {
+		d.log.Info("sla deadline index rebuilt", "entries", n)
+	}
+	return err
+}
+
+// CheckDeadlines wakes the escalation loop, which then sends whatever is
+// due by the daemon's clock. Tests that move Options.Now forward call it.
+func (d *Daemon) CheckDeadlines() {
+	select {
+	case d.slaKick <- struct{}{}:
+	default:
+	}
+}
+
+// maxEscalationSleep bounds a sleep of the escalation loop, so that a jump
+// of the wall clock (a suspended VM) is noticed within it.
+const maxEscalationSleep = time.Minute
+
+// runEscalations is the escalation loop.
+func (d *Daemon) runEscalations(ctx context.Context) {
+	for {
+		if err := d.escalate(); err != nil {
+			d.log.Error("sla escalation round failed; retrying", "err", err)
+		}
+		wait := maxEscalationSleep
+		err := d.db.View(func(tx *store.Tx) error {
+			next, ok, err := tx.NextDeadline()
+			if ok {
+				if w := next.At.Sub(d.now()); w < wait {
+					wait = w
+				}
+			}
+			return err
+		})
+		if err != nil {
+			d.log.Error("sla deadline index unreadable", "err", err)
+		}
+		if wait <= 0 {
+			// Still due after a round: something keeps it from being
+			// handled (it is logged); do not spin on it.
+			wait = maxEscalationSleep
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-d.slaKick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// alertSent is one alert queued in a round, for the log and the metrics
+// after the commit.
+type alertSent struct {
+	caseID uint64
+	alert  sla.Alert
+	to     []string
+}
+
+// escalate sends every alert that is due, in one transaction.
+func (d *Daemon) escalate() error {
+	rt := d.rt.Load()
+	now := d.now()
+	var sent []alertSent
+	err := d.db.Update(func(tx *store.Tx) error {
+		sent = sent[:0]
+		due, err := tx.DueDeadlines(now)
+		if err != nil {
+			return err
+		}
+		seen := map[uint64]bool{}
+		for _, dl := range due {
+			if seen[dl.CaseID] {
+				continue
+			}
+			seen[dl.CaseID] = true
+			c, err := tx.Case(dl.CaseID)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				continue
+			}
+			if err := d.escalateCase(tx, rt, c, now, &sent); err != nil {
+				return err
+			}
+			// Stored even when nothing went out: the index then drops
+			// an entry the case no longer calls for.
+			if err := tx.PutCase(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range sent {
+		if s.alert.Kind == sla.AlertWarning {
+			d.slaWarned(s.alert.Target)
+		} else {
+			d.slaBreached(s.alert.Target)
+		}
+		d.log.Info("sla "+s.alert.Kind, "case", s.caseID, "target", s.alert.Target, "limit", s.alert.Limit, "to", s.to)
+	}
+	if len(sent) > 0 {
+		d.wakeOutbox()
+	}
+	return nil
+}
+
+// escalateCase queues c's due alerts and marks each sent on the case.
+func (d *Daemon) escalateCase(tx *store.Tx, rt *runtime, c *cases.Case, now time.Time, sent *[]alertSent) error {
+	if c.Status == cases.StatusClosed {
+		return nil
+	}
+	st, clock, ok := rt.slaStatus(c, now)
+	if !ok {
+		return nil
+	}
+	for _, a := range clock.Alerts(&st, cases.SLASent(c)) {
+		if clock.SendAt(a, &st, now).After(now) {
+			continue // not yet, or not at this hour (R11d)
+		}
+		m := &cases.OutMail{Kind: cases.MailSLABreach, Language: rt.opts.Policy.StaffLanguage, Automatic: "auto-generated", SLAAlert: &a}
+		var to []string
+		switch {
+		case a.Kind == sla.AlertWarning:
+			m.Kind, to = cases.MailSLAWarning, rt.opts.Policy.StaffNotify
+		case a.Tier2() && len(rt.opts.EscalationTier2) > 0:
+			to = rt.opts.EscalationTier2
+		default:
+			to = rt.opts.Escalation
+		}
+		for _, addr := range to {
+			m.To = append(m.To, cases.Address{Email: addr})
+		}
+		typ := cases.EventSLAWarning
+		if a.Kind == sla.AlertBreach {
+			typ = cases.EventSLABreach
+		}
+		// Marked sent even when nobody is configured to hear it: the
+		// alert is due once, and the log says it went nowhere.
+		c.Events = append(c.Events, cases.Event{At: now, Type: typ, By: rt.opts.Policy.SupportAddress, Detail: a.Key()})
+		*sent = append(*sent, alertSent{caseID: c.ID, alert: a, to: to})
+		if len(m.To) == 0 {
+			d.log.Warn("sla "+a.Kind+" has nobody to go to (staff.notify / staff.escalation empty)", "case", c.ID, "target", a.Target)
+			continue
+		}
+		if _, err := d.queueMails(tx, rt, &cases.Decision{Case: c, Mails: []*cases.OutMail{m}}, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// slaFields fills the SLA figures of a mail about c: the alert a warning
+// or breach is about, or the resolution target a priority mail states
+// (R7, R4), in the mail's language and the customer's zone.
+func slaFields(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time, data *templates.CaseData) {
+	st, clock, ok := rt.slaStatus(c, now)
+	if !ok {
+		return
+	}
+	loc, lang := clock.Calendar.Location(), m.Language
+	share := clock.WarnShare
+	if share <= 0 || share >= 1 {
+		share = 0.75
+	}
+	data.WarnShare = int(math.Round(share * 100))
+	if a := m.SLAAlert; a != nil {
+		data.Target = a.Target
+		data.TargetLimit = templates.FormatWorking(a.Limit, lang)
+		for _, t := range st.Targets() {
+			if t.Name != a.Target {
+				continue
+			}
+			data.Due = templates.FormatWhen(t.Due, loc, lang)
+			data.Elapsed = templates.FormatWorking(t.Elapsed, lang)
+			if a.Kind == sla.AlertBreach && t.Elapsed > t.Limit {
+				data.Over = templates.FormatWorking(t.Elapsed-t.Limit, lang)
+			}
+		}
+	}
+	if m.Kind == cases.MailPrioritySet {
+		// The customer reads the agreement's names (R7 table), and
+		// whether their own proposal was followed.
+		data.Priority = templates.PriorityName(st.Priority, lang)
+		data.ProposedPriority = templates.PriorityName(string(c.ProposedPriority), lang)
+	}
+	if m.Kind == cases.MailPrioritySet && st.Resolution != nil {
+		data.ResolutionTarget = templates.FormatWorking(st.Resolution.Limit, lang)
+		data.ResolutionDue = templates.FormatWhen(st.Resolution.Due, loc, lang)
+	}
+}
+
+// firstResponseDue is the instant R9's target falls due for a new case,
+// in words for the acknowledgement ("" when its plan has none).
+func firstResponseDue(rt *runtime, c *cases.Case, lang string, now time.Time) string {
+	st, clock, ok := rt.slaStatus(c, now)
+	if !ok || st.FirstResponse == nil {
+		return ""
+	}
+	return templates.FormatWhen(st.FirstResponse.Due, clock.Calendar.Location(), lang)
+}
