@@ -3,7 +3,6 @@ package sla
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -59,29 +58,40 @@ type Calendar struct {
 	years      *holidayCache
 }
 
-// holidayCache keeps each year's days off, computed once; shared by the
-// calendars derived with With.
+// holidayCache holds the days off of the years deskd will meet, computed
+// once when the calendar is built and read without locks; a year outside
+// them is computed when asked. Shared by the calendars derived with With.
 type holidayCache struct {
-	mu    sync.RWMutex
-	rules HolidayRules
-	years map[int]map[Date]bool
+	rules       HolidayRules
+	first, last int
+	days        map[Date]bool
+}
+
+// The years the cache holds.
+const firstCachedYear, lastCachedYear = 2000, 2100
+
+func newHolidayCache(rules HolidayRules) *holidayCache {
+	h := &holidayCache{rules: rules, first: firstCachedYear, last: lastCachedYear, days: map[Date]bool{}}
+	for y := h.first; y <= h.last; y++ {
+		days, _ := DutchHolidays(y, rules) // rules were validated by NewCalendar
+		for _, hd := range days {
+			h.days[hd.Date] = true
+		}
+	}
+	return h
 }
 
 func (h *holidayCache) off(d Date) bool {
-	h.mu.RLock()
-	year, ok := h.years[d.Year]
-	h.mu.RUnlock()
-	if !ok {
-		days, _ := DutchHolidays(d.Year, h.rules) // rules were validated by NewCalendar
-		year = make(map[Date]bool, len(days))
-		for _, hd := range days {
-			year[hd.Date] = true
-		}
-		h.mu.Lock()
-		h.years[d.Year] = year
-		h.mu.Unlock()
+	if d.Year >= h.first && d.Year <= h.last {
+		return h.days[d]
 	}
-	return year[d]
+	days, _ := DutchHolidays(d.Year, h.rules)
+	for _, hd := range days {
+		if hd.Date == d {
+			return true
+		}
+	}
+	return false
 }
 
 // NewCalendar checks cfg and builds its calendar.
@@ -108,7 +118,7 @@ func NewCalendar(cfg CalendarConfig) (*Calendar, error) {
 	cal := &Calendar{
 		loc: loc, start: start, end: end, rules: cfg.Holidays,
 		closed: map[Date]bool{}, open: map[Date]bool{},
-		years: &holidayCache{rules: cfg.Holidays, years: map[int]map[Date]bool{}},
+		years: newHolidayCache(cfg.Holidays),
 	}
 	for _, d := range cfg.Closures {
 		cal.closed[d] = true

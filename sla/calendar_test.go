@@ -271,3 +271,26 @@ func TestBetweenBruteForce(t *testing.T) {
 		}
 	})
 }
+
+// Date's day arithmetic against the standard library, day by day from
+// 1900 to 2200 and at a few far-off points.
+func TestDateDays(t *testing.T) {
+	for d := time.Date(1900, 1, 1, 12, 0, 0, 0, time.UTC); d.Year() < 2200; d = d.AddDate(0, 0, 1) {
+		want := DateOf(d)
+		n := int((d.Unix() - 12*3600) / 86400) // noon: an exact multiple of days
+		if got := want.days(); got != n {
+			t.Fatalf("%s.days() = %d, want %d", want, got, n)
+		}
+		if got := dateOfDays(n); got != want {
+			t.Fatalf("dateOfDays(%d) = %s, want %s", n, got, want)
+		}
+		if got := want.Weekday(); got != d.Weekday() {
+			t.Fatalf("%s.Weekday() = %v, want %v", want, got, d.Weekday())
+		}
+	}
+	for _, d := range []Date{{-400, 3, 1}, {-1, 12, 31}, {0, 2, 29}, {9999, 12, 31}} {
+		if got := dateOfDays(d.days()); got != d {
+			t.Errorf("round trip of %v gave %v", d, got)
+		}
+	}
+}

@@ -171,9 +171,30 @@ type Clock struct {
 	WarnShare float64
 }
 
-// segment is one stretch of [From, To) in which a clock ran; a zero To
-// means it is still running.
-type segment struct{ from, to time.Time }
+// segment is one stretch of [from, to) in which a clock ran; a zero to
+// means it is still running. worked is its working time up to now, full
+// its whole working time (worked again for a running one): measured once
+// per evaluation, as every target of the clock reads them.
+type segment struct {
+	from, to     time.Time
+	worked, full time.Duration
+}
+
+// measure fills the working times of segs as seen at now.
+func measure(cal *Calendar, segs []segment, now time.Time) {
+	for i := range segs {
+		s := &segs[i]
+		to := s.to
+		if to.IsZero() || to.After(now) {
+			to = now
+		}
+		s.worked = cal.Between(s.from, to)
+		s.full = s.worked
+		if !s.to.IsZero() && s.to.After(now) {
+			s.full = cal.Between(s.from, s.to)
+		}
+	}
+}
 
 // Evaluate replays c's history and gives its clocks as they stand at now.
 func (k *Clock) Evaluate(c *Case, now time.Time) Status {
@@ -202,7 +223,7 @@ func (k *Clock) Evaluate(c *Case, now time.Time) Status {
 	runFrom := start
 	stop := func(at time.Time) {
 		if running {
-			res = append(res, segment{runFrom, maxTime(at, runFrom)})
+			res = append(res, segment{from: runFrom, to: maxTime(at, runFrom)})
 			running = false
 		}
 	}
@@ -252,7 +273,7 @@ func (k *Clock) Evaluate(c *Case, now time.Time) Status {
 		}
 	}
 	if running {
-		res = append(res, segment{runFrom, time.Time{}})
+		res = append(res, segment{from: runFrom})
 	}
 	st.ChangedAt = changedAt
 	st.Paused = pending
@@ -261,10 +282,12 @@ func (k *Clock) Evaluate(c *Case, now time.Time) Status {
 	if warn <= 0 || warn >= 1 {
 		warn = 0.75
 	}
-	first := []segment{{start, firstDone}}
+	first := []segment{{from: start, to: firstDone}}
 	if !firstDone.IsZero() && firstDone.Before(start) {
 		first[0].to = start
 	}
+	measure(cal, first, now)
+	measure(cal, res, now)
 	switch st.Kind {
 	case KindChange:
 		// R14: no target.
@@ -304,23 +327,14 @@ func (k *Clock) target(name string, limit time.Duration, segs []segment, warn fl
 	warnLimit := time.Duration(float64(limit) * warn)
 	var elapsed time.Duration
 	for _, s := range segs {
-		to := s.to
-		open := to.IsZero()
-		if open || to.After(now) {
-			to = now
-		}
-		part := cal.Between(s.from, to)
-		// The instants a threshold is crossed in this segment: for the
-		// running segment they may lie in the future.
+		open := s.to.IsZero()
+		// The instant a threshold is crossed in this segment: for the
+		// running segment it may lie in the future.
 		cross := func(threshold time.Duration) time.Time {
-			if elapsed >= threshold {
+			if elapsed >= threshold || (!open && s.full < threshold-elapsed) {
 				return time.Time{}
 			}
-			at := cal.Deadline(s.from, threshold-elapsed)
-			if !open && at.After(s.to) && cal.Between(s.from, s.to) < threshold-elapsed {
-				return time.Time{}
-			}
-			return at
+			return cal.Deadline(s.from, threshold-elapsed)
 		}
 		if t.Due.IsZero() {
 			t.Due = cross(limit)
@@ -328,7 +342,7 @@ func (k *Clock) target(name string, limit time.Duration, segs []segment, warn fl
 		if t.Warn.IsZero() {
 			t.Warn = cross(warnLimit)
 		}
-		elapsed += part
+		elapsed += s.worked
 	}
 	t.Elapsed = elapsed
 	last := segs[len(segs)-1]

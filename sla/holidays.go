@@ -39,13 +39,55 @@ func (d Date) In(loc *time.Location) time.Time {
 }
 
 // AddDays moves by calendar days (never 24-hour steps, R11).
-func (d Date) AddDays(n int) Date {
-	return DateOf(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, time.UTC))
-}
+func (d Date) AddDays(n int) Date { return dateOfDays(d.days() + n) }
 
 // Weekday of d.
 func (d Date) Weekday() time.Weekday {
-	return time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC).Weekday()
+	// 1970-01-01 was a Thursday.
+	return time.Weekday(((d.days()+4)%7 + 7) % 7)
+}
+
+// days counts days from 1970-01-01 in the proleptic Gregorian calendar
+// (H. Hinnant's days_from_civil): plain integer arithmetic, as the
+// calendar's loops step through days far more often than time.Date can
+// be afforded.
+func (d Date) days() int {
+	y, m := d.Year, int(d.Month)
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d.Day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// dateOfDays is the inverse of Date.days (Hinnant's civil_from_days).
+func dateOfDays(z int) Date {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return Date{y, time.Month(m), day}
 }
 
 // Before reports whether d is earlier than e.
