@@ -205,7 +205,9 @@ type Staff struct {
 	Notify []string `mapstructure:"notify"`
 	// SecondLine receives cases that are faults of the system (R5).
 	SecondLine []string `mapstructure:"second_line"`
-	// Escalation and EscalationTier2 receive warnings and breaches (R11d).
+	// Escalation receives breaches of first-response and tier-1 targets,
+	// EscalationTier2 those of second tiers (empty = Escalation); the
+	// warnings before them go to Notify (R11d).
 	Escalation      []string `mapstructure:"escalation"`
 	EscalationTier2 []string `mapstructure:"escalation_tier2"`
 	// TrustedAuthservID is the authserv-id of the Authentication-Results
