@@ -142,6 +142,16 @@ type alertSent struct {
 func (d *Daemon) escalate() error {
 	rt := d.rt.Load()
 	now := d.now()
+	// Most wake-ups find nothing due: a read transaction costs no write
+	// to the disk, an empty read-write one would.
+	var anything bool
+	if err := d.db.View(func(tx *store.Tx) error {
+		next, ok, err := tx.NextDeadline()
+		anything = ok && !next.At.After(now)
+		return err
+	}); err != nil || !anything {
+		return err
+	}
 	var sent []alertSent
 	err := d.db.Update(func(tx *store.Tx) error {
 		sent = sent[:0]

@@ -26,6 +26,15 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 // check-config names the key of every problem, one per line, and exits
 // 78; a good file exits 0.
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
@@ -45,6 +54,13 @@ func TestCheckConfig(t *testing.T) {
 	out, errOut, code := runCLI(t, "check-config", "--config", good)
 	if code != 0 {
 		t.Errorf("good config: exit %d\n%s%s", code, out, errOut)
+	}
+	// A holiday the calendar does not know is a configuration error too
+	// (R11), named by its key.
+	holiday := filepath.Join(dir, "holiday.yaml")
+	os.WriteFile(holiday, append(mustRead(t, good), []byte("sla:\n  holidays:\n    skip: [carnival]\n")...), 0o600)
+	if out, _, code := runCLI(t, "check-config", "--config", holiday); code != exitConfig || !strings.Contains(out, "sla.holidays") || !strings.Contains(out, "carnival") {
+		t.Errorf("unknown holiday: exit %d\n%s", code, out)
 	}
 	// The shipped example validates (with its password from the
 	// environment, as a service would have it).

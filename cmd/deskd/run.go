@@ -187,7 +187,8 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	if _, err := config.Load(*configPath); err != nil {
+	cfg, err := config.Load(*configPath)
+	if err != nil {
 		var le *config.LoadError
 		if errors.As(err, &le) {
 			for _, p := range le.Problems {
@@ -196,6 +197,11 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 			return configError{fmt.Errorf("%s: %d problem(s)", *configPath, len(le.Problems))}
 		}
 		return configError{err}
+	}
+	// What only the SLA calendar knows (a holiday key it does not have).
+	if _, err := slaClocks(cfg); err != nil {
+		fmt.Fprintln(stdout, err)
+		return configError{fmt.Errorf("%s: 1 problem(s)", *configPath)}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *configPath)
 	return nil
