@@ -28,6 +28,10 @@ type ReportArgs struct {
 	Customer string `json:"customer,omitempty"`
 	// MailTo is the address "report.mail" sends the report to.
 	MailTo string `json:"mail_to,omitempty"`
+	// Lang is the language of the mail of "report.mail": "nl" or "en";
+	// "" is the language of the customer Customer names, else
+	// support.default_language (reportLang).
+	Lang string `json:"lang,omitempty"`
 }
 
 // ReportMailResult is the answer of "report.mail".
@@ -108,12 +112,17 @@ func (d *Daemon) answerReport(req AdminRequest) (any, error) {
 	clocks := rt.clocks
 	now := d.now()
 	var to cases.Address
+	var lang string
 	if req.Op == "report.mail" {
 		addr := strings.ToLower(strings.TrimSpace(req.MailTo))
 		if !mail.CanAddress(addr) {
 			return nil, fmt.Errorf("report.mail: %q is not an address deskd can send to", req.MailTo)
 		}
 		to = cases.Address{Email: addr}
+		var err error
+		if lang, err = reportLang(&rt.opts.Policy, req.Customer, req.Lang); err != nil {
+			return nil, fmt.Errorf("report.mail: %w", err)
+		}
 	}
 	var rep *sla.Report
 	err := d.db.View(func(tx *store.Tx) error {
@@ -125,7 +134,7 @@ func (d *Daemon) answerReport(req AdminRequest) (any, error) {
 		return rep, err
 	}
 
-	out, subject, err := renderReportMail(rt, rep, clocks, to, now)
+	out, subject, err := renderReportMail(rt, rep, clocks, to, lang, now)
 	if err != nil {
 		return nil, fmt.Errorf("report.mail: %w", err)
 	}
@@ -136,15 +145,37 @@ func (d *Daemon) answerReport(req AdminRequest) (any, error) {
 		return nil, fmt.Errorf("report.mail: queue: %w", err)
 	}
 	d.wakeOutbox()
-	d.log.Info("report queued", "month", req.Month, "customer", req.Customer, "to", to.Email, "msgid", out.messageID)
+	d.log.Info("report queued", "month", req.Month, "customer", req.Customer, "lang", lang, "to", to.Email, "msgid", out.messageID)
 	return ReportMailResult{MessageID: out.messageID, To: to.Email, Subject: subject, Customers: len(rep.Customers)}, nil
 }
 
-// renderReportMail composes the report as one mail from the support
-// address: the text rendering as the plain part, the HTML page as the
-// alternative (RFC 2046 §5.1.4).
-func renderReportMail(rt *runtime, rep *sla.Report, clocks *sla.Clocks, to cases.Address, now time.Time) (*renderedMail, string, error) {
-	opts := report.Options{Location: clocks.Default.Calendar.Location(), Supplier: rt.opts.SupportName}
+// reportLang is the language of a report mail: lang when given ("nl" or
+// "en"), else the configured language of the customer the report is
+// about, else the desk's default (support.default_language), which is
+// also the language of a report on all customers.
+func reportLang(p *cases.Policy, customer, lang string) (string, error) {
+	if lang != "" {
+		return report.ParseLang(lang)
+	}
+	if customer != "" {
+		for _, c := range p.Customers {
+			if c.Name == customer && c.Language != "" {
+				return report.ParseLang(c.Language)
+			}
+		}
+	}
+	if l, err := report.ParseLang(p.DefaultLanguage); err == nil {
+		return l, nil
+	}
+	return report.Dutch, nil
+}
+
+// renderReportMail composes the report in lang as one mail from the
+// support address: the text rendering as the plain part, the HTML page
+// as the alternative (RFC 2046 §5.1.4), with the language in
+// Content-Language (RFC 3282).
+func renderReportMail(rt *runtime, rep *sla.Report, clocks *sla.Clocks, to cases.Address, lang string, now time.Time) (*renderedMail, string, error) {
+	opts := report.Options{Location: clocks.Default.Calendar.Location(), Supplier: rt.opts.SupportName, Lang: lang}
 	var text, html bytes.Buffer
 	if err := report.Render(&text, report.Text, rep, opts); err != nil {
 		return nil, "", err
@@ -152,7 +183,7 @@ func renderReportMail(rt *runtime, rep *sla.Report, clocks *sla.Clocks, to cases
 	if err := report.Render(&html, report.HTML, rep, opts); err != nil {
 		return nil, "", err
 	}
-	subject := report.Subject(rep, rt.opts.SupportName)
+	subject := report.Subject(rep, opts)
 	msgID := mail.NewMessageID(rt.hmacKey, 0, rt.domain)
 	raw, err := mail.Compose(&mail.Outgoing{
 		From:                 rt.supportAddress(),
@@ -166,6 +197,7 @@ func renderReportMail(rt *runtime, rep *sla.Report, clocks *sla.Clocks, to cases
 		AutoSubmitted:        "auto-generated", // RFC 3834 §5: not a reply to a mail
 		SuppressAutoResponse: true,
 		LoopToken:            rt.domain,
+		Extra:                map[string]string{"Content-Language": lang},
 	})
 	if err != nil {
 		return nil, "", err

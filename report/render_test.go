@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,21 +130,39 @@ func fixedReport(t *testing.T) *sla.Report {
 
 func render(t *testing.T, f Format, r *sla.Report) string {
 	t.Helper()
+	return renderLang(t, f, r, English)
+}
+
+func renderLang(t *testing.T, f Format, r *sla.Report, lang string) string {
+	t.Helper()
 	var b bytes.Buffer
-	if err := Render(&b, f, r, Options{Location: zone(t), Supplier: "Example Support"}); err != nil {
+	if err := Render(&b, f, r, Options{Location: zone(t), Supplier: "Example Support", Lang: lang}); err != nil {
 		t.Fatalf("render %s: %v", f, err)
 	}
 	return b.String()
 }
 
-// Each format of the fixed report matches its golden file (go test
-// ./report/ -update rewrites them after a deliberate change).
+// Each format of the fixed report matches its golden file, in English,
+// and the human formats in Dutch too (go test ./report/ -update rewrites
+// them after a deliberate change).
 func TestGolden(t *testing.T) {
 	r := fixedReport(t)
+	type golden struct {
+		f    Format
+		lang string
+		path string
+	}
+	var gs []golden
 	for _, f := range Formats() {
-		t.Run(string(f), func(t *testing.T) {
-			got := render(t, f, r)
-			path := filepath.Join("testdata", "report."+string(f))
+		gs = append(gs, golden{f, English, "report." + string(f)})
+	}
+	for _, f := range []Format{Text, HTML} {
+		gs = append(gs, golden{f, Dutch, "report.nl." + string(f)})
+	}
+	for _, g := range gs {
+		t.Run(g.path, func(t *testing.T) {
+			got := renderLang(t, g.f, r, g.lang)
+			path := filepath.Join("testdata", g.path)
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -156,7 +176,7 @@ func TestGolden(t *testing.T) {
 				gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
 				for i := 0; i < max(len(gl), len(wl)); i++ {
 					if i >= len(gl) || i >= len(wl) || gl[i] != wl[i] {
-						t.Fatalf("%s differs from %s from line %d (go test -update rewrites it)", f, path, i+1)
+						t.Fatalf("%s differs from %s from line %d (go test -update rewrites it)", g.f, path, i+1)
 					}
 				}
 			}
@@ -329,5 +349,264 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("pdf"); err == nil {
 		t.Error("pdf accepted")
+	}
+}
+
+// Every message exists in every language, is not empty, takes the same
+// fmt verbs in the same order, and a row of column heads has as many
+// columns in each: a missing or mistyped translation fails here, not in
+// a customer's mail.
+func TestMessagesInEveryLanguage(t *testing.T) {
+	en := languages[English]
+	for name, l := range languages {
+		if l.tag != name {
+			t.Errorf("%s: tag %q", name, l.tag)
+		}
+		for i := range 12 {
+			if l.months[i] == "" || l.short[i] == "" {
+				t.Errorf("%s: month %d unnamed", name, i+1)
+			}
+		}
+		if l.decimal == "" {
+			t.Errorf("%s: no decimal separator", name)
+		}
+		for key, msg := range en.msg {
+			other, ok := l.msg[key]
+			if !ok {
+				t.Errorf("%s lacks message %q", name, key)
+				continue
+			}
+			if strings.TrimSpace(other) == "" {
+				t.Errorf("%s: message %q is empty", name, key)
+			}
+			if a, b := verbs(msg), verbs(other); !slices.Equal(a, b) {
+				t.Errorf("%s: message %q takes %q, English %q", name, key, b, a)
+			}
+			if a, b := strings.Count(msg, "\t"), strings.Count(other, "\t"); a != b {
+				t.Errorf("%s: message %q has %d columns, English %d", name, key, b+1, a+1)
+			}
+		}
+		for key := range l.msg {
+			if _, ok := en.msg[key]; !ok {
+				t.Errorf("%s has message %q, English does not", name, key)
+			}
+		}
+	}
+}
+
+// verbs lists the fmt verbs of a format that take an argument.
+func verbs(format string) []string {
+	var vs []string
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(format) && strings.IndexByte("+-# 0123456789.", format[j]) >= 0 {
+			j++
+		}
+		if j < len(format) && format[j] != '%' {
+			vs = append(vs, format[i:j+1])
+		}
+		i = j
+	}
+	return vs
+}
+
+// englishWords are words of the English report that have no business in
+// the Dutch one (the fixed report's own data, its subjects and names, use
+// none of them). "met" is Dutch too ("with"): the verdict is checked in
+// TestDutchWords.
+var englishWords = []string{
+	"missed", "pending", "no cases", "incidents", "questions", "discount", "priority", "priorities",
+	"resolved", "resolution", "verdict", "attainment", "change requests", "month", "months", "within",
+	"tier", "goal", "goals", "answered", "asked", "period", "figures", "working", "none", "still",
+	"subject", "took", "over by", "started", "target", "targets", "limit", "kind", "all", "service report",
+	"high", "low", "question", "change", "first response", "the", "and", "of", "to", "as",
+	"May", "June", "Mar", "Oct", "customers",
+}
+
+// visible is the text of an HTML page a reader sees or hears: without
+// the style sheet and the class names, which are codes ("v-missed").
+func visible(page string) string {
+	page = regexp.MustCompile(`(?s)<style>.*</style>`).ReplaceAllString(page, "")
+	return regexp.MustCompile(` class="[^"]*"`).ReplaceAllString(page, "")
+}
+
+// The Dutch text and HTML say nothing in English, and no message key
+// shows through; the HTML page says it is Dutch. The empty report too.
+func TestDutchHasNoEnglish(t *testing.T) {
+	loc := zone(t)
+	empty := &sla.Report{Year: 2025, Month: time.February, Zone: "Europe/Amsterdam",
+		From: time.Date(2025, 2, 1, 0, 0, 0, 0, loc), To: time.Date(2025, 3, 1, 0, 0, 0, 0, loc), Now: time.Date(2025, 3, 3, 9, 0, 0, 0, loc)}
+	var outputs []string
+	for _, r := range []*sla.Report{fixedReport(t), empty} {
+		outputs = append(outputs, renderLang(t, Text, r, Dutch), visible(renderLang(t, HTML, r, Dutch)))
+		outputs = append(outputs, Subject(r, Options{Supplier: "Example Support", Lang: Dutch}))
+	}
+	var words []*regexp.Regexp
+	for _, w := range englishWords {
+		words = append(words, regexp.MustCompile(`(?i)\b`+regexp.QuoteMeta(w)+`\b`))
+	}
+	keys := regexp.MustCompile(`\b(text|html|compensation|verdict|priority|kind|target|unit|subject)\.[a-z_]`)
+	for _, out := range outputs {
+		for i, re := range words {
+			if loc := re.FindStringIndex(out); loc != nil {
+				t.Errorf("Dutch output has the English %q: …%s…", englishWords[i], out[max(0, loc[0]-40):min(len(out), loc[1]+40)])
+			}
+		}
+		if k := keys.FindString(out); k != "" {
+			t.Errorf("a message key shows: %q", k)
+		}
+	}
+	nl := renderLang(t, HTML, fixedReport(t), Dutch)
+	if !strings.Contains(nl, `<html lang="nl">`) {
+		t.Error("the Dutch page is not lang=nl")
+	}
+	if en := renderLang(t, HTML, fixedReport(t), English); !strings.Contains(en, `<html lang="en">`) {
+		t.Error("the English page is not lang=en")
+	}
+	for _, want := range []string{"Geen cases in februari 2025.", "Stand per 3 maart 2025 09:00 CET."} {
+		if !strings.Contains(outputs[4], want) { // the empty report's page
+			t.Errorf("empty Dutch report lacks %q", want)
+		}
+	}
+}
+
+// The Dutch words where they matter: the agreement's priorities (R7),
+// the verdicts, decimal commas, long dates, working days as "wd".
+func TestDutchWords(t *testing.T) {
+	text := renderLang(t, Text, fixedReport(t), Dutch)
+	for _, want := range []string{
+		"Example Support: servicerapportage mei 2025\n",
+		"Periode 1 mei 2025 t/m 31 mei 2025 (Europe/Amsterdam); stand per 3 juni 2025 15:07 CEST.",
+		"wd = werkdag van 9 werkuren",
+		"== Acme (Premium): niet gehaald ==",
+		"Urgent      3", "Hoog        0", "Medium      10", "Laag        1",
+		"50,0%", "83,3%", "99,9%-NORM", "4wd 2u05m", "65wd", "5u30m",
+		"gehaald\n", "nog open\n", "geen cases\n",
+		"7u (nog open)", "oplostijd, 90%-norm (R7)", "eerste reactie (R9)",
+		"5% korting op de volgende maandfactuur",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dutch text lacks %q", want)
+		}
+	}
+	page := renderLang(t, HTML, fixedReport(t), Dutch)
+	for _, want := range []string{
+		"<title>Servicerapportage mei 2025</title>", "Eerste reactie ≤ 4u", "Alle prioriteiten",
+		`<span class="verdict v-missed">niet gehaald</span>`, `<span class="verdict v-no-cases">geen cases</span>`,
+		"90%-norm</text>", "99,9%-norm</text>", ">mrt</text>", ">jun 2024</text>", "<td>mei 2025</td>",
+		"6 mei 2025 08:00", "wijzigingsverzoeken hebben geen oplostijd",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Dutch HTML lacks %q", want)
+		}
+	}
+	// R13's sentence for each length of a run of missed months.
+	nl, en := newView(fixedReport(t), Options{Lang: Dutch}), newView(fixedReport(t), Options{Lang: English})
+	for _, tc := range []struct {
+		months, discount int
+		nl, en           string
+	}{
+		{0, 0, "Oplostijden deze maand (R13): gehaald. Geen reeks", "Resolution targets this month (R13): met. No run"},
+		{1, 0, "Oplostijden deze maand niet gehaald (R13): aanleiding voor een incidentoverleg", "Resolution targets missed this month (R13): an incident meeting"},
+		{2, 0, "Oplostijden 2 maanden achter elkaar niet gehaald (R13): aanleiding", "Resolution targets missed 2 months in a row (R13): an incident"},
+		{12, 50, "Oplostijden 12 maanden achter elkaar niet gehaald (R13): 50% korting", "Resolution targets missed 12 months in a row (R13): 50% discount"},
+	} {
+		c := sla.CustomerReport{Verdict: sla.VerdictMet, Compensation: sla.Compensation{MissedMonths: tc.months, DiscountPercent: tc.discount}}
+		if got := nl.compensationText(c); !strings.HasPrefix(got, tc.nl) {
+			t.Errorf("R13, %d months, Dutch: %q", tc.months, got)
+		}
+		if got := en.compensationText(c); !strings.HasPrefix(got, tc.en) {
+			t.Errorf("R13, %d months, English: %q", tc.months, got)
+		}
+	}
+	// SVG coordinates keep their decimal point in every language.
+	if strings.Contains(page, `y="52,`) || regexp.MustCompile(`(x|y|width|height)="\d+,\d`).MatchString(page) {
+		t.Error("an SVG coordinate has a decimal comma")
+	}
+}
+
+// CSV and JSON are for programs: the same bytes in every language, with
+// a supplier named or not.
+func TestMachineFormatsLanguageNeutral(t *testing.T) {
+	r := fixedReport(t)
+	for _, f := range []Format{CSV, JSON} {
+		for _, supplier := range []string{"Example Support", ""} {
+			var en, nl bytes.Buffer
+			if err := Render(&en, f, r, Options{Location: zone(t), Supplier: supplier, Lang: English}); err != nil {
+				t.Fatal(err)
+			}
+			if err := Render(&nl, f, r, Options{Location: zone(t), Supplier: supplier, Lang: Dutch}); err != nil {
+				t.Fatal(err)
+			}
+			if en.String() != nl.String() {
+				t.Errorf("%s, supplier %q: differs between English and Dutch", f, supplier)
+			}
+		}
+	}
+}
+
+// The language: "nl" and "en" in any case; anything else renders Dutch,
+// the agreement's language, and ParseLang refuses it.
+func TestLanguageChoice(t *testing.T) {
+	r := fixedReport(t)
+	r.Customer = "Acme"
+	for _, tc := range []struct{ lang, want string }{
+		{"en", "Example Support: service report May 2025, Acme"},
+		{"EN", "Example Support: service report May 2025, Acme"},
+		{"nl", "Example Support: servicerapportage mei 2025, Acme"},
+		{"", "Example Support: servicerapportage mei 2025, Acme"},
+		{"de", "Example Support: servicerapportage mei 2025, Acme"},
+	} {
+		if got := Subject(r, Options{Supplier: "Example Support", Lang: tc.lang}); got != tc.want {
+			t.Errorf("Subject, lang %q: %q, want %q", tc.lang, got, tc.want)
+		}
+	}
+	r.Customer = ""
+	if got := Subject(r, Options{Lang: Dutch}); got != "Servicedesk: servicerapportage mei 2025, alle klanten" {
+		t.Errorf("Subject of all customers: %q", got)
+	}
+	if got := Subject(r, Options{Lang: English}); got != "Service desk: service report May 2025, all customers" {
+		t.Errorf("Subject of all customers: %q", got)
+	}
+	for in, want := range map[string]string{"nl": "nl", "en": "en", " NL ": "nl", "En": "en"} {
+		if got, err := ParseLang(in); err != nil || got != want {
+			t.Errorf("ParseLang(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "de", "nl-NL", "english"} {
+		if _, err := ParseLang(bad); err == nil {
+			t.Errorf("ParseLang(%q) accepted", bad)
+		}
+	}
+}
+
+// Working time in each language's units (R11a: a working day is 9 hours).
+func TestWorkingUnits(t *testing.T) {
+	nl, en := newView(fixedReport(t), Options{Lang: Dutch}), newView(fixedReport(t), Options{Lang: English})
+	for _, tc := range []struct {
+		d      time.Duration
+		nl, en string
+	}{
+		{45 * time.Minute, "45m", "45m"},
+		{4 * time.Hour, "4u", "4h"},
+		{11*time.Hour + 5*time.Minute, "1wd 2u05m", "1d 2h05m"},
+		{48 * time.Hour, "5wd 3u", "5d 3h"},
+		{65 * sla.WorkingDay, "65wd", "65d"},
+	} {
+		if got := nl.working(tc.d); got != tc.nl {
+			t.Errorf("Dutch %v: %q, want %q", tc.d, got, tc.nl)
+		}
+		if got := en.working(tc.d); got != tc.en || got != FormatWorking(tc.d) {
+			t.Errorf("English %v: %q, want %q (and FormatWorking's)", tc.d, got, tc.en)
+		}
+	}
+	if got := nl.goalText(99.9); got != "99,9%" {
+		t.Errorf("Dutch goal %q", got)
+	}
+	if got := nl.percentText(sla.Attainment{Met: 2, Known: 3, Percent: 200.0 / 3}); got != "66,7%" {
+		t.Errorf("Dutch percent %q", got)
 	}
 }

@@ -5,10 +5,17 @@
 // that can be sent to a customer. It owns the presentation only; the
 // figures are sla's. Instants are shown in the SLA's zone, working time
 // in working days of 9 hours (R11a).
+//
+// The text and HTML formats are for people and come in Dutch (the
+// agreement's language and words) and English: every human string is in
+// the message table of its language (languages, below), which both
+// renderers read. CSV and JSON are for programs and stay the same in
+// every language: their names and values are codes ("missed", "urgent").
 package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -49,13 +56,33 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (text, csv, json or html)", s)
 }
 
+// The languages of the text and HTML formats, as in customers[].language.
+const (
+	Dutch   = "nl"
+	English = "en"
+)
+
+// ParseLang reads a language name ("nl" or "en", any case).
+func ParseLang(s string) (string, error) {
+	l := strings.ToLower(strings.TrimSpace(s))
+	if _, ok := languages[l]; !ok {
+		return "", fmt.Errorf("unknown language %q (nl or en)", s)
+	}
+	return l, nil
+}
+
 // Options shape the rendering.
 type Options struct {
 	// Location is the zone instants are shown in; nil means the report's
 	// own Zone, or UTC when that does not load.
 	Location *time.Location
-	// Supplier names the service desk in titles ("" = "Service desk").
+	// Supplier names the service desk in titles ("" = "Service desk",
+	// in Dutch "Servicedesk"; in JSON always "Service desk").
 	Supplier string
+	// Lang is the language of the text and HTML formats: "nl" or "en";
+	// anything else is Dutch, the agreement's language. CSV and JSON do
+	// not depend on it.
+	Lang string
 }
 
 // Render writes r to w in format f.
@@ -74,51 +101,227 @@ func Render(w io.Writer, f Format, r *sla.Report, opts Options) error {
 	return fmt.Errorf("unknown format %q", f)
 }
 
-// Subject is a one-line title for r, fit for a mail subject.
-func Subject(r *sla.Report, supplier string) string {
-	v := newView(r, Options{Supplier: supplier})
-	who := "all customers"
+// Subject is a one-line title for r in opts.Lang, fit for a mail subject.
+func Subject(r *sla.Report, opts Options) string {
+	v := newView(r, opts)
+	who := v.t("subject.all")
 	if r.Customer != "" {
-		who = r.Customer
+		who = clean(r.Customer)
 	}
-	return fmt.Sprintf("%s: service report %s, %s", v.Supplier, v.MonthName, clean(who))
+	return v.t("subject", v.Supplier, v.MonthName, who)
 }
 
 // FormatWorking shows a working time: "45m", "4h", "4h30m", "1d 2h05m",
 // "65d", where d is a working day of 9 working hours (R11a). It rounds to
-// the minute.
+// the minute. This is the language-neutral form (JSON's "text"); the text
+// and HTML formats write the units of their language.
 func FormatWorking(d time.Duration) string {
+	return formatWorking(d, "d", "h", "m")
+}
+
+func formatWorking(d time.Duration, day, hour, minute string) string {
 	if d < 0 {
-		return "-" + FormatWorking(-d)
+		return "-" + formatWorking(-d, day, hour, minute)
 	}
 	d = d.Round(time.Minute)
 	days, rest := d/sla.WorkingDay, d%sla.WorkingDay
 	h, m := rest/time.Hour, (rest%time.Hour)/time.Minute
 	var parts []string
 	if days > 0 {
-		parts = append(parts, fmt.Sprintf("%dd", days))
+		parts = append(parts, fmt.Sprintf("%d%s", days, day))
 	}
 	switch {
 	case h > 0 && m > 0:
-		parts = append(parts, fmt.Sprintf("%dh%02dm", h, m))
+		parts = append(parts, fmt.Sprintf("%d%s%02d%s", h, hour, m, minute))
 	case h > 0:
-		parts = append(parts, fmt.Sprintf("%dh", h))
+		parts = append(parts, fmt.Sprintf("%d%s", h, hour))
 	case m > 0 || days == 0:
-		parts = append(parts, fmt.Sprintf("%dm", m))
+		parts = append(parts, fmt.Sprintf("%d%s", m, minute))
 	}
 	return strings.Join(parts, " ")
 }
 
-// legend explains the durations, in every human format.
-const legend = "Working time: Monday to Friday 08:00-17:00 except public holidays (R11); d = a working day of 9 working hours."
+// ---- the languages ----
+
+// language is everything the text and HTML formats say, in one language.
+// Every message is a fmt format (a literal percent sign is "%%"), with
+// the same verbs in the same order in every language; column heads are
+// tab-separated, one per column. Codes (verdicts, priorities, kinds,
+// targets) are looked up as "verdict.<code>" and so on.
+type language struct {
+	// tag is the HTML lang attribute and the Content-Language of a mail.
+	tag string
+	// decimal separates a percentage's decimals: "99.9%", "99,9%".
+	decimal string
+	// months and short name the months; short labels the chart.
+	months, short [12]string
+	// longDates writes dates as "1 oktober 2026"; else "2026-10-01".
+	longDates bool
+	msg       map[string]string
+}
+
+var languages = map[string]*language{
+	English: {
+		tag: English, decimal: ".",
+		months: [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+		short:  [12]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"},
+		msg: map[string]string{
+			"unit.day": "d", "unit.hour": "h", "unit.minute": "m",
+			"legend":       "Working time: Monday to Friday 08:00-17:00 except public holidays (R11); d = a working day of 9 working hours.",
+			"supplier":     "Service desk",
+			"subject":      "%s: service report %s, %s",
+			"subject.all":  "all customers",
+			"title":        "%s: service report %s",
+			"period":       "%s to %s (%s)",
+			"no cases":     "No cases in %s.",
+			"priority.all": "all",
+
+			"verdict.met": "met", "verdict.missed": "missed", "verdict.pending": "pending", "verdict.no cases": "no cases",
+			"priority.urgent": "urgent", "priority.high": "high", "priority.medium": "medium", "priority.low": "low",
+			"kind.incident": "incident", "kind.question": "question", "kind.change": "change",
+			"target.first_response":   "first response (R9)",
+			"target.resolution":       "resolution, 90%% tier (R7)",
+			"target.resolution_tier2": "resolution, 99.9%% tier (R7)",
+			"target.answer":           "answer, 90%% tier (R10)",
+			"target.answer_tier2":     "answer, 100%% tier (R10)",
+
+			"compensation.none":     "Resolution targets this month (R13): %s. No run of missed months: no discount due.",
+			"compensation.first":    "Resolution targets missed this month (R13): an incident meeting and monthly follow-ups; no discount due yet (from the 3rd month on).",
+			"compensation.meeting":  "Resolution targets missed %d months in a row (R13): an incident meeting and monthly follow-ups; no discount due yet (from the 3rd month on).",
+			"compensation.discount": "Resolution targets missed %d months in a row (R13): %d%% discount due on the next monthly invoice (5%% from the 3rd month, 5%% more per further month, at most %d%%).",
+
+			"text.period":         "Period %s; figures as of %s.",
+			"text.tiers":          `Tiers count the cases with a known outcome; "+N" are open cases not past the target yet (pending).`,
+			"text.incidents":      "Incidents (R7: 90%% within tier 1, 99.9%% within tier 2; R9: first response within %s)",
+			"text.incidents.head": "PRIORITY\tCASES\tRESOLVED\tOPEN\tTIER 1\tWITHIN\t%%\tTIER 2\tWITHIN\t%%\tP90\tP99.9\tFIRST RESPONSE\t%%\tVERDICT",
+			"text.questions":      "Questions (R10): asked %d, answered %d, waiting for an answer %d",
+			"text.questions.head": "ANSWERED WITHIN\tGOAL\tWITHIN\t%%\tVERDICT",
+			"text.changes":        "Change requests (R14, in none of the figures above): %d",
+			"text.missed":         "Missed targets: %d",
+			"text.missed.head":    "CASE\tKIND\tPRIORITY\tTARGET\tLIMIT\tTOOK\tOVER BY\tSUBJECT",
+			"text.open":           " (open)",
+			"text.history":        "Attainment, last %d months (incidents, all priorities)",
+			"text.history.head":   "MONTH\tCASES\tTIER 1\t%%\tTIER 2\t%%\tVERDICT",
+
+			"html.title":           "Service report %s",
+			"html.period":          "%s · period %s",
+			"html.asof":            "Figures as of %s.",
+			"html.tiers.before":    "Tiers count the cases with a known outcome;",
+			"html.tiers.after":     "are open cases not past their target yet.",
+			"html.incidents":       "Incidents",
+			"html.incidents.head":  "Priority\tCases\tResolved\tOpen\t90%% within\tWithin\t%%\t99.9%% within\tWithin\t%%\tP90\tP99.9\tFirst response ≤ %s\t%%\tVerdict",
+			"html.priority.all":    "all priorities",
+			"html.questions":       "Questions",
+			"html.questions.head":  "Answered within\tGoal\tWithin\t%%\tVerdict",
+			"html.questions.note":  "Questions asked: %d; answered: %d; waiting for an answer: %d. Change requests: %d (they have no resolution target and are in none of the figures above).",
+			"html.history":         "Attainment over the last %d months",
+			"html.history.head":    "Month\tCases\tTier 1\t%%\tTier 2\t%%\tVerdict",
+			"html.chart":           "Attainment of %s over the last %d months: tier 1 as bars, tier 2 as a line, goals 90%% and 99.9%%",
+			"html.chart.goal1":     "90%% goal (tier 1)",
+			"html.chart.goal2":     "99.9%% goal (tier 2)",
+			"html.chart.key.tier1": "resolved within tier 1 (goal 90%%)",
+			"html.chart.key.tier2": "within tier 2 (goal 99.9%%)",
+			"html.chart.key.goals": "goals",
+			"html.missed":          "Missed targets",
+			"html.missed.head":     "Case\tKind\tPriority\tTarget\tLimit\tTook\tOver by\tStarted\tSubject",
+			"html.missed.open":     " (still open)",
+			"html.missed.none":     "None.",
+			"html.footer":          "Resolution: 90%% of incidents within the first tier and 99.9%% within the second, per priority (R7); first response within the plan's time (R9); questions answered within the first tier (90%%) and the second (100%%) (R10); change requests have no target (R14). A month counts as missed when either tier of any priority is missed (R13).",
+		},
+	},
+	// Dutch uses the agreement's words (7.1, 7.3, 9.1): prioriteit Urgent,
+	// Hoog, Medium, Laag; oplostijd; eerste reactie; werkdag. A tier is a
+	// "norm", named by its share: the 90%-norm and the 99,9%-norm (100%
+	// for questions), as the staff mails (sla_breach) call them.
+	Dutch: {
+		tag: Dutch, decimal: ",", longDates: true,
+		months: [12]string{"januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober", "november", "december"},
+		short:  [12]string{"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
+		msg: map[string]string{
+			// "wd", not "d": a Dutch reader takes "d" for a calendar day
+			// (dag); "u" (uur) is how Dutch abbreviates hours.
+			"unit.day": "wd", "unit.hour": "u", "unit.minute": "m",
+			"legend":       "Werktijd: maandag t/m vrijdag van 08:00 tot 17:00 uur, behalve op feestdagen (R11); wd = werkdag van 9 werkuren, u = werkuur, m = minuut.",
+			"supplier":     "Servicedesk",
+			"subject":      "%s: servicerapportage %s, %s",
+			"subject.all":  "alle klanten",
+			"title":        "%s: servicerapportage %s",
+			"period":       "%s t/m %s (%s)",
+			"no cases":     "Geen cases in %s.",
+			"priority.all": "Alle",
+
+			"verdict.met": "gehaald", "verdict.missed": "niet gehaald", "verdict.pending": "nog open", "verdict.no cases": "geen cases",
+			"priority.urgent": "Urgent", "priority.high": "Hoog", "priority.medium": "Medium", "priority.low": "Laag",
+			"kind.incident": "incident", "kind.question": "vraag", "kind.change": "wijziging",
+			"target.first_response":   "eerste reactie (R9)",
+			"target.resolution":       "oplostijd, 90%%-norm (R7)",
+			"target.resolution_tier2": "oplostijd, 99,9%%-norm (R7)",
+			"target.answer":           "antwoord op vraag, 90%%-norm (R10)",
+			"target.answer_tier2":     "antwoord op vraag, 100%%-norm (R10)",
+
+			"compensation.none":     "Oplostijden deze maand (R13): %s. Geen reeks maanden met overschreden oplostijden: er is geen korting verschuldigd.",
+			"compensation.first":    "Oplostijden deze maand niet gehaald (R13): aanleiding voor een incidentoverleg met maandelijkse vervolgafspraken; nog geen korting verschuldigd (pas vanaf de 3e maand).",
+			"compensation.meeting":  "Oplostijden %d maanden achter elkaar niet gehaald (R13): aanleiding voor een incidentoverleg met maandelijkse vervolgafspraken; nog geen korting verschuldigd (pas vanaf de 3e maand).",
+			"compensation.discount": "Oplostijden %d maanden achter elkaar niet gehaald (R13): %d%% korting op de volgende maandfactuur (5%% vanaf de 3e maand, 5%% extra voor elke volgende maand, ten hoogste %d%%).",
+
+			"text.period":         "Periode %s; stand per %s.",
+			"text.tiers":          `De normen tellen de cases waarvan de uitkomst bekend is; "+N" zijn open cases waarvan de termijn nog niet verstreken is (nog open).`,
+			"text.incidents":      "Incidenten (R7: 90%% opgelost binnen de 90%%-norm, 99,9%% binnen de 99,9%%-norm; R9: eerste reactie binnen %s)",
+			"text.incidents.head": "PRIORITEIT\tCASES\tOPGELOST\tOPEN\t90%%-NORM\tBINNEN\t%%\t99,9%%-NORM\tBINNEN\t%%\tP90\tP99,9\tEERSTE REACTIE\t%%\tOORDEEL",
+			"text.questions":      "Vragen (R10): gesteld %d, beantwoord %d, wachtend op antwoord %d",
+			"text.questions.head": "BEANTWOORD BINNEN\tNORM\tBINNEN\t%%\tOORDEEL",
+			"text.changes":        "Wijzigingsverzoeken (R14, tellen in geen van de cijfers hierboven mee): %d",
+			"text.missed":         "Niet gehaalde termijnen: %d",
+			"text.missed.head":    "CASE\tSOORT\tPRIORITEIT\tNORM\tTERMIJN\tDUUR\tTE LAAT\tONDERWERP",
+			"text.open":           " (nog open)",
+			"text.history":        "Resultaat, laatste %d maanden (incidenten, alle prioriteiten)",
+			"text.history.head":   "MAAND\tCASES\t90%%-NORM\t%%\t99,9%%-NORM\t%%\tOORDEEL",
+
+			"html.title":           "Servicerapportage %s",
+			"html.period":          "%s · periode %s",
+			"html.asof":            "Stand per %s.",
+			"html.tiers.before":    "De normen tellen de cases waarvan de uitkomst bekend is;",
+			"html.tiers.after":     "zijn open cases waarvan de termijn nog niet verstreken is.",
+			"html.incidents":       "Incidenten",
+			"html.incidents.head":  "Prioriteit\tCases\tOpgelost\tOpen\t90%%-norm\tBinnen\t%%\t99,9%%-norm\tBinnen\t%%\tP90\tP99,9\tEerste reactie ≤ %s\t%%\tOordeel",
+			"html.priority.all":    "Alle prioriteiten",
+			"html.questions":       "Vragen",
+			"html.questions.head":  "Beantwoord binnen\tNorm\tBinnen\t%%\tOordeel",
+			"html.questions.note":  "Vragen gesteld: %d; beantwoord: %d; wachtend op antwoord: %d. Wijzigingsverzoeken: %d (die hebben geen oplostijd en tellen in geen van de cijfers hierboven mee).",
+			"html.history":         "Resultaat over de laatste %d maanden",
+			"html.history.head":    "Maand\tCases\t90%%-norm\t%%\t99,9%%-norm\t%%\tOordeel",
+			"html.chart":           "Resultaat van %s over de laatste %d maanden: binnen de 90%%-norm als staven, binnen de 99,9%%-norm als lijn, de normen als stippellijnen",
+			"html.chart.goal1":     "90%%-norm",
+			"html.chart.goal2":     "99,9%%-norm",
+			"html.chart.key.tier1": "opgelost binnen de 90%%-norm",
+			"html.chart.key.tier2": "opgelost binnen de 99,9%%-norm",
+			"html.chart.key.goals": "normen",
+			"html.missed":          "Niet gehaalde termijnen",
+			"html.missed.head":     "Case\tSoort\tPrioriteit\tNorm\tTermijn\tDuur\tTe laat\tBegonnen\tOnderwerp",
+			"html.missed.open":     " (nog open)",
+			"html.missed.none":     "Geen.",
+			"html.footer":          "Oplostijd: per prioriteit 90%% van de incidenten binnen de 90%%-norm en 99,9%% binnen de 99,9%%-norm (R7); eerste reactie binnen de termijn van het abonnement (R9); vragen in eerste aanzet beantwoord: 90%% binnen 3 werkdagen en 100%% binnen 5 werkdagen (R10); wijzigingsverzoeken hebben geen oplostijd (R14). Een maand telt als niet gehaald wanneer bij een prioriteit een van beide normen niet gehaald is (R13).",
+		},
+	},
+}
+
+// lookupLang is the language named, Dutch for anything else.
+func lookupLang(name string) *language {
+	if l, ok := languages[strings.ToLower(strings.TrimSpace(name))]; ok {
+		return l
+	}
+	return languages[Dutch]
+}
 
 // ---- the view: what every format shows, computed once ----
 
 type view struct {
 	r         *sla.Report
+	opts      Options
 	loc       *time.Location
-	Supplier  string
-	MonthName string // "May 2025"
+	l         *language
+	Supplier  string // in the view's language
+	MonthName string // "May 2025", "mei 2025"
 	MonthID   string // "2025-05"
 	From, To  time.Time
 	Now       time.Time
@@ -132,23 +335,82 @@ func newView(r *sla.Report, opts Options) *view {
 			loc = l
 		}
 	}
-	supplier := strings.TrimSpace(opts.Supplier)
-	if supplier == "" {
-		supplier = "Service desk"
+	v := &view{
+		r: r, opts: opts, loc: loc, l: lookupLang(opts.Lang), Supplier: clean(opts.Supplier),
+		MonthID: fmt.Sprintf("%04d-%02d", r.Year, int(r.Month)),
+		From:    r.From.In(loc), To: r.To.In(loc), Now: r.Now.In(loc),
 	}
-	return &view{
-		r: r, loc: loc, Supplier: clean(supplier),
-		MonthName: fmt.Sprintf("%s %d", r.Month, r.Year),
-		MonthID:   fmt.Sprintf("%04d-%02d", r.Year, int(r.Month)),
-		From:      r.From.In(loc), To: r.To.In(loc), Now: r.Now.In(loc),
+	if v.Supplier == "" {
+		v.Supplier = v.t("supplier")
 	}
+	v.MonthName = v.month(r.Month) + " " + strconv.Itoa(r.Year)
+	return v
 }
+
+// t is message key in the view's language, formatted with args. A key
+// missing there falls back to English, then to the key itself; the tests
+// see that no key is missing.
+func (v *view) t(key string, args ...any) string {
+	msg, ok := v.l.msg[key]
+	if !ok {
+		if msg, ok = languages[English].msg[key]; !ok {
+			return key
+		}
+	}
+	return fmt.Sprintf(msg, args...)
+}
+
+// word names a code (a verdict, priority, kind or target) in the view's
+// language: the message "<group>.<code>", or the code when there is none.
+func (v *view) word(group, code string) string {
+	key := group + "." + code
+	if _, ok := v.l.msg[key]; ok {
+		return v.t(key)
+	}
+	if _, ok := languages[English].msg[key]; ok {
+		return v.t(key)
+	}
+	return code
+}
+
+// heads are the column heads of message key.
+func (v *view) heads(key string, args ...any) []string {
+	return strings.Split(v.t(key, args...), "\t")
+}
+
+func (v *view) month(m time.Month) string {
+	if m < time.January || m > time.December {
+		return m.String()
+	}
+	return v.l.months[m-1]
+}
+
+func (v *view) shortMonth(m time.Month) string {
+	if m < time.January || m > time.December {
+		return m.String()
+	}
+	return v.l.short[m-1]
+}
+
+// date is "2025-05-01", or "1 mei 2025" in a language with long dates.
+func (v *view) date(t time.Time) string {
+	if v.l.longDates {
+		return fmt.Sprintf("%d %s %d", t.Day(), v.month(t.Month()), t.Year())
+	}
+	return t.Format("2006-01-02")
+}
+
+// dateTime is the date and the clock time: "6 mei 2025 08:00".
+func (v *view) dateTime(t time.Time) string { return v.date(t) + " " + t.Format("15:04") }
+
+// asOf is the moment the figures were taken, with its zone.
+func (v *view) asOf() string { return v.dateTime(v.Now) + " " + v.Now.Format("MST") }
 
 // lastDay is the month's last day, for "1 to 31 May".
 func (v *view) lastDay() time.Time { return v.To.AddDate(0, 0, -1) }
 
 func (v *view) periodText() string {
-	return fmt.Sprintf("%s to %s (%s)", v.From.Format("2006-01-02"), v.lastDay().Format("2006-01-02"), v.loc)
+	return v.t("period", v.date(v.From), v.date(v.lastDay()), v.loc)
 }
 
 // clean makes text from a mail (a subject, a name) safe for one line of
@@ -167,16 +429,22 @@ func cut(s string, n int) string {
 	return string([]rune(s)[:n-1]) + "…"
 }
 
-// percentText is "87.5%", or "-" when no outcome is known.
-func percentText(a sla.Attainment) string {
+// number is x with the language's decimal separator.
+func (v *view) number(x float64, prec int) string {
+	return strings.Replace(strconv.FormatFloat(x, 'f', prec, 64), ".", v.l.decimal, 1)
+}
+
+// percentText is "87.5%" ("87,5%" in Dutch), or "-" when no outcome is
+// known.
+func (v *view) percentText(a sla.Attainment) string {
 	if !a.HasPercent() {
 		return "-"
 	}
-	return strconv.FormatFloat(a.Percent, 'f', 1, 64) + "%"
+	return v.number(a.Percent, 1) + "%"
 }
 
-// goalText is "90%", "99.9%".
-func goalText(g float64) string { return strconv.FormatFloat(g, 'f', -1, 64) + "%" }
+// goalText is "90%", "99.9%" ("99,9%").
+func (v *view) goalText(g float64) string { return v.number(g, -1) + "%" }
 
 // countText is "9/10", with the pending cases: "9/10 +2".
 func countText(a sla.Attainment) string {
@@ -187,28 +455,16 @@ func countText(a sla.Attainment) string {
 	return s
 }
 
-// targetName names a target for people.
-func targetName(name string) string {
-	switch name {
-	case sla.TargetFirstResponse:
-		return "first response (R9)"
-	case sla.TargetResolution:
-		return "resolution, 90% tier (R7)"
-	case sla.TargetResolutionTier2:
-		return "resolution, 99.9% tier (R7)"
-	case sla.TargetAnswer:
-		return "answer, 90% tier (R10)"
-	case sla.TargetAnswerTier2:
-		return "answer, 100% tier (R10)"
-	}
-	return name
+// working is FormatWorking with the language's units.
+func (v *view) working(d time.Duration) string {
+	return formatWorking(d, v.t("unit.day"), v.t("unit.hour"), v.t("unit.minute"))
 }
 
-func limitText(d time.Duration) string {
+func (v *view) limitText(d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	return FormatWorking(d)
+	return v.working(d)
 }
 
 func orDash(s string) string {
@@ -218,21 +474,26 @@ func orDash(s string) string {
 	return s
 }
 
-// compensationText is R13's line.
-func compensationText(c sla.CustomerReport) string {
-	n := c.Compensation.MissedMonths
-	months := "months"
-	if n == 1 {
-		months = "month"
+// priority names a line's priority; "" is all of them.
+func (v *view) priority(p, all string) string {
+	if p == "" {
+		return v.t(all)
 	}
+	return v.word("priority", p)
+}
+
+// compensationText is R13's line.
+func (v *view) compensationText(c sla.CustomerReport) string {
+	n := c.Compensation.MissedMonths
 	switch {
 	case n == 0:
-		return fmt.Sprintf("Resolution targets this month (R13): %s. No run of missed months: no discount due.", c.Verdict)
+		return v.t("compensation.none", v.word("verdict", c.Verdict))
+	case n == 1 && c.Compensation.DiscountPercent == 0:
+		return v.t("compensation.first")
 	case c.Compensation.DiscountPercent == 0:
-		return fmt.Sprintf("Resolution targets missed %d %s in a row (R13): an incident meeting and monthly follow-ups; no discount due yet (from the 3rd month on).", n, months)
+		return v.t("compensation.meeting", n)
 	}
-	return fmt.Sprintf("Resolution targets missed %d months in a row (R13): %d%% discount due on the next monthly invoice (5%% from the 3rd month, 5%% more per further month, at most %d%%).",
-		n, c.Compensation.DiscountPercent, sla.MaxDiscount)
+	return v.t("compensation.discount", n, c.Compensation.DiscountPercent, sla.MaxDiscount)
 }
 
 // ---- text ----
@@ -240,67 +501,71 @@ func compensationText(c sla.CustomerReport) string {
 func renderText(w io.Writer, v *view) error {
 	var b bytes.Buffer
 	r := v.r
-	fmt.Fprintf(&b, "%s: service report %s\n", v.Supplier, v.MonthName)
-	fmt.Fprintf(&b, "Period %s; figures as of %s.\n", v.periodText(), v.Now.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "%s\n", legend)
-	fmt.Fprintf(&b, "Tiers count the cases with a known outcome; \"+N\" are open cases not past the target yet (pending).\n")
+	line := func(key string, args ...any) { b.WriteString(v.t(key, args...) + "\n") }
+	row := func(tw io.Writer, cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	line("title", v.Supplier, v.MonthName)
+	line("text.period", v.periodText(), v.asOf())
+	line("legend")
+	line("text.tiers")
 	if len(r.Customers) == 0 {
-		fmt.Fprintf(&b, "\nNo cases in %s.\n", v.MonthName)
+		b.WriteString("\n")
+		line("no cases", v.MonthName)
 	}
 	for _, c := range r.Customers {
-		fmt.Fprintf(&b, "\n== %s (%s): %s ==\n\n", clean(c.Customer), orDash(c.Plan), c.Verdict)
-		fmt.Fprintf(&b, "Incidents (R7: 90%% within tier 1, 99.9%% within tier 2; R9: first response within %s)\n", limitText(c.Total.FirstResponseLimit))
+		fmt.Fprintf(&b, "\n== %s (%s): %s ==\n\n", clean(c.Customer), orDash(c.Plan), v.word("verdict", c.Verdict))
+		line("text.incidents", v.limitText(c.Total.FirstResponseLimit))
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PRIORITY\tCASES\tRESOLVED\tOPEN\tTIER 1\tWITHIN\t%\tTIER 2\tWITHIN\t%\tP90\tP99.9\tFIRST RESPONSE\t%\tVERDICT")
+		row(tw, v.heads("text.incidents.head")...)
 		for _, l := range append(c.Incidents, c.Total) {
-			prio := l.Priority
-			if prio == "" {
-				prio = "all"
-			}
 			p90, p999 := "-", "-"
 			if l.Resolved > 0 {
-				p90, p999 = FormatWorking(l.P90), FormatWorking(l.P999)
+				p90, p999 = v.working(l.P90), v.working(l.P999)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prio, l.Cases, l.Resolved, l.Open,
-				limitText(l.Tier1Limit), countText(l.Tier1), percentText(l.Tier1),
-				limitText(l.Tier2Limit), countText(l.Tier2), percentText(l.Tier2),
-				p90, p999, countText(l.FirstResponse), percentText(l.FirstResponse), l.Verdict)
+			row(tw, v.priority(l.Priority, "priority.all"), strconv.Itoa(l.Cases), strconv.Itoa(l.Resolved), strconv.Itoa(l.Open),
+				v.limitText(l.Tier1Limit), countText(l.Tier1), v.percentText(l.Tier1),
+				v.limitText(l.Tier2Limit), countText(l.Tier2), v.percentText(l.Tier2),
+				p90, p999, countText(l.FirstResponse), v.percentText(l.FirstResponse), v.word("verdict", l.Verdict))
 		}
 		tw.Flush()
 
 		q := c.Questions
-		fmt.Fprintf(&b, "\nQuestions (R10): asked %d, answered %d, waiting for an answer %d\n", q.Cases, q.Answered, q.Open)
+		b.WriteString("\n")
+		line("text.questions", q.Cases, q.Answered, q.Open)
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ANSWERED WITHIN\tGOAL\tWITHIN\t%\tVERDICT")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", limitText(q.Tier1Limit), goalText(q.Tier1.Goal), countText(q.Tier1), percentText(q.Tier1), q.Tier1.Verdict)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", limitText(q.Tier2Limit), goalText(q.Tier2.Goal), countText(q.Tier2), percentText(q.Tier2), q.Tier2.Verdict)
+		row(tw, v.heads("text.questions.head")...)
+		row(tw, v.limitText(q.Tier1Limit), v.goalText(q.Tier1.Goal), countText(q.Tier1), v.percentText(q.Tier1), v.word("verdict", q.Tier1.Verdict))
+		row(tw, v.limitText(q.Tier2Limit), v.goalText(q.Tier2.Goal), countText(q.Tier2), v.percentText(q.Tier2), v.word("verdict", q.Tier2.Verdict))
 		tw.Flush()
-		fmt.Fprintf(&b, "\nChange requests (R14, in none of the figures above): %d\n", c.Changes)
+		b.WriteString("\n")
+		line("text.changes", c.Changes)
 
-		fmt.Fprintf(&b, "\nMissed targets: %d\n", len(c.Missed))
+		b.WriteString("\n")
+		line("text.missed", len(c.Missed))
 		if len(c.Missed) > 0 {
 			tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CASE\tKIND\tPRIORITY\tTARGET\tLIMIT\tTOOK\tOVER BY\tSUBJECT")
+			row(tw, v.heads("text.missed.head")...)
 			for _, m := range c.Missed {
-				took := FormatWorking(m.Elapsed)
+				took := v.working(m.Elapsed)
 				if m.Open {
-					took += " (open)"
+					took += v.t("text.open")
 				}
-				fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Kind, m.Priority, targetName(m.Target),
-					limitText(m.Limit), took, FormatWorking(m.Over), cut(m.Subject, 60))
+				row(tw, fmt.Sprintf("#%d", m.ID), v.word("kind", m.Kind), v.word("priority", m.Priority), v.word("target", m.Target),
+					v.limitText(m.Limit), took, v.working(m.Over), cut(m.Subject, 60))
 			}
 			tw.Flush()
 		}
 
-		fmt.Fprintf(&b, "\nAttainment, last %d months (incidents, all priorities)\n", len(c.History))
+		b.WriteString("\n")
+		line("text.history", len(c.History))
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MONTH\tCASES\tTIER 1\t%\tTIER 2\t%\tVERDICT")
+		row(tw, v.heads("text.history.head")...)
 		for _, h := range c.History {
-			fmt.Fprintf(tw, "%04d-%02d\t%d\t%s\t%s\t%s\t%s\t%s\n", h.Year, int(h.Month), h.Cases,
-				countText(h.Tier1), percentText(h.Tier1), countText(h.Tier2), percentText(h.Tier2), h.Verdict)
+			row(tw, fmt.Sprintf("%04d-%02d", h.Year, int(h.Month)), strconv.Itoa(h.Cases),
+				countText(h.Tier1), v.percentText(h.Tier1), countText(h.Tier2), v.percentText(h.Tier2), v.word("verdict", h.Verdict))
 		}
 		tw.Flush()
-		fmt.Fprintf(&b, "\n%s\n", compensationText(c))
+		b.WriteString("\n")
+		b.WriteString(v.compensationText(c) + "\n")
 	}
 	_, err := w.Write(b.Bytes())
 	return err
@@ -555,7 +820,7 @@ func renderJSON(w io.Writer, v *view) error {
 	r := v.r
 	rfc := func(t time.Time) string { return t.In(v.loc).Format(time.RFC3339) }
 	doc := jsonReport{
-		FormatVersion: 1, Supplier: v.Supplier, Month: v.MonthID, Zone: v.loc.String(),
+		FormatVersion: 1, Supplier: cmp.Or(clean(v.opts.Supplier), languages[English].msg["supplier"]), Month: v.MonthID, Zone: v.loc.String(),
 		From: rfc(r.From), To: rfc(r.To), AsOf: rfc(r.Now), Customer: r.Customer,
 		Customers: []jsonCustomer{},
 	}
@@ -622,18 +887,19 @@ const (
 	plotL, plotR, plotT, plotB = 52, 620, 16, 210
 )
 
+// f1 is an SVG coordinate: always a decimal point, whatever the language.
 func f1(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
 
-func newChart(c sla.CustomerReport) chart {
+func (v *view) newChart(c sla.CustomerReport) chart {
 	ch := chart{Width: chartW, Height: chartH, PlotLeft: plotL, PlotRight: plotR, Baseline: f1(plotB),
-		Label: fmt.Sprintf("Attainment of %s over the last %d months: tier 1 as bars, tier 2 as a line, goals 90%% and 99.9%%", clean(c.Customer), len(c.History))}
+		Label: v.t("html.chart", clean(c.Customer), len(c.History))}
 	y := func(p float64) float64 { return plotB - (plotB-plotT)*p/100 }
 	for _, p := range []float64{0, 50, 100} {
 		ch.Ticks = append(ch.Ticks, chartTick{Y: f1(y(p)), Label: fmt.Sprintf("%.0f%%", p), LabelY: f1(y(p) + 4)})
 	}
 	ch.Goals = []chartGoal{
-		{Y: f1(y(sla.GoalTier1)), Label: "90% goal (tier 1)", LabelY: f1(y(sla.GoalTier1) + 4)},
-		{Y: f1(y(sla.GoalTier2)), Label: "99.9% goal (tier 2)", LabelY: f1(y(sla.GoalTier2) - 2)},
+		{Y: f1(y(sla.GoalTier1)), Label: v.t("html.chart.goal1"), LabelY: f1(y(sla.GoalTier1) + 4)},
+		{Y: f1(y(sla.GoalTier2)), Label: v.t("html.chart.goal2"), LabelY: f1(y(sla.GoalTier2) - 2)},
 	}
 	n := len(c.History)
 	if n == 0 {
@@ -644,7 +910,7 @@ func newChart(c sla.CustomerReport) chart {
 	for i, h := range c.History {
 		x0 := float64(plotL) + slot*float64(i)
 		mid := x0 + slot/2
-		label := h.Month.String()[:3]
+		label := v.shortMonth(h.Month)
 		if i == 0 || h.Month == time.January {
 			label += fmt.Sprintf(" %d", h.Year)
 		}
@@ -671,19 +937,49 @@ func newChart(c sla.CustomerReport) chart {
 	return ch
 }
 
+// htmlAtt is one attainment as shown; Code is the verdict's code, which
+// picks its colour (class "v-<code>") in every language.
 type htmlAtt struct {
-	Count, Percent, Goal, Verdict string
+	Count, Percent, Goal, Verdict, Code string
 }
 
-func hatt(a sla.Attainment) htmlAtt {
-	return htmlAtt{Count: countText(a), Percent: percentText(a), Goal: goalText(a.Goal), Verdict: a.Verdict}
+func (v *view) hatt(a sla.Attainment) htmlAtt {
+	return htmlAtt{Count: countText(a), Percent: v.percentText(a), Goal: v.goalText(a.Goal), Verdict: v.word("verdict", a.Verdict), Code: a.Verdict}
+}
+
+// htmlVerdict is a verdict as shown and its code.
+type htmlVerdict struct{ Text, Code string }
+
+func (v *view) hverdict(code string) htmlVerdict {
+	return htmlVerdict{Text: v.word("verdict", code), Code: code}
+}
+
+// htmlHead is a column head; Text left-aligns a column of running text.
+type htmlHead struct {
+	Label string
+	Text  bool
+}
+
+// htmlHeads are the heads of message key; the columns textCols (from 0)
+// hold running text.
+func (v *view) htmlHeads(key string, args []any, textCols ...int) []htmlHead {
+	var hs []htmlHead
+	for i, h := range v.heads(key, args...) {
+		hs = append(hs, htmlHead{Label: h})
+		for _, c := range textCols {
+			if c == i {
+				hs[i].Text = true
+			}
+		}
+	}
+	return hs
 }
 
 type htmlLine struct {
 	Priority, Tier1Limit, Tier2Limit, P90, P999 string
 	Cases, Resolved, Open                       int
 	Tier1, Tier2, FirstResponse                 htmlAtt
-	Verdict                                     string
+	Verdict                                     htmlVerdict
 	Total                                       bool
 }
 
@@ -697,80 +993,90 @@ type htmlMonth struct {
 	Month        string
 	Cases        int
 	Tier1, Tier2 htmlAtt
-	Verdict      string
+	Verdict      htmlVerdict
 }
 
 type htmlCustomer struct {
-	Name, Plan, Verdict, FirstResponseLimit string
-	Lines                                   []htmlLine
-	Questions                               sla.QuestionLine
-	Q1, Q2                                  htmlAtt
-	Q1Limit, Q2Limit                        string
-	Changes                                 int
-	Missed                                  []htmlMissed
-	History                                 []htmlMonth
-	Chart                                   chart
-	Compensation                            string
-	Discount                                int
+	Name, Plan       string
+	Verdict          htmlVerdict
+	Heads            []htmlHead
+	Lines            []htmlLine
+	Q1, Q2           htmlAtt
+	Q1Limit, Q2Limit string
+	QuestionsNote    string
+	HistoryTitle     string
+	Missed           []htmlMissed
+	History          []htmlMonth
+	Chart            chart
+	Compensation     string
+	Discount         int
 }
 
 type htmlPage struct {
-	Title, Supplier, MonthName, Period, AsOf, Legend string
-	Customers                                        []htmlCustomer
+	Lang, Title, Period, AsOf, NoCases, Legend string
+	QuestionHeads, HistoryHeads, MissedHeads   []htmlHead
+	Customers                                  []htmlCustomer
 }
 
 func renderHTML(w io.Writer, v *view) error {
 	page := htmlPage{
-		Title:    fmt.Sprintf("Service report %s", v.MonthName),
-		Supplier: v.Supplier, MonthName: v.MonthName, Period: v.periodText(),
-		AsOf: v.Now.Format("2006-01-02 15:04 MST"), Legend: legend,
+		Lang:   v.l.tag,
+		Title:  v.t("html.title", v.MonthName),
+		Period: v.t("html.period", v.Supplier, v.periodText()),
+		AsOf:   v.t("html.asof", v.asOf()), NoCases: v.t("no cases", v.MonthName), Legend: v.t("legend"),
+		QuestionHeads: v.htmlHeads("html.questions.head", nil),
+		HistoryHeads:  v.htmlHeads("html.history.head", nil),
+		MissedHeads:   v.htmlHeads("html.missed.head", nil, 3, 8),
 	}
 	if v.r.Customer != "" {
 		page.Title += " – " + clean(v.r.Customer)
 	}
 	for _, c := range v.r.Customers {
+		q := c.Questions
 		hc := htmlCustomer{
-			Name: clean(c.Customer), Plan: orDash(c.Plan), Verdict: c.Verdict,
-			FirstResponseLimit: limitText(c.Total.FirstResponseLimit),
-			Questions:          c.Questions, Q1: hatt(c.Questions.Tier1), Q2: hatt(c.Questions.Tier2),
-			Q1Limit: limitText(c.Questions.Tier1Limit), Q2Limit: limitText(c.Questions.Tier2Limit),
-			Changes: c.Changes, Chart: newChart(c), Compensation: compensationText(c),
+			Name: clean(c.Customer), Plan: orDash(c.Plan), Verdict: v.hverdict(c.Verdict),
+			Heads: v.htmlHeads("html.incidents.head", []any{v.limitText(c.Total.FirstResponseLimit)}),
+			Q1:    v.hatt(q.Tier1), Q2: v.hatt(q.Tier2),
+			Q1Limit: v.limitText(q.Tier1Limit), Q2Limit: v.limitText(q.Tier2Limit),
+			QuestionsNote: v.t("html.questions.note", q.Cases, q.Answered, q.Open, c.Changes),
+			HistoryTitle:  v.t("html.history", len(c.History)),
+			Chart:         v.newChart(c), Compensation: v.compensationText(c),
 			Discount: c.Compensation.DiscountPercent,
 		}
 		for _, l := range append(c.Incidents, c.Total) {
 			hl := htmlLine{
-				Priority: l.Priority, Tier1Limit: limitText(l.Tier1Limit), Tier2Limit: limitText(l.Tier2Limit),
+				Priority: v.priority(l.Priority, "html.priority.all"), Tier1Limit: v.limitText(l.Tier1Limit), Tier2Limit: v.limitText(l.Tier2Limit),
 				P90: "-", P999: "-", Cases: l.Cases, Resolved: l.Resolved, Open: l.Open,
-				Tier1: hatt(l.Tier1), Tier2: hatt(l.Tier2), FirstResponse: hatt(l.FirstResponse), Verdict: l.Verdict,
-			}
-			if l.Priority == "" {
-				hl.Priority, hl.Total = "all priorities", true
+				Tier1: v.hatt(l.Tier1), Tier2: v.hatt(l.Tier2), FirstResponse: v.hatt(l.FirstResponse), Verdict: v.hverdict(l.Verdict),
+				Total: l.Priority == "",
 			}
 			if l.Resolved > 0 {
-				hl.P90, hl.P999 = FormatWorking(l.P90), FormatWorking(l.P999)
+				hl.P90, hl.P999 = v.working(l.P90), v.working(l.P999)
 			}
 			hc.Lines = append(hc.Lines, hl)
 		}
 		for _, m := range c.Missed {
-			took := FormatWorking(m.Elapsed)
+			took := v.working(m.Elapsed)
 			if m.Open {
-				took += " (still open)"
+				took += v.t("html.missed.open")
 			}
 			hc.Missed = append(hc.Missed, htmlMissed{
-				ID: m.ID, Kind: m.Kind, Priority: m.Priority, Target: targetName(m.Target), Limit: limitText(m.Limit),
-				Took: took, Over: FormatWorking(m.Over), Subject: clean(m.Subject), Start: m.Start.In(v.loc).Format("2006-01-02 15:04"),
+				ID: m.ID, Kind: v.word("kind", m.Kind), Priority: v.word("priority", m.Priority), Target: v.word("target", m.Target),
+				Limit: v.limitText(m.Limit), Took: took, Over: v.working(m.Over), Subject: clean(m.Subject), Start: v.dateTime(m.Start.In(v.loc)),
 			})
 		}
 		for _, h := range c.History {
 			hc.History = append(hc.History, htmlMonth{
-				Month: fmt.Sprintf("%s %d", h.Month.String()[:3], h.Year), Cases: h.Cases,
-				Tier1: hatt(h.Tier1), Tier2: hatt(h.Tier2), Verdict: h.Verdict,
+				Month: fmt.Sprintf("%s %d", v.shortMonth(h.Month), h.Year), Cases: h.Cases,
+				Tier1: v.hatt(h.Tier1), Tier2: v.hatt(h.Tier2), Verdict: v.hverdict(h.Verdict),
 			})
 		}
 		page.Customers = append(page.Customers, hc)
 	}
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"vclass": func(v string) string { return "v-" + strings.ReplaceAll(v, " ", "-") },
+		// The verdict's code, not its words, picks the colour.
+		"vclass": func(code string) string { return "v-" + strings.ReplaceAll(code, " ", "-") },
+		"t":      v.t,
 	}).Parse(htmlTemplate)
 	if err != nil {
 		return err
@@ -784,9 +1090,10 @@ func renderHTML(w io.Writer, v *view) error {
 }
 
 // htmlTemplate is the page: no script, no external resource, so that it
-// shows the same in a browser, a mail client and a saved file.
+// shows the same in a browser, a mail client and a saved file. Its words
+// come from the language's messages (t), computed fields or head lists.
 const htmlTemplate = `<!DOCTYPE html>
-<html lang="en">
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -831,30 +1138,30 @@ footer{color:#4a5866;font-size:12px;margin-top:24px}
 <main>
 <header>
 <h1>{{.Title}}</h1>
-<p>{{.Supplier}} · period {{.Period}}</p>
-<p>Figures as of {{.AsOf}}. Tiers count the cases with a known outcome; <span class="pending">+N</span> are open cases not past their target yet.</p>
+<p>{{.Period}}</p>
+<p>{{.AsOf}} {{t "html.tiers.before"}} <span class="pending">+N</span> {{t "html.tiers.after"}}</p>
 </header>
-{{if not .Customers}}<section class="customer"><p>No cases in {{.MonthName}}.</p></section>{{end}}
+{{if not .Customers}}<section class="customer"><p>{{.NoCases}}</p></section>{{end}}
 {{range .Customers}}{{$ch := .Chart}}
 <section class="customer">
-<h2>{{.Name}} <span class="plan">({{.Plan}})</span> <span class="verdict {{vclass .Verdict}}">{{.Verdict}}</span></h2>
-<h3>Incidents</h3>
+<h2>{{.Name}} <span class="plan">({{.Plan}})</span> <span class="verdict {{vclass .Verdict.Code}}">{{.Verdict.Text}}</span></h2>
+<h3>{{t "html.incidents"}}</h3>
 <div class="scroll"><table>
-<thead><tr><th>Priority</th><th>Cases</th><th>Resolved</th><th>Open</th><th>90% within</th><th>Within</th><th>%</th><th>99.9% within</th><th>Within</th><th>%</th><th>P90</th><th>P99.9</th><th>First response ≤ {{.FirstResponseLimit}}</th><th>%</th><th>Verdict</th></tr></thead>
+<thead><tr>{{range .Heads}}<th>{{.Label}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Lines}}<tr{{if .Total}} class="total"{{end}}><td>{{.Priority}}</td><td>{{.Cases}}</td><td>{{.Resolved}}</td><td>{{.Open}}</td><td>{{.Tier1Limit}}</td><td>{{.Tier1.Count}}</td><td>{{.Tier1.Percent}}</td><td>{{.Tier2Limit}}</td><td>{{.Tier2.Count}}</td><td>{{.Tier2.Percent}}</td><td>{{.P90}}</td><td>{{.P999}}</td><td>{{.FirstResponse.Count}}</td><td>{{.FirstResponse.Percent}}</td><td><span class="verdict {{vclass .Verdict}}">{{.Verdict}}</span></td></tr>
+{{range .Lines}}<tr{{if .Total}} class="total"{{end}}><td>{{.Priority}}</td><td>{{.Cases}}</td><td>{{.Resolved}}</td><td>{{.Open}}</td><td>{{.Tier1Limit}}</td><td>{{.Tier1.Count}}</td><td>{{.Tier1.Percent}}</td><td>{{.Tier2Limit}}</td><td>{{.Tier2.Count}}</td><td>{{.Tier2.Percent}}</td><td>{{.P90}}</td><td>{{.P999}}</td><td>{{.FirstResponse.Count}}</td><td>{{.FirstResponse.Percent}}</td><td><span class="verdict {{vclass .Verdict.Code}}">{{.Verdict.Text}}</span></td></tr>
 {{end}}</tbody>
 </table></div>
-<h3>Questions</h3>
+<h3>{{t "html.questions"}}</h3>
 <table>
-<thead><tr><th>Answered within</th><th>Goal</th><th>Within</th><th>%</th><th>Verdict</th></tr></thead>
+<thead><tr>{{range $.QuestionHeads}}<th>{{.Label}}</th>{{end}}</tr></thead>
 <tbody>
-<tr><td>{{.Q1Limit}}</td><td>{{.Q1.Goal}}</td><td>{{.Q1.Count}}</td><td>{{.Q1.Percent}}</td><td><span class="verdict {{vclass .Q1.Verdict}}">{{.Q1.Verdict}}</span></td></tr>
-<tr><td>{{.Q2Limit}}</td><td>{{.Q2.Goal}}</td><td>{{.Q2.Count}}</td><td>{{.Q2.Percent}}</td><td><span class="verdict {{vclass .Q2.Verdict}}">{{.Q2.Verdict}}</span></td></tr>
+<tr><td>{{.Q1Limit}}</td><td>{{.Q1.Goal}}</td><td>{{.Q1.Count}}</td><td>{{.Q1.Percent}}</td><td><span class="verdict {{vclass .Q1.Code}}">{{.Q1.Verdict}}</span></td></tr>
+<tr><td>{{.Q2Limit}}</td><td>{{.Q2.Goal}}</td><td>{{.Q2.Count}}</td><td>{{.Q2.Percent}}</td><td><span class="verdict {{vclass .Q2.Code}}">{{.Q2.Verdict}}</span></td></tr>
 </tbody>
 </table>
-<p>Questions asked: {{.Questions.Cases}}; answered: {{.Questions.Answered}}; waiting for an answer: {{.Questions.Open}}. Change requests: {{.Changes}} (they have no resolution target and are in none of the figures above).</p>
-<h3>Attainment over the last 12 months</h3>
+<p>{{.QuestionsNote}}</p>
+<h3>{{.HistoryTitle}}</h3>
 <svg role="img" aria-label="{{.Chart.Label}}" viewBox="0 0 {{.Chart.Width}} {{.Chart.Height}}" width="{{.Chart.Width}}" height="{{.Chart.Height}}">
 {{range .Chart.Ticks}}<line class="grid" x1="{{$ch.PlotLeft}}" x2="{{$ch.PlotRight}}" y1="{{.Y}}" y2="{{.Y}}"/>
 <text x="46" y="{{.LabelY}}" text-anchor="end" fill="#4a5866">{{.Label}}</text>
@@ -867,24 +1174,24 @@ footer{color:#4a5866;font-size:12px;margin-top:24px}
 {{end}}<line class="axis" x1="{{.Chart.PlotLeft}}" x2="{{.Chart.PlotRight}}" y1="{{.Chart.Baseline}}" y2="{{.Chart.Baseline}}"/>
 {{range .Chart.Months}}<text x="{{.X}}" y="228" text-anchor="middle" fill="#4a5866">{{.Label}}</text>
 {{end}}</svg>
-<p class="key"><span style="background:#3d7cc9"></span>resolved within tier 1 (goal 90%)<span style="background:#d9822b"></span>within tier 2 (goal 99.9%)<span style="border-top:2px dashed #9b1c1c;height:0"></span>goals</p>
+<p class="key"><span style="background:#3d7cc9"></span>{{t "html.chart.key.tier1"}}<span style="background:#d9822b"></span>{{t "html.chart.key.tier2"}}<span style="border-top:2px dashed #9b1c1c;height:0"></span>{{t "html.chart.key.goals"}}</p>
 <table>
-<thead><tr><th>Month</th><th>Cases</th><th>Tier 1</th><th>%</th><th>Tier 2</th><th>%</th><th>Verdict</th></tr></thead>
+<thead><tr>{{range $.HistoryHeads}}<th>{{.Label}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .History}}<tr><td>{{.Month}}</td><td>{{.Cases}}</td><td>{{.Tier1.Count}}</td><td>{{.Tier1.Percent}}</td><td>{{.Tier2.Count}}</td><td>{{.Tier2.Percent}}</td><td><span class="verdict {{vclass .Verdict}}">{{.Verdict}}</span></td></tr>
+{{range .History}}<tr><td>{{.Month}}</td><td>{{.Cases}}</td><td>{{.Tier1.Count}}</td><td>{{.Tier1.Percent}}</td><td>{{.Tier2.Count}}</td><td>{{.Tier2.Percent}}</td><td><span class="verdict {{vclass .Verdict.Code}}">{{.Verdict.Text}}</span></td></tr>
 {{end}}</tbody>
 </table>
-<h3>Missed targets</h3>
+<h3>{{t "html.missed"}}</h3>
 {{if .Missed}}<div class="scroll"><table>
-<thead><tr><th>Case</th><th>Kind</th><th>Priority</th><th class="text">Target</th><th>Limit</th><th>Took</th><th>Over by</th><th>Started</th><th class="text">Subject</th></tr></thead>
+<thead><tr>{{range $.MissedHeads}}<th{{if .Text}} class="text"{{end}}>{{.Label}}</th>{{end}}</tr></thead>
 <tbody>
 {{range .Missed}}<tr><td>#{{.ID}}</td><td>{{.Kind}}</td><td>{{.Priority}}</td><td class="text">{{.Target}}</td><td>{{.Limit}}</td><td>{{.Took}}</td><td>{{.Over}}</td><td>{{.Start}}</td><td class="text">{{.Subject}}</td></tr>
 {{end}}</tbody>
-</table></div>{{else}}<p>None.</p>{{end}}
+</table></div>{{else}}<p>{{t "html.missed.none"}}</p>{{end}}
 <p class="compensation{{if .Discount}} due{{end}}">{{.Compensation}}</p>
 </section>
 {{end}}
-<footer><p>{{.Legend}}</p><p>Resolution: 90% of incidents within the first tier and 99.9% within the second, per priority (R7); first response within the plan's time (R9); questions answered within the first tier (90%) and the second (100%) (R10); change requests have no target (R14). A month counts as missed when either tier of any priority is missed (R13).</p></footer>
+<footer><p>{{.Legend}}</p><p>{{t "html.footer"}}</p></footer>
 </main>
 </body>
 </html>

@@ -73,7 +73,7 @@ commands:
                                 verify a backup; with --yes replace the stopped daemon's store
   export        --customer NAME | --all [--internal] [--out DIR|FILE.zip] [--config FILE|--socket PATH|--store PATH]
                                 a customer's cases (mbox + JSON + checksums) to hand back (R18)
-  report        --month YYYY-MM [--customer NAME] [--format text|csv|json|html] [--out FILE] [--mail-to ADDRESS]
+  report        --month YYYY-MM [--customer NAME] [--format text|csv|json|html] [--lang nl|en] [--out FILE] [--mail-to ADDRESS]
                 [--config FILE|--socket PATH|--store PATH]
                                 a month's service report: targets met per priority, missed cases,
                                 discount due (R12, R13); --mail-to has the running daemon mail it

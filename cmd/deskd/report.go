@@ -24,7 +24,9 @@ import (
 // figures per customer and priority, the missed cases, the discount due.
 // Like `cases list` it asks the running daemon over the admin socket and
 // reads the store file (read-only) when none answers; --mail-to needs the
-// daemon, whose outbox sends the mail.
+// daemon, whose outbox sends the mail. Text and HTML (and the mail) are
+// in Dutch or English (--lang, else the customer's language); CSV and
+// JSON are the same in both.
 func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,6 +35,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	format := fs.String("format", "text", "text, csv, json or html")
 	out := fs.String("out", "", "write the report to FILE instead of standard output")
 	mailTo := fs.String("mail-to", "", "have the running daemon mail the report (HTML and text) to ADDRESS")
+	langFlag := fs.String("lang", "", "nl or en, for text, html and the mail (default: the language of --customer, else support.default_language)")
 	sf := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -54,6 +57,11 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError{"report: --format: " + err.Error()}
 	}
+	if set["lang"] {
+		if *langFlag, err = report.ParseLang(*langFlag); err != nil {
+			return usageError{"report: --lang: " + err.Error()}
+		}
+	}
 	if *out != "" {
 		if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
 			return usageError{fmt.Sprintf("report: --out %s is a directory", *out)}
@@ -69,9 +77,14 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return configError{loc.clocksErr}
 	}
 	cfg, clocks := loc.cfg, loc.clocks
+	lang := *langFlag
+	if lang == "" {
+		lang = reportLang(cfg, *customer)
+	}
 	req := daemon.AdminRequest{Op: "report", ReportArgs: daemon.ReportArgs{Month: *month, Customer: *customer}}
 
 	if *mailTo != "" {
+		req.Lang = lang
 		return mailReport(loc, req, *mailTo, stdout)
 	}
 
@@ -102,7 +115,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	var b bytes.Buffer
-	opts := report.Options{Location: clocks.Default.Calendar.Location(), Supplier: cfg.Support.Name}
+	opts := report.Options{Location: clocks.Default.Calendar.Location(), Supplier: cfg.Support.Name, Lang: lang}
 	if err := report.Render(&b, f, &rep, opts); err != nil {
 		return err
 	}
@@ -135,6 +148,23 @@ func mailReport(loc storeLocation, req daemon.AdminRequest, to string, stdout io
 	}
 	fmt.Fprintf(stdout, "queued %q (%d customers) to %s, Message-ID <%s>\n", res.Subject, res.Customers, res.To, res.MessageID)
 	return nil
+}
+
+// reportLang is the language a report is for when --lang does not say:
+// the configured language of the customer it is about (the language its
+// mails are in), else support.default_language, which is also the
+// language of a report on all customers. An unusable value (the file is
+// read unvalidated here) gives Dutch, the agreement's language.
+func reportLang(cfg *config.Config, customer string) string {
+	lang := cfg.Support.DefaultLanguage
+	i := slices.IndexFunc(cfg.Customers, func(c config.Customer) bool { return c.Name == customer })
+	if customer != "" && i >= 0 && cfg.Customers[i].Language != "" {
+		lang = cfg.Customers[i].Language // Load has filled in the default
+	}
+	if l, err := report.ParseLang(lang); err == nil {
+		return l
+	}
+	return report.Dutch
 }
 
 func knownCustomer(cfg *config.Config, name string) bool {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"deskd/cases"
 	"deskd/daemon"
+	"deskd/internal/peers"
 	"deskd/store"
 )
 
@@ -204,11 +204,21 @@ func TestReportCLIStoppedStore(t *testing.T) {
 		t.Errorf("progress on stderr: %q", stderr)
 	}
 
-	text, _ := reportCLI()
+	text, _ := reportCLI("--lang", "en")
 	for _, want := range []string{"service report March 2025", "== Acme (Premium): missed ==", "== Globex (Basic): missed ==",
 		"urgent    2      2         0", "5% discount due", "Change requests (R14, in none of the figures above): 1", "#2    incident  urgent    resolution, 90% tier (R7)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	// Without --lang and without a configured customer: the desk's
+	// default language, Dutch unless support.default_language says not.
+	text, _ = reportCLI()
+	for _, want := range []string{"Support: servicerapportage maart 2025", "== Acme (Premium): niet gehaald ==", "== Globex (Basic): niet gehaald ==",
+		"Urgent      2      2         0", "5% korting op de volgende maandfactuur", "Wijzigingsverzoeken (R14, tellen in geen van de cijfers hierboven mee): 1",
+		"#2    incident  Urgent      oplostijd, 90%-norm (R7)", "50,0%"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dutch text lacks %q:\n%s", want, text)
 		}
 	}
 
@@ -227,6 +237,9 @@ func TestReportCLIStoppedStore(t *testing.T) {
 	if !bytes.Contains(page, []byte("<svg")) || bytes.Contains(page, []byte("Globex")) || bytes.Contains(page, []byte("http")) {
 		t.Errorf("acme.html: %d bytes, svg %v, Globex %v", len(page), bytes.Contains(page, []byte("<svg")), bytes.Contains(page, []byte("Globex")))
 	}
+	if !bytes.Contains(page, []byte(`<html lang="nl">`)) || !bytes.Contains(page, []byte("Servicerapportage maart 2025 – Acme")) {
+		t.Errorf("acme.html is not the Dutch page")
+	}
 
 	// Errors: an unknown customer (1), flags (2), a calendar the
 	// configuration cannot build (78), --mail-to without a daemon (1).
@@ -241,6 +254,9 @@ func TestReportCLIStoppedStore(t *testing.T) {
 		{"--month", "2025-03", "stray"},
 		{"--month", "2025-03", "--mail-to", "x@example.test", "--out", filepath.Join(dir, "x")},
 		{"--month", "2025-03", "--out", dir},
+		{"--month", "2025-03", "--lang", "de"},
+		{"--month", "2025-03", "--lang", ""},
+		{"--month", "2025-03", "--lang", "nl-NL"},
 	} {
 		if _, errOut, code := runCLI(t, append([]string{"report", "--store", path, "--config", cfg}, args...)...); code != exitUsage {
 			t.Errorf("deskd report %v: exit %d, want %d\n%s", args, code, exitUsage, errOut)
@@ -257,12 +273,95 @@ func TestReportCLIStoppedStore(t *testing.T) {
 	}
 }
 
+// The language of a report for people: --lang when given (any case),
+// else the configured language of the customer --customer names, else
+// support.default_language (also for a report on all customers). CSV and
+// JSON do not change with it.
+func TestReportCLILanguage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "deskd.db")
+	writeReportStore(t, path)
+	cfg := filepath.Join(dir, "deskd.yaml")
+	os.WriteFile(cfg, []byte(`support:
+  name: Example Support
+  default_language: en
+customers:
+  - name: Acme
+    plan: Premium
+    language: nl
+    domains: [acme.example]
+  - name: Globex
+    plan: Basic
+    domains: [globex.example]
+`), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string // the first line
+	}{
+		{nil, "Example Support: service report March 2025"},
+		{[]string{"--customer", "Acme"}, "Example Support: servicerapportage maart 2025"},
+		{[]string{"--customer", "Globex"}, "Example Support: service report March 2025"}, // no language of its own: the default
+		{[]string{"--customer", "Acme", "--lang", "en"}, "Example Support: service report March 2025"},
+		{[]string{"--lang", "NL"}, "Example Support: servicerapportage maart 2025"},
+		{[]string{"--customer", "Globex", "--lang", "nl"}, "Example Support: servicerapportage maart 2025"},
+	} {
+		out, errOut, code := runCLI(t, append([]string{"report", "--month", "2025-03", "--store", path, "--config", cfg}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", tc.args, code, errOut)
+		}
+		if first, _, _ := strings.Cut(out, "\n"); first != tc.want {
+			t.Errorf("%v: %q, want %q", tc.args, first, tc.want)
+		}
+	}
+	page, _, code := runCLI(t, "report", "--month", "2025-03", "--store", path, "--config", cfg, "--customer", "Acme", "--format", "html")
+	if code != 0 || !strings.Contains(page, `<html lang="nl">`) || !strings.Contains(page, "Eerste reactie ≤ 4u") {
+		t.Errorf("Acme's page: exit %d, not Dutch", code)
+	}
+	for _, format := range []string{"csv", "json"} {
+		nl, _, _ := runCLI(t, "report", "--month", "2025-03", "--store", path, "--config", cfg, "--format", format, "--lang", "nl")
+		en, _, _ := runCLI(t, "report", "--month", "2025-03", "--store", path, "--config", cfg, "--format", format, "--lang", "en")
+		if format == "json" { // as_of is the time of the run
+			nl, en = dropAsOf(t, nl), dropAsOf(t, en)
+		}
+		if nl != en || nl == "" {
+			t.Errorf("%s differs between --lang nl and --lang en", format)
+		}
+	}
+}
+
+func dropAsOf(t *testing.T, doc string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "as_of")
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
 // Through a running daemon's admin socket `deskd report` gives the same
 // report as from its stopped store, and --mail-to queues one mail (HTML
-// and text, from the support address) that the outbox delivers.
+// and text, from the support address, in the customer's language) that
+// the outbox delivers.
 func TestReportCLIThroughDaemon(t *testing.T) {
 	_, smtpSrv, dir, configPath := startPeers(t)
 	writeReportStore(t, filepath.Join(dir, "deskd.db"))
+	// The desk writes English; Globex reads Dutch, Acme English.
+	conf := string(mustRead(t, configPath))
+	conf = strings.Replace(conf, "  name: Example Support\n", "  name: Example Support\n  default_language: en\n", 1) + `customers:
+  - name: Acme
+    plan: Premium
+    language: en
+    domains: [acme.example]
+  - name: Globex
+    plan: Basic
+    language: nl
+    domains: [globex.example]
+`
+	if err := os.WriteFile(configPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var logs syncBuffer
 	cmd := deskdProcess(t, &logs, "run", "--config", configPath)
 	defer cmd.Process.Kill()
@@ -286,53 +385,64 @@ func TestReportCLIThroughDaemon(t *testing.T) {
 	}
 	checkMarch(t, live)
 
+	// Globex is configured Dutch: without --lang its report mail is Dutch,
+	// words, subject, page and Content-Language (RFC 3282) alike.
 	stdout, stderr, code := runCLI(t, "report", "--month", "2025-03", "--customer", "Globex", "--mail-to", "Boss@Globex.example", "--config", configPath)
-	if code != 0 || !strings.Contains(stdout, "queued \"Example Support: service report March 2025, Globex\" (1 customers) to boss@globex.example") {
+	if code != 0 || !strings.Contains(stdout, "queued \"Example Support: servicerapportage maart 2025, Globex\" (1 customers) to boss@globex.example") {
 		t.Fatalf("--mail-to: exit %d\n%s%s", code, stdout, stderr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var sent []byte
-	for sent == nil {
-		mails, err := smtpSrv.WaitFor(ctx, 1)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, logs.String())
-		}
-		for _, m := range mails {
-			if len(m.To) == 1 && m.To[0] == "boss@globex.example" {
-				sent = m.Data
-			}
-		}
-		if sent == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	mr, err := gomail.CreateReader(bytes.NewReader(sent))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if from, _ := mr.Header.AddressList("From"); len(from) != 1 || from[0].Address != "support@example.test" {
+	sent := waitReportMail(t, smtpSrv, "boss@globex.example", &logs)
+	if from, _ := sent.header.AddressList("From"); len(from) != 1 || from[0].Address != "support@example.test" {
 		t.Errorf("From %v", from)
 	}
-	if v := mr.Header.Get("Auto-Submitted"); v != "auto-generated" {
+	if v := sent.header.Get("Auto-Submitted"); v != "auto-generated" {
 		t.Errorf("Auto-Submitted %q (RFC 3834 §5)", v)
 	}
-	parts := map[string]string{}
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			break
+	if subj, _ := sent.header.Subject(); subj != "Example Support: servicerapportage maart 2025, Globex" || sent.header.Get("Content-Language") != "nl" {
+		t.Errorf("Subject %q, Content-Language %q", subj, sent.header.Get("Content-Language"))
+	}
+	text, html := sent.parts["text/plain"], sent.parts["text/html"]
+	if !strings.Contains(text, "== Globex (Basic): niet gehaald ==") || !strings.Contains(text, "Hoog        1") || strings.Contains(text, "Acme") {
+		t.Errorf("text part:\n%s", text)
+	}
+	if !strings.Contains(html, "<svg") || !strings.Contains(html, `<html lang="nl">`) || !strings.Contains(html, "5% korting op de volgende maandfactuur") {
+		t.Errorf("html part: %d bytes\n%s", len(html), html)
+	}
+	for _, english := range []string{"missed", "Incidents", "Questions", "discount", "service report", "Priority", "within"} {
+		if strings.Contains(text, english) || strings.Contains(html, ">"+english) || strings.Contains(html, english+" ") {
+			t.Errorf("the Dutch mail says %q", english)
 		}
-		ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType()
-		b := new(bytes.Buffer)
-		b.ReadFrom(p.Body)
-		parts[ct] = b.String()
 	}
-	if !strings.Contains(parts["text/plain"], "== Globex (Basic): missed ==") || strings.Contains(parts["text/plain"], "Acme") {
-		t.Errorf("text part:\n%s", parts["text/plain"])
+
+	// --lang overrides the customer's language.
+	if stdout, stderr, code := runCLI(t, "report", "--month", "2025-03", "--customer", "Globex", "--lang", "en", "--mail-to", "en@globex.example", "--config", configPath); code != 0 ||
+		!strings.Contains(stdout, "queued \"Example Support: service report March 2025, Globex\"") {
+		t.Fatalf("--lang en --mail-to: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(parts["text/html"], "<svg") || !strings.Contains(parts["text/html"], "5% discount due") {
-		t.Errorf("html part: %d bytes", len(parts["text/html"]))
+	sent = waitReportMail(t, smtpSrv, "en@globex.example", &logs)
+	if !strings.Contains(sent.parts["text/plain"], "== Globex (Basic): missed ==") || sent.header.Get("Content-Language") != "en" ||
+		!strings.Contains(sent.parts["text/html"], `<html lang="en">`) || !strings.Contains(sent.parts["text/html"], "5% discount due") {
+		t.Errorf("--lang en: Content-Language %q, text:\n%s", sent.header.Get("Content-Language"), sent.parts["text/plain"])
+	}
+
+	// Another admin client that names no language: the daemon takes the
+	// customer's from its own configuration (Globex: Dutch), and the
+	// desk's (English) for a report on all customers.
+	var res daemon.ReportMailResult
+	err := daemon.AdminCall(socket, daemon.AdminRequest{Op: "report.mail", ReportArgs: daemon.ReportArgs{Month: "2025-03", Customer: "Globex", MailTo: "admin@globex.example"}}, &res)
+	if err != nil || res.Subject != "Example Support: servicerapportage maart 2025, Globex" {
+		t.Fatalf("report.mail without lang: %v, %+v", err, res)
+	}
+	if sent = waitReportMail(t, smtpSrv, "admin@globex.example", &logs); !strings.Contains(sent.parts["text/plain"], "== Globex (Basic): niet gehaald ==") {
+		t.Errorf("Globex's mail:\n%s", sent.parts["text/plain"])
+	}
+	err = daemon.AdminCall(socket, daemon.AdminRequest{Op: "report.mail", ReportArgs: daemon.ReportArgs{Month: "2025-03", MailTo: "boss@example.test"}}, &res)
+	if err != nil || res.Subject != "Example Support: service report March 2025, all customers" {
+		t.Fatalf("report.mail of all customers without lang: %v, %+v", err, res)
+	}
+	err = daemon.AdminCall(socket, daemon.AdminRequest{Op: "report.mail", ReportArgs: daemon.ReportArgs{Month: "2025-03", MailTo: "x@acme.example", Lang: "de"}}, &res)
+	if err == nil || !strings.Contains(err.Error(), `unknown language "de"`) {
+		t.Errorf("report.mail, lang de: %v", err)
 	}
 	if _, errOut, code := runCLI(t, "report", "--month", "2025-03", "--mail-to", "not an address", "--config", configPath); code != exitFail || !strings.Contains(errOut, "not an address deskd can send to") {
 		t.Errorf("bad --mail-to: exit %d, %q", code, errOut)
@@ -356,4 +466,47 @@ func TestReportCLIThroughDaemon(t *testing.T) {
 	if !bytes.Equal(ja, jb) {
 		t.Errorf("the daemon's report differs from the stopped store's:\n%s\nvs\n%s", live, stopped)
 	}
+}
+
+// reportMail is a delivered report mail: its header and its parts by
+// content type.
+type reportMail struct {
+	header gomail.Header
+	parts  map[string]string
+}
+
+// waitReportMail waits for the outbox to deliver a mail to rcpt.
+func waitReportMail(t *testing.T, smtpSrv *peers.SMTP, rcpt string, logs *syncBuffer) reportMail {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var sent []byte
+	for sent == nil {
+		for _, m := range smtpSrv.Mails() {
+			if len(m.To) == 1 && m.To[0] == rcpt {
+				sent = m.Data
+			}
+		}
+		if sent == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("no mail to %s\n%s", rcpt, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	mr, err := gomail.CreateReader(bytes.NewReader(sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := reportMail{header: mr.Header, parts: map[string]string{}}
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType()
+		b := new(bytes.Buffer)
+		b.ReadFrom(p.Body)
+		rm.parts[ct] = b.String()
+	}
+	return rm
 }
