@@ -211,7 +211,13 @@ func TestStaffByMail(t *testing.T) {
 	if rep.Decision != string(cases.OutcomeReply) || rep.CaseID != 1 || rep.Role != cases.RoleStaff || rep.Suspicious != "" {
 		t.Fatalf("staff reply decided as %+v", rep)
 	}
-	relay := w.mailWithID(t, anna, 2, queuedOne(t, rep, cases.MailRelay))
+	// Anna gets the relay and, as staff set the priority, one mail
+	// stating it and its resolution target (R7, R4): three mails now.
+	relay := w.mailWithID(t, anna, 3, queuedOne(t, rep, cases.MailRelay))
+	prio := w.mailWithID(t, anna, 3, queuedOne(t, rep, cases.MailPrioritySet))
+	if !strings.Contains(prio.in.Text, "Hoog") || !strings.Contains(prio.in.Text, "1 werkdag") || !strings.Contains(prio.in.Subject, "[Case #1]") {
+		t.Errorf("priority mail %q:\n%s", prio.in.Subject, prio.in.Text)
+	}
 	if f := relay.in.From; f.Email != support || f.Name != "Piet Pieters via Desk Support" {
 		t.Errorf("relay From %+v, want \"Piet Pieters via Desk Support\" <%s>", f, support)
 	}
@@ -274,7 +280,7 @@ func TestStaffByMail(t *testing.T) {
 	if r := queuedIDs(rep, cases.MailRelay); len(r) != 0 {
 		t.Errorf("closing with text also queued a relay %v: the customer gets two mails", r)
 	}
-	closing := w.mailWithID(t, anna, 3, queuedOne(t, rep, cases.MailClosing))
+	closing := w.mailWithID(t, anna, 4, queuedOne(t, rep, cases.MailClosing))
 	if !strings.Contains(closing.in.Text, "De kassa draait weer na de herstart.") || !strings.Contains(closing.in.Text, "gesloten") {
 		t.Errorf("closing mail lacks the staff text or the closing words:\n%s", closing.in.Text)
 	}
