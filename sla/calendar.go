@@ -168,6 +168,38 @@ func (c *Calendar) With(closures, open []Date) *Calendar {
 	return &d
 }
 
+// DayOff is a weekday that is not worked, and why: a holiday's key, or
+// "closure".
+type DayOff struct {
+	Date   Date
+	Reason string
+}
+
+// Closure is DayOff.Reason for a configured closure day.
+const Closure = "closure"
+
+// DaysOff lists the weekdays of year that are not worked, in date order:
+// what the calendar does besides the weekend, for people to check.
+func (c *Calendar) DaysOff(year int) []DayOff {
+	holidays, _ := DutchHolidays(year, c.rules)
+	why := map[Date]string{}
+	for _, h := range holidays {
+		why[h.Date] = h.Key
+	}
+	var out []DayOff
+	for d := (Date{year, time.January, 1}); d.Year == year; d = d.AddDays(1) {
+		if wd := d.Weekday(); wd == time.Saturday || wd == time.Sunday || c.IsWorkingDay(d) {
+			continue
+		}
+		reason := why[d]
+		if reason == "" || c.closed[d] {
+			reason = Closure
+		}
+		out = append(out, DayOff{d, reason})
+	}
+	return out
+}
+
 // Location is the calendar's zone.
 func (c *Calendar) Location() *time.Location { return c.loc }
 

@@ -294,3 +294,20 @@ func TestDateDays(t *testing.T) {
 		}
 	}
 }
+
+// DaysOff shows what the calendar does besides weekends (R11): holidays
+// on weekdays, closures, and nothing an open day has opened.
+func TestDaysOff(t *testing.T) {
+	cal := DefaultCalendar(amsterdam(t)).With([]Date{{2026, time.December, 24}}, []Date{{2026, time.May, 14}})
+	var got []string
+	for _, d := range cal.DaysOff(2026) {
+		got = append(got, d.Date.String()+" "+d.Reason)
+	}
+	want := []string{
+		"2026-01-01 new_year", "2026-04-06 easter_monday", "2026-04-27 kings_day",
+		"2026-05-25 whit_monday", "2026-12-24 closure", "2026-12-25 christmas",
+	} // Ascension (14 May) opened; Boxing Day 2026 is a Saturday
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("days off 2026:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

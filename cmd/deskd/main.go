@@ -65,7 +65,7 @@ commands:
   run           --config FILE   run the daemon against the configured mailbox
   demo                          run deskd against a built-in IMAP server and SMTP sink
   check-config  --config FILE   validate a configuration file (exit 0, or one line per problem)
-  cases list    [--status open|pending|closed|all] [--json] [--config FILE]
+  cases list    [--status open|pending|closed|all] [--overdue] [--due-within DURATION] [--json] [--config FILE]
   cases show N  [--json] [--config FILE]
   backup        --out FILE [--compression zstd|gzip] [--config FILE|--socket PATH|--store PATH]
                                 write a verified backup (and FILE.sha256), daemon running or not
@@ -77,6 +77,8 @@ commands:
                 [--config FILE|--socket PATH|--store PATH]
                                 a month's service report: targets met per priority, missed cases,
                                 discount due (R12, R13); --mail-to has the running daemon mail it
+  calendar      [--year YYYY] [--customer NAME] [--config FILE]
+                                the working hours and the weekdays off the SLA clock uses (R11)
   version                       print the version
 `
 
@@ -107,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(ctx, args[1:], stdout, stderr)
+	case "calendar":
+		return cmdCalendar(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "deskd", version)
 		return nil
