@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"time"
 
@@ -32,12 +31,9 @@ func cmdCalendar(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if *year < 1900 || *year > 9999 {
 		return usageError{fmt.Sprintf("calendar: --year %d out of range", *year)}
 	}
-	cfg, err := config.LoadUnvalidated(*configPath)
+	cfg, err := loadConfigOrDefaults(*configPath) // no file: the agreement's own calendar
 	if err != nil {
-		if _, statErr := os.Stat(*configPath); statErr == nil {
-			return configError{err}
-		}
-		cfg = config.Default() // no file: the agreement's own calendar
+		return err
 	}
 	clocks, err := slaClocks(cfg)
 	if err != nil {

@@ -207,6 +207,21 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// loadConfigOrDefaults reads a configuration for the CLI's reading
+// commands, without validating it (they need no mailbox): a file that
+// exists but does not load is an error; no file at all means the
+// defaults (and whatever the flags say).
+func loadConfigOrDefaults(path string) (*config.Config, error) {
+	cfg, err := config.LoadUnvalidated(path)
+	if err != nil {
+		if _, statErr := os.Stat(path); statErr == nil {
+			return nil, configError{err}
+		}
+		return config.Default(), nil
+	}
+	return cfg, nil
+}
+
 // storeFlags are the flags of every command that reads the store: --config
 // for store.path, admin.socket and the SLA, and --socket and --store,
 // which override the first two.
@@ -230,14 +245,9 @@ func (f storeFlags) locate() (storeLocation, error) {
 // SLA clocks the configuration describes for reading a stopped store.
 func locateStore(configPath, socket, storePath string) (storeLocation, error) {
 	loc := storeLocation{socket: socket, path: storePath, zone: time.Local}
-	cfg, err := config.LoadUnvalidated(configPath)
+	cfg, err := loadConfigOrDefaults(configPath)
 	if err != nil {
-		// A file that exists but does not load is an error; no file at
-		// all means the defaults (and whatever the flags say).
-		if _, statErr := os.Stat(configPath); statErr == nil {
-			return loc, configError{err}
-		}
-		cfg = config.Default()
+		return loc, err
 	}
 	if loc.socket == "" && storePath == "" {
 		// --store alone names a file to read, e.g. a restored old
