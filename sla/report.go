@@ -243,12 +243,10 @@ func percentile(sorted []time.Duration, perMille int) time.Duration {
 }
 
 // missed reports whether t is past its target, judged on working time:
-// more than Limit counted, whether the clock stopped or still runs. R11a
-// puts the deadline of a whole number of working days "at the same clock
-// time on the next working day": a case resolved at night after exactly
-// its limit of working time (Due at 17:00) is within it, although
-// Target.State calls it breached once the instant Due has passed, so the
-// report does not use State.
+// more than Limit counted, whether the clock stopped or still runs (R11a:
+// a case resolved at night after exactly its limit is within it). It is
+// the clock's own rule for a stopped target; for a running one it differs
+// from Target.State only at the instant Due itself.
 func missed(t *Target) bool { return t.Elapsed > t.Limit }
 
 // tally counts one target's outcomes.
