@@ -26,7 +26,7 @@ type AdminRequest struct {
 	Op     string `json:"op"` // "cases.list", "cases.show", "ping", "backup", "report", "report.mail"
 	Status string `json:"status,omitempty"`
 	ID     uint64 `json:"id,omitempty"`
-	// Compression of "backup": zstd, gzip or none (backup.go).
+	// Compression of "backup": zstd, gzip or none (adminbackup.go).
 	Compression string `json:"compression,omitempty"`
 	// ReportArgs of "report" and "report.mail" (report.go).
 	ReportArgs
@@ -82,7 +82,7 @@ func (d *Daemon) serveAdminConn(ctx context.Context, conn net.Conn) {
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
 		resp.Error = "bad request: " + err.Error()
 	} else if req.Op == "backup" {
-		d.serveBackup(ctx, conn, req) // streams; backup.go
+		d.serveBackup(ctx, conn, req) // streams; adminbackup.go
 		return
 	} else if result, err := d.answer(req); err != nil {
 		resp.Error = err.Error()

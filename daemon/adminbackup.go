@@ -1,0 +1,201 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"deskd/store"
+)
+
+// The "backup" admin op. After the request
+// {"op":"backup","compression":"zstd"|"gzip"|"none"} the daemon answers
+// one JSON line ({"result":{"compression":...}} or {"error":...}), then the
+// backup in frames (a big-endian uint32 length, that many bytes; a zero
+// length ends them), then one JSON line with the outcome: {"result":
+// store.BackupInfo} or {"error":...}. Framing lets the client tell a
+// complete backup from one cut short, and the trailer's SHA-256 (of the
+// bytes sent) lets it check what it received end to end.
+
+const (
+	maxFrame = 1 << 20
+	// backupIOTimeout bounds each write to (and read from) the other side
+	// of a backup transfer. A client that stops reading must not keep the
+	// backup's read transaction open for ever: bbolt reuses no page freed
+	// after it began, and a remap would wait for it.
+	backupIOTimeout = time.Minute
+)
+
+func validCompression(c string) bool {
+	return c == store.CompressionZstd || c == store.CompressionGzip || c == store.CompressionNone
+}
+
+// serveBackup answers the "backup" op on conn.
+func (d *Daemon) serveBackup(ctx context.Context, conn net.Conn, req AdminRequest) {
+	comp := req.Compression
+	if comp == "" {
+		comp = store.CompressionZstd
+	}
+	_ = conn.SetDeadline(time.Time{})
+	writeLine := func(resp adminResponse) error {
+		_ = conn.SetWriteDeadline(time.Now().Add(backupIOTimeout))
+		return json.NewEncoder(conn).Encode(resp)
+	}
+	if !validCompression(comp) {
+		_ = writeLine(adminResponse{Error: fmt.Sprintf("backup: unknown compression %q (zstd, gzip or none)", comp)})
+		return
+	}
+	hdr, _ := json.Marshal(map[string]string{"compression": comp})
+	if err := writeLine(adminResponse{Result: hdr}); err != nil {
+		return
+	}
+	start := time.Now()
+	fw := &frameWriter{ctx: ctx, conn: conn}
+	info, err := d.db.Backup(fw, comp)
+	if fw.err != nil {
+		// The connection is gone (or we are stopping): no trailer.
+		d.log.Warn("backup over the admin socket aborted", "err", fw.err)
+		return
+	}
+	if endErr := fw.end(); endErr != nil {
+		return
+	}
+	var trailer adminResponse
+	if err != nil {
+		trailer.Error = err.Error()
+		d.log.Error("backup over the admin socket failed", "err", err)
+	} else {
+		trailer.Result, _ = json.Marshal(info)
+		d.log.Info("backup sent over the admin socket", "compression", comp, "size", info.Size,
+			"took", time.Since(start).Round(time.Millisecond), "sha256", info.SHA256)
+	}
+	_ = writeLine(trailer)
+}
+
+type frameWriter struct {
+	ctx  context.Context
+	conn net.Conn
+	err  error
+	hdr  [4]byte
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 && f.err == nil {
+		if f.err = f.ctx.Err(); f.err != nil {
+			break
+		}
+		n := min(len(p), maxFrame)
+		binary.BigEndian.PutUint32(f.hdr[:], uint32(n))
+		_ = f.conn.SetWriteDeadline(time.Now().Add(backupIOTimeout))
+		bufs := net.Buffers{f.hdr[:], p[:n]}
+		if _, f.err = bufs.WriteTo(f.conn); f.err == nil {
+			written += n
+			p = p[n:]
+		}
+	}
+	return written, f.err
+}
+
+func (f *frameWriter) end() error {
+	if f.err != nil {
+		return f.err
+	}
+	_ = f.conn.SetWriteDeadline(time.Now().Add(backupIOTimeout))
+	_, f.err = f.conn.Write([]byte{0, 0, 0, 0})
+	return f.err
+}
+
+// FetchBackup asks the daemon on the admin socket for a backup in the given
+// compression (store.CompressionZstd, CompressionGzip, or CompressionNone
+// for the raw bbolt file) and writes it to w. It checks the received bytes
+// against the SHA-256 the daemon computed. It returns an error matching
+// ErrNoDaemon when no daemon answers on socket.
+func FetchBackup(socket string, w io.Writer, compression string) (store.BackupInfo, error) {
+	var info store.BackupInfo
+	conn, err := net.DialTimeout("unix", socket, 2*time.Second)
+	if err != nil {
+		return info, fmt.Errorf("%w: %v", ErrNoDaemon, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(backupIOTimeout))
+	if err := json.NewEncoder(conn).Encode(AdminRequest{Op: "backup", Compression: compression}); err != nil {
+		return info, fmt.Errorf("backup request: %w", err)
+	}
+	br := bufio.NewReaderSize(conn, maxFrame+4)
+	readLine := func() (adminResponse, error) {
+		var resp adminResponse
+		_ = conn.SetReadDeadline(time.Now().Add(backupIOTimeout))
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return resp, err
+		}
+		if err := json.Unmarshal(line, &resp); err != nil {
+			return resp, err
+		}
+		if resp.Error != "" {
+			return resp, errors.New(resp.Error)
+		}
+		return resp, nil
+	}
+	if _, err := readLine(); err != nil {
+		return info, fmt.Errorf("backup: %w", err)
+	}
+	h := sha256.New()
+	out := io.MultiWriter(w, h)
+	var n int64
+	var hdr [4]byte
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(backupIOTimeout))
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return info, fmt.Errorf("backup: cut short after %d bytes: %w", n, err)
+		}
+		size := binary.BigEndian.Uint32(hdr[:])
+		if size == 0 {
+			break
+		}
+		if size > maxFrame {
+			return info, fmt.Errorf("backup: frame of %d bytes", size)
+		}
+		m, err := io.CopyN(out, br, int64(size))
+		n += m
+		if err != nil {
+			return info, fmt.Errorf("backup: after %d bytes: %w", n, err)
+		}
+	}
+	resp, err := readLine()
+	if err != nil {
+		return info, fmt.Errorf("backup: %w", err)
+	}
+	if err := json.Unmarshal(resp.Result, &info); err != nil {
+		return info, fmt.Errorf("backup: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != info.SHA256 || n != info.Size {
+		return info, fmt.Errorf("backup: received %d bytes with SHA-256 %s, the daemon sent %d with %s", n, got, info.Size, info.SHA256)
+	}
+	return info, nil
+}
+
+// Snapshot copies the running daemon's store, uncompressed, to dstPath: a
+// consistent bbolt file (one read transaction) that store.Open (ReadOnly)
+// or bbolt can open, written to a temporary name beside dstPath, fsynced
+// and renamed. It returns an error matching ErrNoDaemon when no daemon
+// answers on socket (the caller may then open the store file itself).
+func Snapshot(socket, dstPath string) error {
+	err := store.WriteFileAtomic(dstPath, func(w io.Writer) error {
+		_, err := FetchBackup(socket, w, store.CompressionNone)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNoDaemon) {
+		return fmt.Errorf("snapshot %s: %w", dstPath, err)
+	}
+	return err
+}

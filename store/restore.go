@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// RestoreOptions tune Restore.
+type RestoreOptions struct {
+	// Progress, if set, is told the bytes of the backup read so far.
+	Progress func(read int64)
+	// Now names the kept previous store; nil means time.Now.
+	Now func() time.Time
+}
+
+// RestoreResult says what Restore did.
+type RestoreResult struct {
+	Backup BackupInfo
+	// Previous is where the replaced store was kept ("" if there was none).
+	Previous string
+}
+
+// Restore replaces the store at storePath with the backup at backupPath.
+// It refuses (ErrLocked) while a daemon holds the store; it verifies the
+// backup completely (checksum, decompression, bbolt's check, schema
+// version) into a temporary file beside the store before touching it;
+// then keeps the current store as <storePath>.before-restore-<UTC time>
+// (a hard link, so the store's name never points at nothing) and renames
+// the restored file over storePath. The restored file gets the replaced
+// one's owner and mode, so a restore run as root leaves a store the deskd
+// user can open. A backup of an older schema is migrated by the next Open.
+func Restore(backupPath, storePath string, opts RestoreOptions) (RestoreResult, error) {
+	var res RestoreResult
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	want, err := readChecksum(backupPath)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	// Fail fast, before a long unpack, when a daemon runs.
+	release, err := lockForRestore(storePath)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	release()
+	dir := filepath.Dir(storePath)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(storePath)+".restore-*")
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	tmpName := tmp.Name()
+	installed := false
+	defer func() {
+		if !installed {
+			os.Remove(tmpName)
+		}
+	}()
+	info, err := unpack(context.Background(), backupPath, want, &syncingWriter{f: tmp}, opts.Progress)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		info, err = checkBoltFile(tmpName, info)
+	}
+	res.Backup = info
+	if err != nil {
+		return res, fmt.Errorf("restore: %s is not a good backup, nothing changed: %w", backupPath, err)
+	}
+	release, err = lockForRestore(storePath)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	defer release()
+	if fi, err := os.Stat(storePath); err == nil {
+		_ = os.Chmod(tmpName, fi.Mode().Perm())
+		if uid, gid, ok := fileOwner(fi); ok {
+			_ = os.Lchown(tmpName, uid, gid) // works as root; otherwise the owner is us already
+		}
+		res.Previous = storePath + ".before-restore-" + now().UTC().Format("20060102T150405Z")
+		if err := os.Link(storePath, res.Previous); err != nil {
+			// A file system without hard links: two renames, with a
+			// moment in which storePath does not exist.
+			if err := os.Rename(storePath, res.Previous); err != nil {
+				return res, fmt.Errorf("restore: keep the current store: %w", err)
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Rename(tmpName, storePath); err != nil {
+		return res, fmt.Errorf("restore: install: %w", err)
+	}
+	installed = true
+	if err := syncDir(dir); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	return res, nil
+}
+
+// lockForRestore makes sure no daemon holds the store: it takes bbolt's
+// shared lock (a running daemon holds the exclusive one) and keeps it
+// until release, so a daemon starting meanwhile waits. A file that is
+// missing or not a bbolt file at all (a damaged store is a reason to
+// restore) holds no lock and is no obstacle.
+func lockForRestore(storePath string) (release func(), err error) {
+	if _, err := os.Stat(storePath); err != nil {
+		return func() {}, nil
+	}
+	bdb, err := bolt.Open(storePath, 0o600, &bolt.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w; stop it first (systemctl stop deskd), then restore", &lockedError{path: storePath})
+		}
+		return func() {}, nil
+	}
+	return func() { bdb.Close() }, nil
+}
