@@ -2,7 +2,6 @@ package export
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -23,46 +22,20 @@ import (
 	"github.com/emersion/go-mbox"
 
 	"deskd/cases"
+	"deskd/internal/corpus"
 	"deskd/internal/progress"
 	"deskd/mail"
 	"deskd/sla"
 	"deskd/store"
 )
 
-// corpusDir is the shared corpus of real-world mail, referenced by path,
-// never copied (see DEVELOPERS.md).
-func corpusDir() string { return filepath.Join("..", "..", "shared", "corpus") }
-
 // corpusMails returns the raw bytes of every corpus mail listed in
-// INDEX.tsv. Outside CI a missing corpus skips the test.
+// INDEX.tsv (corpus.Entries skips outside CI when it is absent).
 func corpusMails(t testing.TB) [][]byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join(corpusDir(), "INDEX.tsv"))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && os.Getenv("CI") != "true" {
-			t.Skipf("corpus not present: %v", err)
-		}
-		t.Fatalf("corpus: %v", err)
-	}
-	defer f.Close()
 	var out [][]byte
-	sc := bufio.NewScanner(f)
-	for first := true; sc.Scan(); first = false {
-		if first {
-			continue
-		}
-		path, _, _ := strings.Cut(sc.Text(), "\t")
-		raw, err := os.ReadFile(filepath.Join(corpusDir(), path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, raw)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(out) < 1000 {
-		t.Fatalf("corpus: only %d mails", len(out))
+	for _, e := range corpus.Entries(t) {
+		out = append(out, corpus.Read(t, e))
 	}
 	return out
 }

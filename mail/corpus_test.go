@@ -1,61 +1,18 @@
 package mail
 
 import (
-	"bufio"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"deskd/cases"
+	"deskd/internal/corpus"
 )
 
-// corpusDir is the shared corpus of real-world mail (../shared beside the
-// project, see /work/shared/README.md). It is referenced, never copied.
-func corpusDir() string { return filepath.Join("..", "..", "shared", "corpus") }
-
-type corpusEntry struct {
-	path, category, isAuto string
-}
-
-func readCorpusIndex(t *testing.T) []corpusEntry {
-	t.Helper()
-	f, err := os.Open(filepath.Join(corpusDir(), "INDEX.tsv"))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("corpus missing in CI: %v", err)
-			}
-			t.Skipf("corpus not present: %v", err)
-		}
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []corpusEntry
-	sc := bufio.NewScanner(f)
-	first := true
-	for sc.Scan() {
-		if first {
-			first = false
-			continue
-		}
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 3 {
-			t.Fatalf("INDEX.tsv: bad line %q", sc.Text())
-		}
-		out = append(out, corpusEntry{cols[0], cols[1], cols[2]})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestCorpus(t *testing.T) {
-	entries := readCorpusIndex(t)
+	entries := corpus.Entries(t)
 	// allowHuman lists is_auto=yes messages that the parser classifies as
 	// a person, each with the reason the index is wrong for deskd's
 	// purposes. Empty: every machine message of the corpus is recognised.
@@ -67,51 +24,47 @@ func TestCorpus(t *testing.T) {
 	recv := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 	var parseErrs, agree, comparable, missedAuto int
 	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join(corpusDir(), e.path))
-		if err != nil {
-			t.Errorf("%s: %v", e.path, err)
-			continue
-		}
+		raw := corpus.Read(t, e)
 		in, perr := Parse(raw, recv, ParseOptions{})
 		if in == nil {
-			t.Fatalf("%s: nil Inbound", e.path)
+			t.Fatalf("%s: nil Inbound", e.Path)
 		}
 		if perr != nil {
 			var pe *ParseError
 			if !errors.As(perr, &pe) || pe.Reason == "" {
-				t.Errorf("%s: error is not a *ParseError with a reason: %v", e.path, perr)
+				t.Errorf("%s: error is not a *ParseError with a reason: %v", e.Path, perr)
 			}
 			parseErrs++
-			t.Logf("parse error %s: %v", e.path, perr)
+			t.Logf("parse error %s: %v", e.Path, perr)
 		}
-		checkInvariants(t, e.path, in, raw, recv)
+		checkInvariants(t, e.Path, in, raw, recv)
 
-		if e.isAuto != "yes" && e.isAuto != "no" {
+		if e.IsAuto != "yes" && e.IsAuto != "no" {
 			continue // "mixed": an mbox holding several messages
 		}
 		comparable++
 		got := in.Auto.IsAuto()
-		want := e.isAuto == "yes"
+		want := e.IsAuto == "yes"
 		if got == want {
 			agree++
 			continue
 		}
 		if want {
-			if why, ok := allowHuman[e.path]; ok {
-				t.Logf("allowed: %s is_auto=yes classified as person: %s", e.path, why)
+			if why, ok := allowHuman[e.Path]; ok {
+				t.Logf("allowed: %s is_auto=yes classified as person: %s", e.Path, why)
 				agree++
 				continue
 			}
 			missedAuto++
-			t.Errorf("MACHINE MAIL CLASSIFIED AS PERSON (would get an ack): %s [%s] subject=%q from=%q", e.path, e.category, in.Subject, in.From.Email)
+			t.Errorf("MACHINE MAIL CLASSIFIED AS PERSON (would get an ack): %s [%s] subject=%q from=%q", e.Path, e.Category, in.Subject, in.From.Email)
 			continue
 		}
-		if why, ok := allowAuto[e.path]; ok {
-			t.Logf("allowed: %s is_auto=no classified as machine: %s", e.path, why)
+		if why, ok := allowAuto[e.Path]; ok {
+			t.Logf("allowed: %s is_auto=no classified as machine: %s", e.Path, why)
 			agree++
 			continue
 		}
-		t.Logf("disagree: %s is_auto=no, classified as machine: %v subject=%q from=%q", e.path, in.Auto.Reasons, in.Subject, in.From.Email)
+		t.Logf("disagree: %s is_auto=no, classified as machine: %v subject=%q from=%q", e.Path, in.Auto.Reasons, in.Subject, in.From.Email)
 	}
 	pct := 100 * float64(agree) / float64(max(comparable, 1))
 	t.Logf("corpus: %d parsed, %d parse errors, auto agreement %d/%d (%.2f%%; %d mixed-mbox file(s) not compared)",
