@@ -3,8 +3,11 @@ package mail
 import (
 	"bufio"
 	"bytes"
+	"deskd/cases"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -102,18 +105,66 @@ func FuzzDetectAuto(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
+	detect := func(s string) (textproto.Header, cases.AutoSignals, bool) {
 		h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(s)))
 		if err != nil {
+			return h, cases.AutoSignals{}, false
+		}
+		return h, DetectAuto(gomail.Header{Header: message.Header{Header: h}}), true
+	}
+	withHeader := func(h textproto.Header, k, v string) cases.AutoSignals {
+		h = h.Copy()
+		h.Set(k, v)
+		return DetectAuto(gomail.Header{Header: message.Header{Header: h}})
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, a, ok := detect(s)
+		if !ok {
 			return
 		}
-		a := DetectAuto(gomail.Header{Header: message.Header{Header: h}})
 		if a.Bounce && !a.IsAuto() {
 			t.Fatalf("bounce without a reason: %+v", a)
+		}
+		seen := map[string]bool{}
+		for _, r := range a.Reasons {
+			if seen[r] {
+				t.Fatalf("reason %q twice: %v", r, a.Reasons)
+			}
+			seen[r] = true
 		}
 		for _, r := range append(append([]string{}, a.Reasons...), a.BouncedRecipients...) {
 			if r == "" || !utf8.ValidString(r) || strings.ContainsAny(r, "\r\n") {
 				t.Fatalf("bad reason or recipient %q", r)
+			}
+		}
+		// RFC 3834 §5: Auto-Submitted: auto-replied makes any mail a
+		// machine's, whatever else its header says.
+		if b := withHeader(h, "Auto-Submitted", "auto-replied"); !b.IsAuto() || !slices.Contains(b.Reasons, "auto-submitted=auto-replied") {
+			t.Fatalf("with Auto-Submitted: auto-replied: %+v", b)
+		}
+		// A list header (RFC 2919) only adds: every signal of the mail
+		// stays, and a bounce stays a bounce.
+		if !h.Has("List-Id") {
+			b := withHeader(h, "List-Id", "<support.example.test>")
+			for _, r := range a.Reasons {
+				if !slices.Contains(b.Reasons, r) {
+					t.Fatalf("adding List-Id lost %q: %v -> %v", r, a.Reasons, b.Reasons)
+				}
+			}
+			if !slices.Contains(b.Reasons, "list-id") || (a.Bounce && !b.Bounce) {
+				t.Fatalf("adding List-Id: %+v -> %+v", a, b)
+			}
+		}
+		// Where Parse reads the header as a header (no parse error: a
+		// broken one is read its own, recovering way), it sees at least
+		// what DetectAuto sees; it adds the body's signals.
+		in, perr := Parse([]byte(s), time.Unix(0, 0), ParseOptions{})
+		if perr != nil {
+			return
+		}
+		for _, r := range a.Reasons {
+			if !slices.Contains(in.Auto.Reasons, r) {
+				t.Fatalf("DetectAuto found %q, Parse did not: %v vs %v", r, a.Reasons, in.Auto.Reasons)
 			}
 		}
 	})

@@ -227,6 +227,39 @@ func TestSourceWithoutMoveOrIdle(t *testing.T) {
 	}
 }
 
+// A server with UIDPLUS (RFC 4315) but no MOVE (RFC 6851) gets COPY,
+// \Deleted and UID EXPUNGE of deskd's own UIDs only: a message another
+// client flagged \Deleted stays in the inbox, untouched and unhandled.
+// go-imap's server offers exactly this when it advertises IMAP4rev1 and
+// UIDPLUS without IMAP4rev2 (which would imply MOVE).
+func TestSourceUIDPlusWithoutMove(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	b := []byte(strings.ReplaceAll(fmt.Sprintf(sample, 9, 9), "\n", "\r\n"))
+	if _, err := p.user.Append("INBOX", lit{bytes.NewReader(b), int64(len(b))},
+		&imap.AppendOptions{Time: time.Now(), Flags: []imap.Flag{imap.FlagDeleted}}); err != nil {
+		t.Fatal(err)
+	}
+	p.deliver(t, fmt.Sprintf(sample, 1, 1))
+	p.deliver(t, fmt.Sprintf(sample, 2, 2))
+	rec := newRecorder(nil)
+	stop := runSource(t, cfg, rec.handle)
+	rec.wait(t, 2)
+	waitCount(t, p, "Processed", 2)
+	waitCount(t, p, "INBOX", 1)
+	stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.got) != 2 {
+		t.Errorf("handled %d times, want 2 (the other client's \\Deleted mail is not deskd's)", len(rec.got))
+	}
+	for _, m := range rec.got {
+		if strings.Contains(string(m.Raw), "<9@b.example>") {
+			t.Errorf("handled the message another client flagged \\Deleted")
+		}
+	}
+}
+
 // A message above MaxBytes is fetched header-only, so one huge mail cannot
 // exhaust memory; the handler sees HeaderOnly and the full size.
 func TestSourceHeaderOnlyAboveMaxBytes(t *testing.T) {

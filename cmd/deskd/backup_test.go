@@ -38,7 +38,9 @@ func TestBackupRestoreCLI(t *testing.T) {
 		"From: Ann <ann@globex.example>\r\nTo: support@example.test\r\nSubject: Logs\r\nMessage-ID: <br2@globex.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nSee the log.\r\n--XX\r\nContent-Type: application/octet-stream; name=log.bin\r\nContent-Disposition: attachment; filename=log.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n" + strings.Repeat("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n", 50) + "--XX--\r\n",
 	}
 	for _, m := range mails {
-		imapSrv.Deliver("INBOX", []byte(m), time.Time{})
+		if err := imapSrv.Deliver("INBOX", []byte(m), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var logs syncBuffer
 	cmd := deskdProcess(t, &logs, "run", "--config", configPath)
@@ -49,7 +51,9 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
 	// The reply threads into case 1.
-	imapSrv.Deliver("INBOX", []byte("From: Bob <bob@acme.example>\r\nTo: support@example.test\r\nSubject: Re: Vraag één\r\nMessage-ID: <br3@acme.example>\r\nIn-Reply-To: <br1@acme.example>\r\n\r\nNog steeds kapot.\r\n"), time.Time{})
+	if err := imapSrv.Deliver("INBOX", []byte("From: Bob <bob@acme.example>\r\nTo: support@example.test\r\nSubject: Re: Vraag één\r\nMessage-ID: <br3@acme.example>\r\nIn-Reply-To: <br1@acme.example>\r\n\r\nNog steeds kapot.\r\n"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(20 * time.Second); imapSrv.Count("INBOX") != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("inbox not emptied\n%s", logs.String())

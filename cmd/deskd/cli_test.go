@@ -86,12 +86,19 @@ func TestUsageErrors(t *testing.T) {
 func TestCasesCLIAndReload(t *testing.T) {
 	imapSrv, smtpSrv, dir, configPath := startPeers(t)
 	// info level, so the reload lines show.
-	cfgText, _ := os.ReadFile(configPath)
-	os.WriteFile(configPath, bytes.Replace(cfgText, []byte("level: warn"), []byte("level: info"), 1), 0o600)
+	cfgText, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(configPath, bytes.Replace(cfgText, []byte("level: warn"), []byte("level: info"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for i := 1; i <= 2; i++ {
 		raw := fmt.Sprintf("From: Bob <bob%d@acme.example>\r\nTo: support@example.test\r\nSubject: Vraag %d\r\nMessage-ID: <cli%d@acme.example>\r\n\r\nHallo %d\r\n", i, i, i, i)
-		imapSrv.Deliver("INBOX", []byte(raw), time.Time{})
+		if err := imapSrv.Deliver("INBOX", []byte(raw), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var logs syncBuffer
 	cmd := deskdProcess(t, &logs, "run", "--config", configPath)

@@ -169,7 +169,9 @@ func TestNotifyProtocol(t *testing.T) {
 	ping = ns.waitFrom(t, ping+1, "WATCHDOG=1")
 
 	// The status follows the mailbox and the store.
-	imapSrv.Deliver("INBOX", []byte("From: Bob <bob@acme.example>\r\nTo: support@example.test\r\nSubject: Vraag\r\nMessage-ID: <notify1@acme.example>\r\n\r\nHallo\r\n"), time.Time{})
+	if err := imapSrv.Deliver("INBOX", []byte("From: Bob <bob@acme.example>\r\nTo: support@example.test\r\nSubject: Vraag\r\nMessage-ID: <notify1@acme.example>\r\n\r\nHallo\r\n"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	ns.waitFrom(t, ping+1, "STATUS=watching INBOX (IDLE), 1 open case")
 
 	// SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1.
