@@ -1,13 +1,13 @@
 // Package corpus gives tests the shared corpus of real-world mail
 // (../shared/corpus beside the project, 1,260 files listed in INDEX.tsv),
-// referenced by path and never copied into the project. It holds the one
-// guard every corpus test uses: a missing corpus skips the test on a
-// developer's machine and fails it under CI=true, where a skip would turn a
-// broken CI set-up into a green run.
+// referenced by path and never copied into the project. A missing corpus
+// skips the test on a developer's machine and fails it under CI=true
+// (internal/ciskip).
 package corpus
 
 import (
 	"bufio"
+	"deskd/internal/ciskip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,7 +48,7 @@ func entriesIn(tb testing.TB, dir string) []Entry {
 	tb.Helper()
 	f, err := os.Open(filepath.Join(dir, "INDEX.tsv"))
 	if err != nil {
-		skipOrFail(tb, "corpus not present: %v", err)
+		ciskip.SkipOrFail(tb, fmt.Sprintf("corpus not present: %v", err), "put the shared corpus at ../shared/corpus")
 		return nil
 	}
 	defer f.Close()
@@ -81,15 +81,4 @@ func Read(tb testing.TB, e Entry) []byte {
 		tb.Fatal(err)
 	}
 	return raw
-}
-
-// skipOrFail skips, unless CI=true: CI must run every corpus test.
-func skipOrFail(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("%s (CI=true, so this is an error, not a skip: CI needs ../shared/corpus)", msg)
-		return
-	}
-	tb.Skipf("%s", msg)
 }

@@ -1,33 +1,24 @@
 package corpus
 
 import (
+	"deskd/internal/ciskip"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// recordingTB records Skipf/Fatalf instead of stopping the test.
-type recordingTB struct {
-	testing.TB
-	skipped, failed bool
-}
-
-func (r *recordingTB) Helper()               {}
-func (r *recordingTB) Skipf(string, ...any)  { r.skipped = true }
-func (r *recordingTB) Fatalf(string, ...any) { r.failed = true }
-
 // A missing corpus fails CI and skips elsewhere.
 func TestMissingCorpusNeverSkipsInCI(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-corpus")
 	t.Setenv("CI", "true")
-	r := &recordingTB{TB: t}
-	if got := entriesIn(r, missing); got != nil || r.skipped || !r.failed {
-		t.Errorf("with CI=true: entries=%d skipped=%v failed=%v, want a failure", len(got), r.skipped, r.failed)
+	r := &ciskip.Recorder{TB: t}
+	if got := entriesIn(r, missing); got != nil || r.SawSkip || !r.SawFatal {
+		t.Errorf("with CI=true: entries=%d skipped=%v failed=%v, want a failure", len(got), r.SawSkip, r.SawFatal)
 	}
 	t.Setenv("CI", "")
-	r = &recordingTB{TB: t}
-	if got := entriesIn(r, missing); got != nil || !r.skipped || r.failed {
-		t.Errorf("without CI: entries=%d skipped=%v failed=%v, want a skip", len(got), r.skipped, r.failed)
+	r = &ciskip.Recorder{TB: t}
+	if got := entriesIn(r, missing); got != nil || !r.SawSkip || r.SawFatal {
+		t.Errorf("without CI: entries=%d skipped=%v failed=%v, want a skip", len(got), r.SawSkip, r.SawFatal)
 	}
 }
 

@@ -2,6 +2,7 @@ package mailstack
 
 import (
 	"bytes"
+	"deskd/internal/ciskip"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -217,28 +218,12 @@ func TestCheckOptions(t *testing.T) {
 	}
 }
 
-// recordingTB records Skipf/Fatalf instead of stopping the test.
-type recordingTB struct {
-	testing.TB
-	skipped, failed bool
-}
-
-func (r *recordingTB) Helper()               {}
-func (r *recordingTB) Skipf(string, ...any)  { r.skipped = true }
-func (r *recordingTB) Fatalf(string, ...any) { r.failed = true }
-
 // A missing mail stack must fail CI rather than skip the tests that need it.
 func TestNeverSkipInCI(t *testing.T) {
 	t.Setenv("CI", "true")
-	r := &recordingTB{TB: t}
+	r := &ciskip.Recorder{TB: t}
 	skipOrFail(r, "binaries missing")
-	if r.skipped || !r.failed {
-		t.Errorf("with CI=true: skipped=%v failed=%v, want a failure", r.skipped, r.failed)
-	}
-	t.Setenv("CI", "")
-	r = &recordingTB{TB: t}
-	skipOrFail(r, "binaries missing")
-	if !r.skipped || r.failed {
-		t.Errorf("without CI: skipped=%v failed=%v, want a skip", r.skipped, r.failed)
+	if r.SawSkip || !r.SawFatal {
+		t.Errorf("with CI=true: skipped=%v failed=%v, want a failure", r.SawSkip, r.SawFatal)
 	}
 }
