@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"deskd/internal/safeio"
 	"deskd/store"
 )
 
@@ -187,13 +188,13 @@ func FetchBackup(socket string, w io.Writer, compression string) (store.BackupIn
 // Snapshot copies the running daemon's store, uncompressed, to dstPath: a
 // consistent bbolt file (one read transaction) that store.Open (ReadOnly)
 // or bbolt can open, written to a temporary name beside dstPath, fsynced
-// and renamed. It returns an error matching ErrNoDaemon when no daemon
+// and renamed (internal/safeio). It returns an error matching ErrNoDaemon when no daemon
 // answers on socket (the caller may then open the store file itself).
 func Snapshot(socket, dstPath string) error {
-	err := store.WriteFileAtomic(dstPath, func(w io.Writer) error {
+	err := safeio.Write(dstPath, func(w io.Writer) error {
 		_, err := FetchBackup(socket, w, store.CompressionNone)
 		return err
-	})
+	}, safeio.Options{SyncEvery: safeio.SyncEvery})
 	if err != nil && !errors.Is(err, ErrNoDaemon) {
 		return fmt.Errorf("snapshot %s: %w", dstPath, err)
 	}

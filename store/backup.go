@@ -30,6 +30,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"deskd/internal/safeio"
 )
 
 // Compression formats of a backup. CompressionNone is the raw bbolt file
@@ -241,83 +243,43 @@ func readChecksum(path string) (string, error) {
 type BackupWriter func(w io.Writer) (BackupInfo, error)
 
 // WriteBackupFile writes a backup to path and its checksum to
-// path.sha256, atomically: both go to hidden temporary files in path's
-// directory first, which are fsynced; the backup is verified (checksum,
-// decompression, bbolt's consistency check, schema version) unless it is
-// CompressionNone; then the sidecar and the backup are renamed into
-// place and the directory is fsynced. On any error, including ctx ending,
-// nothing is left under either name.
+// path.sha256, atomically (internal/safeio): both go to hidden temporary
+// files in path's directory first, which are fsynced; the backup is
+// verified (checksum, decompression, bbolt's consistency check, schema
+// version) unless it is CompressionNone; then the sidecar and the backup
+// are renamed into place and the directory is fsynced. On any error,
+// including ctx ending, nothing is left under either name.
 func WriteBackupFile(ctx context.Context, path string, write BackupWriter) (BackupInfo, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return BackupInfo{}, fmt.Errorf("backup %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	sumName := ""
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmpName)
-			if sumName != "" {
-				os.Remove(sumName)
+	dir := filepath.Dir(path)
+	var info BackupInfo
+	sidecar := false
+	err := safeio.Write(path, func(w io.Writer) error {
+		var err error
+		info, err = write(ctxWriter{ctx, w})
+		return err
+	}, safeio.Options{SyncEvery: safeio.SyncEvery, Verify: func(tmpName string) error {
+		if info.Compression != CompressionNone {
+			vinfo, err := verifyFile(ctx, tmpName, info.SHA256, dir, nil)
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			if vinfo.RawSize != info.RawSize {
+				return fmt.Errorf("verify: %d bytes inside, %d written", vinfo.RawSize, info.RawSize)
 			}
 		}
-	}()
-	bw := bufio.NewWriterSize(ctxWriter{ctx, &syncingWriter{f: tmp}}, 1<<20)
-	info, err := write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return info, fmt.Errorf("backup %s: %w", path, err)
-	}
-	if info.Compression != CompressionNone {
-		vinfo, err := verifyFile(ctx, tmpName, info.SHA256, dir, nil)
-		if err != nil {
-			return info, fmt.Errorf("backup %s: verify: %w", path, err)
+		// The sidecar first: a crash between the renames leaves a checksum
+		// without its backup (harmless), never a backup that looks finished
+		// but cannot be checked.
+		if err := safeio.WriteFile(path+ChecksumSuffix, []byte(ChecksumLine(info.SHA256, path)), safeio.Options{}); err != nil {
+			return fmt.Errorf("checksum: %w", err)
 		}
-		if vinfo.RawSize != info.RawSize {
-			return info, fmt.Errorf("backup %s: verify: %d bytes inside, %d written", path, vinfo.RawSize, info.RawSize)
+		sidecar = true
+		return nil
+	}})
+	if err != nil {
+		if sidecar && !errors.Is(err, safeio.ErrDirNotSynced) {
+			os.Remove(path + ChecksumSuffix) // the backup it names never got its name
 		}
-	}
-	sum, err := os.CreateTemp(dir, "."+base+ChecksumSuffix+".tmp-*")
-	if err != nil {
-		return info, fmt.Errorf("backup %s: %w", path, err)
-	}
-	sumName = sum.Name()
-	_, err = sum.WriteString(ChecksumLine(info.SHA256, path))
-	if err == nil {
-		err = sum.Sync()
-	}
-	if cerr := sum.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return info, fmt.Errorf("backup %s: checksum: %w", path, err)
-	}
-	// The sidecar first: a crash between the renames leaves a checksum
-	// without its backup (harmless), never a backup that looks finished
-	// but cannot be checked.
-	if err := os.Rename(sumName, path+ChecksumSuffix); err != nil {
-		return info, fmt.Errorf("backup %s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		os.Remove(path + ChecksumSuffix)
-		return info, fmt.Errorf("backup %s: %w", path, err)
-	}
-	done = true
-	if err := syncDir(dir); err != nil {
 		return info, fmt.Errorf("backup %s: %w", path, err)
 	}
 	return info, nil

@@ -20,11 +20,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"deskd/internal/safeio"
 )
 
 // migrate brings a store from version from to schemaVersion within the
@@ -109,29 +110,13 @@ func backupBeforeMigrate(bdb *bolt.DB, path string) error {
 		return err
 	}
 	name := fmt.Sprintf("%s.pre-v%d-%s.bak", path, schemaVersion, time.Now().UTC().Format("20060102T150405Z"))
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	err = safeio.Write(name, func(w io.Writer) error {
+		return bdb.View(func(tx *bolt.Tx) error {
+			_, err := tx.WriteTo(w)
+			return err
+		})
+	}, safeio.Options{SyncEvery: safeio.SyncEvery})
 	if err != nil {
-		return fmt.Errorf("backup before migration: %w", err)
-	}
-	err = bdb.View(func(tx *bolt.Tx) error {
-		_, err := tx.WriteTo(tmp)
-		return err
-	})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("backup before migration: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("backup before migration: %w", err)
 	}
 	return nil

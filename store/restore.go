@@ -10,6 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"deskd/internal/safeio"
 )
 
 // RestoreOptions tune Restore.
@@ -64,7 +66,10 @@ func Restore(backupPath, storePath string, opts RestoreOptions) (RestoreResult, 
 			os.Remove(tmpName)
 		}
 	}()
-	info, err := unpack(context.Background(), backupPath, want, &syncingWriter{f: tmp}, opts.Progress)
+	info, err := unpack(context.Background(), backupPath, want, &safeio.SyncingWriter{F: tmp, Every: safeio.SyncEvery}, opts.Progress)
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -100,7 +105,7 @@ func Restore(backupPath, storePath string, opts RestoreOptions) (RestoreResult, 
 		return res, fmt.Errorf("restore: install: %w", err)
 	}
 	installed = true
-	if err := syncDir(dir); err != nil {
+	if err := safeio.SyncDir(dir); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	return res, nil

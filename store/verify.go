@@ -70,7 +70,7 @@ func verifyFile(ctx context.Context, path, wantSHA, tmpDir string, progress func
 	defer os.Remove(tmp.Name())
 	// Not fsynced: the file is removed again, and an fsync of a whole
 	// store's worth of data would only hold up the daemon's commits.
-	info, err := unpack(ctx, path, wantSHA, &syncingWriter{f: tmp, never: true}, progress)
+	info, err := unpack(ctx, path, wantSHA, tmp, progress)
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -80,9 +80,11 @@ func verifyFile(ctx context.Context, path, wantSHA, tmpDir string, progress func
 	return checkBoltFile(tmp.Name(), info)
 }
 
-// unpack decompresses the backup at path into dst (fsynced), checking its
-// SHA-256 against wantSHA ("" = no check) over every byte of the file.
-func unpack(ctx context.Context, path, wantSHA string, dst *syncingWriter, progress func(int64)) (BackupInfo, error) {
+// unpack decompresses the backup at path into dst, checking its SHA-256
+// against wantSHA ("" = no check) over every byte of the file. Whether dst
+// is fsynced is the caller's choice: a restore does, a verification does
+// not.
+func unpack(ctx context.Context, path, wantSHA string, dst io.Writer, progress func(int64)) (BackupInfo, error) {
 	var info BackupInfo
 	f, err := os.Open(path)
 	if err != nil {
@@ -132,9 +134,6 @@ func unpack(ctx context.Context, path, wantSHA string, dst *syncingWriter, progr
 	info.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if wantSHA != "" && info.SHA256 != wantSHA {
 		return info, fmt.Errorf("checksum mismatch: the file's SHA-256 is %s, its checksum file says %s: the backup is damaged", info.SHA256, wantSHA)
-	}
-	if err := dst.Sync(); err != nil {
-		return info, err
 	}
 	return info, nil
 }

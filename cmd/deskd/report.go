@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"deskd/config"
 	"deskd/daemon"
 	"deskd/internal/progress"
+	"deskd/internal/safeio"
 	"deskd/report"
 	"deskd/sla"
 	"deskd/store"
@@ -123,7 +123,9 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		_, err := stdout.Write(b.Bytes())
 		return err
 	}
-	if err := writeFileAtomic(*out, b.Bytes()); err != nil {
+	// Through a temporary file, fsynced, so a reader never sees half a
+	// report and a crash leaves the old one or the new one.
+	if err := safeio.WriteFile(*out, b.Bytes(), safeio.Options{Perm: 0o644}); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote the %s report of %s (%d customers) to %s\n", f, *month, len(rep.Customers), *out)
@@ -187,26 +189,4 @@ func noCases(r *sla.Report) bool {
 		}
 	}
 	return true
-}
-
-// writeFileAtomic writes data to path through a temporary file beside it,
-// so a reader never sees half a report.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename: nothing there
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
