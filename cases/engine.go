@@ -18,8 +18,9 @@ type Lookup interface {
 	CaseByID(id uint64) (*Case, error)
 	// NextCaseID is the number a new case gets.
 	NextCaseID() (uint64, error)
-	// AutoMailsSince counts the automatic mails queued to addr since then.
-	AutoMailsSince(addr string, since time.Time) (int, error)
+	// AutoMailsSince counts the automatic mails of kind queued to addr
+	// since then (each kind has its own budget).
+	AutoMailsSince(kind MailKind, addr string, since time.Time) (int, error)
 	// UndeliverableUntil is the end of addr's bounce quarantine, or zero.
 	UndeliverableUntil(addr string) (time.Time, error)
 }
@@ -36,29 +37,16 @@ const (
 	OutcomeMachineCase Outcome = "machine_case"  // a machine's mail that refers to nothing
 )
 
-// Ack asks for an acknowledgement of a new case (rendered and queued by the
-// caller in the same transaction).
-type Ack struct {
-	To         Address
-	InReplyTo  string
-	References []string
-	// Subject is "[<prefix> #<n>] <original subject>".
-	Subject  string
-	Language string
-	Plan     string
-	Customer string
-}
-
-// Decision is what one inbound mail means. The caller stores Message, saves
-// Case, queues Ack (if any), marks Undeliverable addresses, all in one
-// transaction.
+// Decision is what one inbound mail means. The caller stores Message,
+// sends Mails (recording each on Case with Case.RecordSent), adds Notices
+// to the named contacts' digests, marks Undeliverable addresses and saves
+// Case, all in one transaction.
 type Decision struct {
 	Outcome Outcome
 	Sender  Sender
 	Case    *Case // the case after the change
 	NewCase bool
 	Message *Message
-	Ack     *Ack
 	// NoAck says why a new case got no acknowledgement ("" when it got one
 	// or when none was due).
 	NoAck string
@@ -67,10 +55,16 @@ type Decision struct {
 	// Thread says how the mail was threaded ("in-reply-to", "token",
 	// "new", "stranger quoted token 12", ...), for the log line.
 	Thread string
-	// Mails are the other mails the decision sends: staff notifications,
-	// relays of staff replies, confirmations, the closing mail, ... The
-	// caller renders and queues them in the same transaction.
+	// Mails are the mails the decision sends: the acknowledgement (kind
+	// MailAck, first when there is one), staff notifications, relays of
+	// staff replies, confirmations, the closing mail, ... The caller
+	// renders and queues them in the same transaction, every kind on the
+	// same road.
 	Mails []*OutMail
+	// Notices are the lines this mail adds to named contacts' R1 digests
+	// (someone who is not a named contact wrote in): the caller adds them
+	// to each contact's pending digest and sends those that are due.
+	Notices []ContactNotice
 	// Quarantine, when set, says the mail belongs in no case (staff
 	// keywords that name none): the caller quarantines it with this
 	// reason, and Case and Message are nil. Mails may still carry the
@@ -78,6 +72,16 @@ type Decision struct {
 	Quarantine string
 	// Changes lists what staff keywords changed, for the log line.
 	Changes []string
+}
+
+// Ack returns the acknowledgement among d's mails, or nil.
+func (d *Decision) Ack() *OutMail {
+	for _, m := range d.Mails {
+		if m.Kind == MailAck {
+			return m
+		}
+	}
+	return nil
 }
 
 // Engine decides what inbound mail means. It is safe for concurrent use; it
@@ -407,7 +411,9 @@ func (e *Engine) ackTo(d *Decision, to Address, inReplyTo string, refs []string,
 		d.NoAck = "no usable sender address"
 		return nil
 	}
-	blocked, err := e.autoBlocked(addr, lk, now)
+	// The acknowledgement's own budget: mail deskd sent this address
+	// about others (an R1 digest) never withholds it.
+	blocked, err := e.AutoBlocked(MailAck, addr, lk, now)
 	if err != nil {
 		return err
 	}
@@ -415,24 +421,29 @@ func (e *Engine) ackTo(d *Decision, to Address, inReplyTo string, refs []string,
 		d.NoAck = blocked
 		return nil
 	}
-	d.Ack = &Ack{
-		To:         Address{Name: to.Name, Email: addr},
-		InReplyTo:  inReplyTo,
-		References: refs,
-		Subject:    e.tokens.Format(d.Case.ID) + " " + subject,
-		Language:   d.Case.Language,
-		Plan:       d.Case.Plan,
-		Customer:   d.Case.Customer,
-	}
+	d.Mails = append(d.Mails, &OutMail{
+		Kind:        MailAck,
+		To:          []Address{{Name: to.Name, Email: addr}},
+		InReplyTo:   inReplyTo,
+		References:  refs,
+		Subject:     e.tokens.Format(d.Case.ID) + " " + subject,
+		Language:    d.Case.Language,
+		Automatic:   "auto-replied", // RFC 3834 §5
+		RateLimited: true,
+	})
 	d.Case.Events = append(d.Case.Events, Event{At: now, Type: EventAckQueued, By: e.policy.SupportAddress, Detail: addr})
 	return nil
 }
 
-// autoBlocked says why addr must get no automatic mail now ("" = it may):
-// it bounced, or it reached its hourly or daily budget (RFC 3834 §2).
-// Lookup errors abort the decision (fail closed): an automatic mail sent
-// because the counter could not be read is how loops start.
-func (e *Engine) autoBlocked(addr string, lk Lookup, now time.Time) (string, error) {
+// AutoBlocked says why addr must get no automatic mail of kind now ("" =
+// it may): it bounced, or it reached the kind's hourly or daily budget
+// (RFC 3834 §2). Each kind has a budget of its own (AutoPerHour and
+// AutoPerDay mails of that kind), so that mail of one kind never starves
+// another: a named contact told about colleagues (R1) still gets the
+// acknowledgement of their own question. Lookup errors abort the decision
+// (fail closed): an automatic mail sent because the counter could not be
+// read is how loops start.
+func (e *Engine) AutoBlocked(kind MailKind, addr string, lk Lookup, now time.Time) (string, error) {
 	p := e.policy
 	until, err := lk.UndeliverableUntil(addr)
 	if err != nil {
@@ -449,12 +460,12 @@ func (e *Engine) autoBlocked(addr string, lk Lookup, now time.Time) (string, err
 		if limit.max <= 0 {
 			continue
 		}
-		n, err := lk.AutoMailsSince(addr, now.Add(-limit.window))
+		n, err := lk.AutoMailsSince(kind, addr, now.Add(-limit.window))
 		if err != nil {
-			return "", fmt.Errorf("automatic mails to %s: %w", addr, err)
+			return "", fmt.Errorf("automatic %s mails to %s: %w", kind, addr, err)
 		}
 		if n >= limit.max {
-			return fmt.Sprintf("rate limit: %d automatic mails in the last %s", n, limit.name), nil
+			return fmt.Sprintf("rate limit: %d automatic %s mails in the last %s", n, kind, limit.name), nil
 		}
 	}
 	return "", nil

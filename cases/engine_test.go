@@ -79,12 +79,12 @@ func (f *fakeLookup) NextCaseID() (uint64, error) {
 	return f.next, nil
 }
 
-func (f *fakeLookup) AutoMailsSince(addr string, since time.Time) (int, error) {
+func (f *fakeLookup) AutoMailsSince(kind MailKind, addr string, since time.Time) (int, error) {
 	if err := f.fail("AutoMailsSince"); err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, t := range f.auto[addr] {
+	for _, t := range f.auto[string(kind)+" "+addr] {
 		if !t.Before(since) {
 			n++
 		}
@@ -116,8 +116,9 @@ func (f *fakeLookup) commit(d *Decision, now time.Time, undeliverableFor time.Du
 	if d.Message != nil && d.Message.MessageID != "" {
 		f.byMsgID[d.Message.MessageID] = d.Case.ID
 	}
-	if d.Ack != nil {
-		f.auto[d.Ack.To.Email] = append(f.auto[d.Ack.To.Email], now)
+	if d.Ack() != nil {
+		k := string(MailAck) + " " + d.Ack().To[0].Email
+		f.auto[k] = append(f.auto[k], now)
 		f.byMsgID[fmt.Sprintf("deskd.%d.ok@x", d.Case.ID)] = d.Case.ID
 	}
 	for _, a := range d.Undeliverable {
@@ -282,7 +283,8 @@ func bounce(bouncedID string, rcpts ...string) opt {
 
 func autoAt(f *fakeLookup, addr string, ago ...time.Duration) {
 	for _, a := range ago {
-		f.auto[addr] = append(f.auto[addr], testNow.Add(-a))
+		k := string(MailAck) + " " + addr
+		f.auto[k] = append(f.auto[k], testNow.Add(-a))
 	}
 }
 
@@ -469,8 +471,8 @@ var engineCases = []engineCase{
 		outcome: OutcomeNewCase, caseID: 7, role: RoleStranger, status: StatusOpen, thread: "stranger quoted token 1",
 		events: []string{EventReceived, EventAckQueued}, ack: true, quoted: 1,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
-			if d.Ack.Subject != "[Case #7] Re: Printer" {
-				t.Errorf("ack subject %q: the quoted token must be replaced", d.Ack.Subject)
+			if d.Ack().Subject != "[Case #7] Re: Printer" {
+				t.Errorf("ack subject %q: the quoted token must be replaced", d.Ack().Subject)
 			}
 			if d.Case.Subject != "Printer" {
 				t.Errorf("case subject %q", d.Case.Subject)
@@ -483,8 +485,8 @@ var engineCases = []engineCase{
 		outcome: OutcomeNewCase, caseID: 7, role: RoleCustomer, status: StatusOpen, thread: "stranger quoted token 1",
 		events: []string{EventReceived, EventAckQueued}, ack: true, quoted: 1,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
-			if d.Case.Customer != "Bakker" || d.Ack.Language != "nl" {
-				t.Errorf("customer %q language %q", d.Case.Customer, d.Ack.Language)
+			if d.Case.Customer != "Bakker" || d.Ack().Language != "nl" {
+				t.Errorf("customer %q language %q", d.Case.Customer, d.Ack().Language)
 			}
 		},
 	},
@@ -544,8 +546,8 @@ var engineCases = []engineCase{
 			if !d.NewCase {
 				t.Error("NewCase false")
 			}
-			if d.Ack.Subject != "[Case #7] Re: old problem" {
-				t.Errorf("ack subject %q", d.Ack.Subject)
+			if d.Ack().Subject != "[Case #7] Re: old problem" {
+				t.Errorf("ack subject %q", d.Ack().Subject)
 			}
 			if f.cases[3].Status != StatusClosed {
 				t.Error("old case changed")
@@ -817,8 +819,8 @@ var engineCases = []engineCase{
 		events: []string{EventReceived, EventAckQueued}, ack: true,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
 			c := d.Case
-			if c.Customer != "Unknown" || c.Plan != "Basic" || c.Language != "nl" || d.Ack.Language != "nl" || d.Ack.Plan != "Basic" {
-				t.Errorf("customer %q plan %q lang %q ack %+v", c.Customer, c.Plan, c.Language, d.Ack)
+			if c.Customer != "Unknown" || c.Plan != "Basic" || c.Language != "nl" || d.Ack().Language != "nl" {
+				t.Errorf("customer %q plan %q lang %q ack %+v", c.Customer, c.Plan, c.Language, d.Ack())
 			}
 		},
 	},
@@ -843,7 +845,7 @@ var engineCases = []engineCase{
 		outcome: OutcomeNewCase, caseID: 7, role: RoleCustomer, status: StatusOpen, thread: "stranger quoted token 77",
 		events: []string{EventReceived, EventAckQueued, EventPriorityProposed}, ack: true, quoted: 77,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
-			a := d.Ack
+			a := d.Ack()
 			// A customer's keyword is a proposal (R7), kept out of the
 			// subjects deskd writes.
 			if a.Subject != "[Case #7] Antw: Kassa doet het niet" {
@@ -855,7 +857,7 @@ var engineCases = []engineCase{
 			if want := []string{"root@bakker.example", "parent@bakker.example", "kassa@bakker.example"}; !slices.Equal(a.References, want) {
 				t.Errorf("References %v, want %v", a.References, want)
 			}
-			if a.To != (Address{Name: "Piet", Email: "piet@bakker.example"}) || a.Language != "nl" || a.Plan != "Basic" || a.Customer != "Bakker" {
+			if len(a.To) != 1 || a.To[0] != (Address{Name: "Piet", Email: "piet@bakker.example"}) || a.Language != "nl" || d.Case.Plan != "Basic" || d.Case.Customer != "Bakker" || !a.RateLimited || a.Automatic != "auto-replied" {
 				t.Errorf("ack %+v", a)
 			}
 			if d.Case.Subject != "Kassa doet het niet" || d.Case.ProposedPriority != PriorityHigh {
@@ -873,11 +875,11 @@ var engineCases = []engineCase{
 		outcome: OutcomeNewCase, caseID: 7, role: RoleCustomer, status: StatusOpen, thread: "new",
 		events: []string{EventReceived, EventAckQueued}, ack: true,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
-			if d.Ack.To.Email != "ann@acme.example" || d.Ack.Language != "en" {
-				t.Errorf("ack %+v", d.Ack)
+			if d.Ack().To[0].Email != "ann@acme.example" || d.Ack().Language != "en" {
+				t.Errorf("ack %+v", d.Ack())
 			}
-			if d.Case.Subject != "(no subject)" || d.Ack.Subject != "[Case #7] (no subject)" {
-				t.Errorf("case subject %q ack subject %q", d.Case.Subject, d.Ack.Subject)
+			if d.Case.Subject != "(no subject)" || d.Ack().Subject != "[Case #7] (no subject)" {
+				t.Errorf("case subject %q ack subject %q", d.Case.Subject, d.Ack().Subject)
 			}
 		},
 	},
@@ -887,8 +889,8 @@ var engineCases = []engineCase{
 		outcome: OutcomeNewCase, caseID: 7, role: RoleCustomer, status: StatusOpen, thread: "new",
 		events: []string{EventReceived, EventAckQueued}, ack: true,
 		check: func(t *testing.T, d *Decision, _ *fakeLookup) {
-			if d.Ack.InReplyTo != "" || !slices.Equal(d.Ack.References, []string{"a@x.example"}) {
-				t.Errorf("ack %+v", d.Ack)
+			if d.Ack().InReplyTo != "" || !slices.Equal(d.Ack().References, []string{"a@x.example"}) {
+				t.Errorf("ack %+v", d.Ack())
 			}
 		},
 	},
@@ -993,8 +995,8 @@ func checkDecision(t *testing.T, tc engineCase, d *Decision, before int) {
 	if !slices.Equal(got, tc.events) {
 		t.Errorf("new events = %v, want %v", got, tc.events)
 	}
-	if (d.Ack != nil) != tc.ack {
-		t.Errorf("ack = %+v, want ack %v (NoAck %q)", d.Ack, tc.ack, d.NoAck)
+	if (d.Ack() != nil) != tc.ack {
+		t.Errorf("ack = %+v, want ack %v (NoAck %q)", d.Ack(), tc.ack, d.NoAck)
 	}
 	if tc.noAck == "" && d.NoAck != "" {
 		t.Errorf("NoAck = %q, want none", d.NoAck)
@@ -1020,10 +1022,10 @@ func checkDecision(t *testing.T, tc engineCase, d *Decision, before int) {
 	if d.Message == nil || d.Message.Key != tc.in.DedupeKey || d.Message.CaseID != d.Case.ID {
 		t.Errorf("message = %+v", d.Message)
 	}
-	if d.Ack != nil && !strings.HasPrefix(d.Ack.Subject, fmt.Sprintf("[Case #%d] ", d.Case.ID)) {
-		t.Errorf("ack subject %q does not start with the case token", d.Ack.Subject)
+	if d.Ack() != nil && !strings.HasPrefix(d.Ack().Subject, fmt.Sprintf("[Case #%d] ", d.Case.ID)) {
+		t.Errorf("ack subject %q does not start with the case token", d.Ack().Subject)
 	}
-	if d.Ack != nil && (d.Sender.Role == RoleMachine || d.Sender.Role == RoleDeskd || d.Sender.Role == RoleStaff) {
+	if d.Ack() != nil && (d.Sender.Role == RoleMachine || d.Sender.Role == RoleDeskd || d.Sender.Role == RoleStaff) {
 		t.Errorf("RFC 3834: %s got an automatic answer", d.Sender.Role)
 	}
 	for _, p := range d.Case.Parties {
@@ -1076,7 +1078,7 @@ func TestDecideSequence(t *testing.T) {
 	acks := 0
 	for i := range 10 {
 		d := step(msg("ann@acme.example", "I got your mail", mid(fmt.Sprintf("loop%d@acme.example", i))))
-		if d.Ack != nil {
+		if d.Ack() != nil {
 			acks++
 		}
 	}
@@ -1094,12 +1096,12 @@ func TestDecideSequence(t *testing.T) {
 		t.Fatalf("Undeliverable %v", d.Undeliverable)
 	}
 	d = step(msg("ann@acme.example", "new problem", mid("n1@acme.example")))
-	if d.Ack != nil || !strings.Contains(d.NoAck, "bounced") {
-		t.Errorf("ack to a bounced address: %+v NoAck %q", d.Ack, d.NoAck)
+	if d.Ack() != nil || !strings.Contains(d.NoAck, "bounced") {
+		t.Errorf("ack to a bounced address: %+v NoAck %q", d.Ack(), d.NoAck)
 	}
 	now = now.Add(p.UndeliverableFor)
 	d = step(msg("ann@acme.example", "new problem 2", mid("n2@acme.example")))
-	if d.Ack == nil {
+	if d.Ack() == nil {
 		t.Errorf("no ack after the quarantine: %q", d.NoAck)
 	}
 }
@@ -1186,7 +1188,7 @@ func TestSupportAddressByHeaderIsNotTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Outcome != OutcomeMachineCase || d.Case.ID == 1 || d.Ack != nil {
+	if d.Outcome != OutcomeMachineCase || d.Case.ID == 1 || d.Ack() != nil {
 		t.Errorf("got %s on case %d (thread %q), want a machine case of its own", d.Outcome, d.Case.ID, d.Thread)
 	}
 }
@@ -1219,7 +1221,7 @@ func TestAckLimitsFailClosed(t *testing.T) {
 		f := seedStore()
 		f.err, f.errOn[method] = errors.New("boom"), true
 		d, err := NewEngine(testPolicy()).Decide(msg("ann@acme.example", "x"), f, testNow)
-		if err == nil && d.Ack != nil {
+		if err == nil && d.Ack() != nil {
 			t.Errorf("%s failed, yet an ack was queued", method)
 		}
 	}

@@ -2,6 +2,7 @@ package cases
 
 import (
 	"slices"
+	"time"
 
 	"deskd/sla"
 )
@@ -39,6 +40,22 @@ func (e *Engine) priorityMail(d *Decision) {
 		Language:   c.Language,
 		Automatic:  "auto-generated", // RFC 3834 §5: a notice, not an answer
 	})
+}
+
+// Escalate records on c that alert a was sent (its key in the event, so
+// it goes out once, R11d) and returns the mail to the given staff
+// addresses, or nil when nobody is configured to hear it: the alert is
+// still marked sent, it is due once.
+func (c *Case) Escalate(a sla.Alert, to []string, lang, by string, now time.Time) *OutMail {
+	typ, kind := EventSLABreach, MailSLABreach
+	if a.Kind == sla.AlertWarning {
+		typ, kind = EventSLAWarning, MailSLAWarning
+	}
+	c.Events = append(c.Events, Event{At: now, Type: typ, By: by, Detail: a.Key()})
+	if len(to) == 0 {
+		return nil
+	}
+	return &OutMail{Kind: kind, To: addresses(to), Language: lang, Automatic: "auto-generated", SLAAlert: &a}
 }
 
 // SLACase is what the SLA clock needs of c (R7, R8, R11b, R11c): its plan,

@@ -1,79 +1,11 @@
 package cases
 
 import (
-	"deskd/sla"
-
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 )
-
-// MailKind names a mail a decision sends besides the acknowledgement. The
-// daemon renders each kind from the template of the same name, except a
-// relay, whose body is the staff member's own text.
-type MailKind string
-
-const (
-	MailNotify       MailKind = "notify"       // staff.notify: a new case or a customer's reply
-	MailSecondLine   MailKind = "second_line"  // staff.second_line: a case handed over (R5)
-	MailRelay        MailKind = "relay"        // a staff reply, relayed to the customer
-	MailClosing      MailKind = "closing"      // the customer: the case is closed
-	MailConfirm      MailKind = "confirm"      // the staff member: what their keywords changed
-	MailError        MailKind = "error"        // the staff member: keywords that could not apply
-	MailUnauthorised MailKind = "unauthorised" // the customer's named contacts (R1)
-)
-
-// OutMail is one mail a decision sends. The daemon composes it from the
-// support address, renders the template of its Kind (a relay carries its
-// own text) and queues it in the decision's transaction.
-type OutMail struct {
-	Kind MailKind
-	To   []Address
-	Cc   []Address
-	// Subject is the subject of a relay; templated mails take theirs from
-	// the template.
-	Subject string
-	// InReplyTo and References thread the mail (RFC 5322 §3.6.4).
-	InReplyTo  string
-	References []string
-	Language   string
-	// Staff is the staff member a relay or closing mail speaks for: it is
-	// sent as "<name> via <support name>".
-	Staff Address
-	// From is who wrote the mail this one is about (notifications).
-	From Address
-	// Text is the new text of the mail this one is about, quoted history
-	// cut: the customer's words for staff, the staff member's for the
-	// customer.
-	Text string
-	// Attachments are those of the mail this one is about; a relay and a
-	// closing mail that carries the staff member's words take them along
-	// from AttachmentsOf (the dedupe key of that inbound mail).
-	Attachments   []Attachment
-	AttachmentsOf string
-	// Event is what a notification reports: "new", "reply", "reopened",
-	// "linked", "on_behalf".
-	Event string
-	// Changes and Problems fill confirmations and error replies.
-	Changes  []string
-	Problems []string
-	// Suspicious is why the mail this one is about claimed a staff address
-	// and was not believed.
-	Suspicious string
-	// SLAAlert is the alert a MailSLAWarning or MailSLABreach is about.
-	SLAAlert *sla.Alert
-	// Automatic is the Auto-Submitted value (RFC 3834 §5): "auto-replied"
-	// for answers to a mail, "auto-generated" for notices, "" for a relay,
-	// which carries a person's words.
-	Automatic string
-	// RateLimited mails count against each recipient's automatic-mail
-	// budget (the engine checked it). Mails to staff never do: a
-	// notification must never be rate-limited into silence.
-	RateLimited bool
-	// NoCase marks an error reply about a mail that belongs to no case.
-	NoCase bool
-}
 
 // maxThread bounds Case.Thread like mail.Compose bounds References: the
 // root and the latest ids.
@@ -126,9 +58,7 @@ func (e *Engine) customerMail(d *Decision, in *Inbound, lk Lookup, now time.Time
 		c.Events = append(c.Events, Event{At: at, Type: EventPriorityProposed, By: d.Sender.Email, MessageID: in.MessageID, Detail: string(cmds.Priority)})
 	}
 	if d.Sender.Role == RoleContact {
-		if err := e.unauthorised(d, in, lk, now); err != nil {
-			return err
-		}
+		e.unauthorised(d, in, now)
 	}
 	event := "reply"
 	switch d.Outcome {
@@ -145,45 +75,33 @@ func (e *Engine) customerMail(d *Decision, in *Inbound, lk Lookup, now time.Time
 
 // unauthorised marks a case written into by someone of a customer who is
 // not one of its named contacts, and tells the named contacts once per
-// case (R1). The notice is automatic mail: it counts against each
-// contact's budget, so a robot at the customer cannot make deskd flood
-// them.
-func (e *Engine) unauthorised(d *Decision, in *Inbound, lk Lookup, now time.Time) error {
+// case (R1), in their digest: one line per case, which the daemon sends
+// at most once per contact per digest period (limits.notice_digest), so
+// that a burst of colleagues' mails costs a contact one notice and never
+// their own acknowledgements.
+func (e *Engine) unauthorised(d *Decision, in *Inbound, now time.Time) {
 	c := d.Case
 	c.Unauthorised = true
 	if c.hasEvent(EventUnauthorised) || d.Sender.Customer == nil {
-		return nil
+		return
 	}
-	var to, skipped []string
-	var rcpts []Address
+	var to []string
 	for _, ct := range d.Sender.Customer.Contacts {
 		addr := strings.ToLower(ct.Email)
-		blocked, err := e.autoBlocked(addr, lk, now)
-		if err != nil {
-			return err
-		}
-		if blocked != "" {
-			skipped = append(skipped, addr+": "+blocked)
-			continue
-		}
 		to = append(to, addr)
-		rcpts = append(rcpts, Address{Name: ct.Name, Email: addr})
-	}
-	detail := "told " + strings.Join(to, ", ")
-	switch {
-	case len(d.Sender.Customer.Contacts) == 0:
-		detail = "the customer has no named contacts to tell"
-	case len(to) == 0:
-		detail = "no named contact could be told: " + strings.Join(skipped, "; ")
-	}
-	c.Events = append(c.Events, Event{At: now, Type: EventUnauthorised, By: d.Sender.Email, MessageID: in.MessageID, Detail: detail})
-	if len(rcpts) > 0 {
-		d.Mails = append(d.Mails, &OutMail{
-			Kind: MailUnauthorised, To: rcpts, Language: c.Language, From: in.From,
-			References: slices.Clone(c.Thread), Automatic: "auto-generated", RateLimited: true,
+		d.Notices = append(d.Notices, ContactNotice{
+			To: Address{Name: ct.Name, Email: addr},
+			Notice: Notice{
+				CaseID: c.ID, Subject: c.Subject, Customer: c.Customer, Language: c.Language,
+				Writer: in.From, At: arrival(in, now), Thread: slices.Clone(c.Thread),
+			},
 		})
 	}
-	return nil
+	detail := "in the digest of " + strings.Join(to, ", ")
+	if len(to) == 0 {
+		detail = "the customer has no named contacts to tell"
+	}
+	c.Events = append(c.Events, Event{At: now, Type: EventUnauthorised, By: d.Sender.Email, MessageID: in.MessageID, Detail: detail})
 }
 
 // notify tells a staff list about in. Notifications are automatic mail,
@@ -236,7 +154,7 @@ func (e *Engine) staff(d *Decision, in *Inbound, target *Case, lk Lookup, now ti
 			return err
 		}
 		opened := fmt.Sprintf("case %d opened for %s (R6)", d.Case.ID, cmds.ForCustomer)
-		if d.Ack != nil {
+		if d.Ack() != nil {
 			opened += "; the customer gets the acknowledgement"
 		} else {
 			opened += "; no acknowledgement: " + d.NoAck

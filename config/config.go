@@ -265,6 +265,10 @@ type Limits struct {
 	// UndeliverableFor is how long an address whose mail bounced gets no
 	// automatic mail.
 	UndeliverableFor time.Duration `mapstructure:"undeliverable_for"`
+	// NoticeDigest is the shortest time between two R1 notices to one
+	// named contact: the first goes at once, what follows waits for the
+	// next digest, which lists every writer and case since the last one.
+	NoticeDigest time.Duration `mapstructure:"notice_digest"`
 }
 
 // Store is the bbolt database.
@@ -476,6 +480,7 @@ func defaults() Config {
 			AutoReplyPerHour: 5,
 			AutoReplyPerDay:  20,
 			UndeliverableFor: 72 * time.Hour,
+			NoticeDigest:     time.Hour,
 		},
 		Store: Store{
 			Path:        "/var/lib/deskd/deskd.db",

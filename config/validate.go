@@ -351,6 +351,7 @@ func (c *Config) validateRest(v *validator) {
 		v.add("limits.auto_reply_per_hour", "%d exceeds limits.auto_reply_per_day %d", l.AutoReplyPerHour, l.AutoReplyPerDay)
 	}
 	v.positive("limits.undeliverable_for", l.UndeliverableFor)
+	v.positive("limits.notice_digest", l.NoticeDigest)
 
 	v.required("store.path", c.Store.Path)
 	v.positive("store.lock_timeout", c.Store.LockTimeout)

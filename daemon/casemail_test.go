@@ -20,7 +20,7 @@ import (
 )
 
 // Golden tests of the mails the staff-by-mail feature sends (casemail.go):
-// renderCaseMail's bytes, headers and body, against
+// renderMail's bytes, headers and body, against
 // testdata/casemail/<name>.golden. After an intended change, rewrite them
 // with
 //
@@ -210,14 +210,14 @@ func TestCaseMailGolden(t *testing.T) {
 	for _, tc := range caseMailCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c()
-			r, err := renderCaseMail(rt, c, tc.m, caseMailNow)
+			r, err := renderMail(rt, c, tc.m, caseMailNow)
 			if err != nil {
-				t.Fatalf("renderCaseMail: %v", err)
+				t.Fatalf("renderMail: %v", err)
 			}
 			got := normaliseCaseMail(t, r, c.ID)
 			// Deterministic apart from the Message-ID: a second
 			// rendering normalises to the same bytes.
-			r2, err := renderCaseMail(rt, tc.c(), tc.m, caseMailNow)
+			r2, err := renderMail(rt, tc.c(), tc.m, caseMailNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,7 +288,7 @@ func lineDiff(want, got string) string {
 func TestCaseMailRelayAttachmentRoundTrip(t *testing.T) {
 	rt := caseMailRuntime(t)
 	tc := caseMailCases()[0]
-	r, err := renderCaseMail(rt, tc.c(), tc.m, caseMailNow)
+	r, err := renderMail(rt, tc.c(), tc.m, caseMailNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestCaseMailHeaders(t *testing.T) {
 		"confirm":          {"auto-replied", "Desk Support"},
 	}
 	for _, tc := range caseMailCases() {
-		r, err := renderCaseMail(rt, tc.c(), tc.m, caseMailNow)
+		r, err := renderMail(rt, tc.c(), tc.m, caseMailNow)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -422,7 +422,7 @@ func TestCaseMailClosingNoticeAboveSignature(t *testing.T) {
 		if tc.name != "closing_text" {
 			continue
 		}
-		r, err := renderCaseMail(rt, tc.c(), tc.m, caseMailNow)
+		r, err := renderMail(rt, tc.c(), tc.m, caseMailNow)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,12 @@ type Options struct {
 	// empty = Escalation). Warnings go to Policy.StaffNotify (R11d).
 	Escalation, EscalationTier2 []string
 
+	// NoticeDigest is the shortest time between two digests of R1
+	// notices to one named contact (limits.notice_digest; 0 = 1h): the
+	// first notice goes at once, what follows within it waits for the
+	// next digest.
+	NoticeDigest time.Duration
+
 	StorePath        string
 	StoreLockTimeout time.Duration
 	// AdminSocket is the unix socket the CLI uses while the daemon runs

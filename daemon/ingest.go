@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"deskd/mail"
 	"deskd/sla"
 	"deskd/store"
-	"deskd/templates"
 )
 
 // handle decides one fetched mail and commits everything it implies in one
@@ -105,31 +103,26 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 			// Staff keywords that name no case: the mail belongs
 			// nowhere, and the staff member is told why.
 			rep.Decision, rep.Reason, disp = "quarantine", dec.Quarantine, mail.Quarantine
-			if rep.Mails, err = d.queueMails(tx, rt, dec, now); err != nil {
+			sent, err := d.queueMails(tx, rt, nil, dec.Mails, now)
+			if err != nil {
 				return err
 			}
+			rep.noteSent(sent)
 			return tx.PutQuarantine(quarantineRecord(in, f, dec.Quarantine, now), f.Raw)
 		}
 		rep.Decision, rep.CaseID, rep.NoAck, rep.Reason = string(dec.Outcome), dec.Case.ID, dec.NoAck, dec.Thread
 		if err := tx.PutMessage(dec.Message, f.Raw); err != nil {
 			return err
 		}
-		if dec.Ack != nil {
-			out, err := renderAck(rt, dec, now)
-			if err != nil {
-				// A mail deskd cannot answer (say, an address its relay
-				// cannot take) is still recorded: losing it is worse.
-				rep.NoAck = "cannot compose acknowledgement: " + err.Error()
-				dec.Case.Events = append(dec.Case.Events, cases.Event{At: now, Type: cases.EventAckFailed, Detail: rep.NoAck})
-			} else if err := queueAck(tx, rt, dec, out, now); err != nil {
-				return fmt.Errorf("queue acknowledgement: %w", err)
-			} else {
-				rep.Ack = out.messageID
-			}
-		}
-		if rep.Mails, err = d.queueMails(tx, rt, dec, now); err != nil {
+		sent, err := d.queueMails(tx, rt, dec.Case, dec.Mails, now)
+		if err != nil {
 			return err
 		}
+		rep.noteSent(sent)
+		if sent, err = d.addNotices(tx, rt, dec.Notices, now); err != nil {
+			return err
+		}
+		rep.noteSent(sent)
 		for _, addr := range dec.Undeliverable {
 			until := now.Add(rt.opts.Policy.UndeliverableFor)
 			if err := tx.SetUndeliverable(addr, until, "bounce "+in.MessageID); err != nil {
@@ -137,7 +130,7 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 			}
 		}
 		disp = mail.Processed
-		return tx.PutCase(dec.Case)
+		return d.putCase(tx, rt, dec.Case, now)
 	})
 	if err != nil {
 		return d.commitFailed(f, in, rep, err, log)
@@ -185,93 +178,19 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 	return disp
 }
 
-// renderAck renders and composes the acknowledgement of a new case. Its
-// errors concern this mail only (a template, an address that cannot be
-// written), never the store.
-// renderedMail is an outgoing mail ready for the outbox.
-type renderedMail struct {
-	raw           []byte
-	messageID     string
-	subject, text string
-}
-
-func renderAck(rt *runtime, dec *cases.Decision, now time.Time) (*renderedMail, error) {
-	c, ack := dec.Case, dec.Ack
-	tokens := rt.engine.Tokens()
-	data := templates.AckData{
-		CaseID:           c.ID,
-		Token:            tokens.Format(c.ID),
-		Subject:          strings.TrimSpace(strings.TrimPrefix(ack.Subject, tokens.Format(c.ID))),
-		CustomerName:     ack.Customer,
-		ContactName:      ack.To.Name,
-		Plan:             ack.Plan,
-		FirstResponse:    firstResponseText(rt.clocks.For(c.Customer).Targets, ack.Plan, ack.Language),
-		FirstResponseDue: firstResponseDue(rt, c, ack.Language, now),
-		SupportName:      rt.opts.SupportName,
+// noteSent adds what the road did to the report: the acknowledgement's
+// Message-ID, or why it did not go; the other mails queued.
+func (r *Report) noteSent(sent []mailResult) {
+	for _, s := range sent {
+		switch {
+		case s.kind == cases.MailAck && s.messageID != "":
+			r.Ack = s.messageID
+		case s.kind == cases.MailAck:
+			r.NoAck = s.problem
+		case s.messageID != "":
+			r.Mails = append(r.Mails, string(s.kind)+" "+s.messageID)
+		}
 	}
-	subject, text, html, err := rt.templates.Render("ack", ack.Language, data)
-	if err != nil {
-		return nil, err
-	}
-	msgID := mail.NewMessageID(rt.hmacKey, c.ID, rt.domain)
-	raw, err := mail.Compose(&mail.Outgoing{
-		From:                 rt.supportAddress(),
-		To:                   []cases.Address{ack.To},
-		Subject:              subject,
-		MessageID:            msgID,
-		InReplyTo:            ack.InReplyTo,
-		References:           ack.References,
-		Date:                 now,
-		Text:                 text,
-		HTML:                 html,
-		AutoSubmitted:        "auto-replied", // RFC 3834 §5
-		SuppressAutoResponse: true,
-		LoopToken:            rt.domain,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &renderedMail{raw: raw, messageID: msgID, subject: mail.SanitizeHeaderText(subject), text: text}, nil
-}
-
-// queueAck puts a composed acknowledgement in the outbox, records it as an
-// outgoing message of the case (its Message-ID indexed, so the customer's
-// reply to it threads), and counts it against the recipient's
-// automatic-mail budget.
-func queueAck(tx *store.Tx, rt *runtime, dec *cases.Decision, m *renderedMail, now time.Time) error {
-	c, ack := dec.Case, dec.Ack
-	out := &cases.Message{
-		Key:        "out:" + m.messageID,
-		CaseID:     c.ID,
-		Direction:  cases.DirectionOut,
-		Role:       cases.RoleDeskd,
-		MessageID:  m.messageID,
-		From:       rt.supportAddress(),
-		To:         []cases.Address{ack.To},
-		Subject:    m.subject,
-		Date:       now,
-		Text:       m.text,
-		Size:       len(m.raw),
-		Kind:       "ack",
-		Visibility: cases.VisibilityCustomer,
-	}
-	if err := tx.PutMessage(out, m.raw); err != nil {
-		return err
-	}
-	c.MessageKeys = append(c.MessageKeys, out.Key)
-	c.AddToThread(m.messageID)
-	if err := tx.Enqueue(&store.OutboxEntry{
-		CaseID:       c.ID,
-		Kind:         "ack",
-		MessageID:    m.messageID,
-		EnvelopeFrom: rt.opts.Policy.SupportAddress,
-		Recipients:   []string{ack.To.Email},
-		Raw:          m.raw,
-		CreatedAt:    now,
-	}); err != nil {
-		return err
-	}
-	return tx.RecordAutoMail(ack.To.Email, now)
 }
 
 // maxCommitFailures is how often one mail may fail to commit before it is
@@ -411,8 +330,8 @@ func (l txLookup) CaseByMessageID(id string) (*cases.Case, error) {
 
 func (l txLookup) CaseByID(id uint64) (*cases.Case, error) { return l.tx.Case(id) }
 func (l txLookup) NextCaseID() (uint64, error)             { return l.tx.NextCaseID() }
-func (l txLookup) AutoMailsSince(addr string, since time.Time) (int, error) {
-	return l.tx.AutoMailCount(addr, since)
+func (l txLookup) AutoMailsSince(kind cases.MailKind, addr string, since time.Time) (int, error) {
+	return l.tx.AutoMailCount(string(kind), addr, since)
 }
 func (l txLookup) UndeliverableUntil(addr string) (time.Time, error) {
 	return l.tx.UndeliverableUntil(addr)

@@ -140,7 +140,7 @@ func (d *Daemon) answerReport(req AdminRequest) (any, error) {
 	}
 	m := &cases.OutMail{Kind: cases.MailKind(KindReport), To: []cases.Address{to}}
 	if err := d.db.Update(func(tx *store.Tx) error {
-		return queueCaseMail(tx, rt, nil, m, out, now)
+		return queueMail(tx, rt, nil, m, out, now)
 	}); err != nil {
 		return nil, fmt.Errorf("report.mail: queue: %w", err)
 	}

@@ -94,13 +94,23 @@ func (d *Daemon) CheckDeadlines() {
 // of the wall clock (a suspended VM) is noticed within it.
 const maxEscalationSleep = time.Minute
 
-// runEscalations is the escalation loop.
+// runEscalations is the escalation loop: it sends the SLA's alerts and
+// the digests of R1 notices when they fall due.
 func (d *Daemon) runEscalations(ctx context.Context) {
 	for {
 		if err := d.escalate(); err != nil {
 			d.log.Error("sla escalation round failed; retrying", "err", err)
 		}
+		// The digests of R1 notices (digest.go) are timed mail too.
+		if err := d.sendDueDigests(); err != nil {
+			d.log.Error("R1 notice digest round failed; retrying", "err", err)
+		}
 		wait := maxEscalationSleep
+		if next, ok, err := d.nextDigest(d.rt.Load()); err != nil {
+			d.log.Error("R1 notice digests unreadable", "err", err)
+		} else if w := next.Sub(d.now()); ok && w < wait {
+			wait = w
+		}
 		err := d.db.View(func(tx *store.Tx) error {
 			next, ok, err := tx.NextDeadline()
 			if ok {
@@ -177,7 +187,7 @@ func (d *Daemon) escalate() error {
 			}
 			// Stored even when nothing went out: the index then drops
 			// an entry the case no longer calls for.
-			if err := tx.PutCase(c); err != nil {
+			if err := d.putCase(tx, rt, c, now); err != nil {
 				return err
 			}
 		}
@@ -213,32 +223,22 @@ func (d *Daemon) escalateCase(tx *store.Tx, rt *runtime, c *cases.Case, now time
 		if clock.SendAt(a, &st, now).After(now) {
 			continue // not yet, or not at this hour (R11d)
 		}
-		m := &cases.OutMail{Kind: cases.MailSLABreach, Language: rt.opts.Policy.StaffLanguage, Automatic: "auto-generated", SLAAlert: &a}
 		var to []string
 		switch {
 		case a.Kind == sla.AlertWarning:
-			m.Kind, to = cases.MailSLAWarning, rt.opts.Policy.StaffNotify
+			to = rt.opts.Policy.StaffNotify
 		case a.Tier2() && len(rt.opts.EscalationTier2) > 0:
 			to = rt.opts.EscalationTier2
 		default:
 			to = rt.opts.Escalation
 		}
-		for _, addr := range to {
-			m.To = append(m.To, cases.Address{Email: addr})
-		}
-		typ := cases.EventSLAWarning
-		if a.Kind == sla.AlertBreach {
-			typ = cases.EventSLABreach
-		}
-		// Marked sent even when nobody is configured to hear it: the
-		// alert is due once, and the log says it went nowhere.
-		c.Events = append(c.Events, cases.Event{At: now, Type: typ, By: rt.opts.Policy.SupportAddress, Detail: a.Key()})
 		*sent = append(*sent, alertSent{caseID: c.ID, alert: a, to: to})
-		if len(m.To) == 0 {
+		m := c.Escalate(a, to, rt.opts.Policy.StaffLanguage, rt.opts.Policy.SupportAddress, now)
+		if m == nil {
 			d.log.Warn("sla "+a.Kind+" has nobody to go to (staff.notify / staff.escalation empty)", "case", c.ID, "target", a.Target)
 			continue
 		}
-		if _, err := d.queueMails(tx, rt, &cases.Decision{Case: c, Mails: []*cases.OutMail{m}}, now); err != nil {
+		if _, err := d.queueMails(tx, rt, c, []*cases.OutMail{m}, now); err != nil {
 			return err
 		}
 	}

@@ -30,11 +30,26 @@ func normAddr(addr string) (string, error) {
 	return a, nil
 }
 
-// RecordAutoMail notes that deskd sent an automatic mail (ack, auto-reply)
-// to addr at at, and drops records older than 48h before at, for every
-// address, so the buckets stay bounded without a separate sweeper.
-func (tx *Tx) RecordAutoMail(addr string, at time.Time) error {
+// budgetKey is the key prefix of addr's budget for automatic mails of
+// kind: each kind is counted apart, so that mail of one kind (an R1
+// digest) never uses up the budget of another (the acknowledgement).
+func budgetKey(kind, addr string) (string, error) {
 	a, err := normAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	if kind == "" || strings.IndexByte(kind, 0) >= 0 {
+		return "", fmt.Errorf("bad kind %q", kind)
+	}
+	return kind + "\x00" + a, nil
+}
+
+// RecordAutoMail notes that deskd sent an automatic mail of kind ("ack",
+// "unauthorised", ...) to addr at at, and drops records older than 48h
+// before at, for every address, so the buckets stay bounded without a
+// separate sweeper.
+func (tx *Tx) RecordAutoMail(kind, addr string, at time.Time) error {
+	a, err := budgetKey(kind, addr)
 	if err != nil {
 		return fmt.Errorf("record auto mail: %w", err)
 	}
@@ -93,11 +108,11 @@ func pruneAutoMail(b, tb *bolt.Bucket, cutoff time.Time) error {
 	return nil
 }
 
-// AutoMailCount counts the automatic mails recorded for addr at or after
-// since (RFC 3834 §2: limit automatic responses per address). Records are
-// kept 48h, so since must be within that.
-func (tx *Tx) AutoMailCount(addr string, since time.Time) (int, error) {
-	a, err := normAddr(addr)
+// AutoMailCount counts the automatic mails of kind recorded for addr at or
+// after since (RFC 3834 §2: limit automatic responses per address). Records
+// are kept 48h, so since must be within that.
+func (tx *Tx) AutoMailCount(kind, addr string, since time.Time) (int, error) {
+	a, err := budgetKey(kind, addr)
 	if err != nil {
 		return 0, fmt.Errorf("count auto mail: %w", err)
 	}

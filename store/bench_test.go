@@ -44,7 +44,7 @@ func BenchmarkPutCaseAndMessage(b *testing.B) {
 				EnvelopeFrom: "support@desk.example", Recipients: []string{"ann@acme.example"}, Raw: ack, CreatedAt: t0}); err != nil {
 				return err
 			}
-			if err := tx.RecordAutoMail("ann@acme.example", t0.Add(time.Duration(uid)*time.Second)); err != nil {
+			if err := tx.RecordAutoMail("ack", "ann@acme.example", t0.Add(time.Duration(uid)*time.Second)); err != nil {
 				return err
 			}
 			return tx.SetCheckpoint("INBOX", 1, uid)

@@ -26,9 +26,15 @@
 //	outbox_raw         uint64 entry id → zstd(rendered mail)
 //	outbox_due         ts NextAttempt, uint64 entry id → ts CreatedAt; queued
 //	                   entries only
-//	automail           lower-cased address, 0x00, ts → uint32 count
-//	automail_time      ts, lower-cased address → empty (finds expired automail
-//	                   keys without scanning every address)
+//	automail           mail kind, 0x00, lower-cased address, 0x00, ts →
+//	                   uint32 count: one budget per kind and address (records
+//	                   of deskd before per-kind budgets lack the kind and
+//	                   only expire)
+//	automail_time      ts, the automail key's kind and address → empty (finds
+//	                   expired automail keys without scanning every address)
+//	notice_digest      lower-cased address of a named contact → JSON
+//	                   NoticeDigest: the R1 notices not yet sent to them and
+//	                   when their last digest went out
 //	undeliverable      lower-cased address → JSON {until, reason}
 //	deadline           ts At, uint64 case id, kind (1..64 printable ASCII
 //	                   bytes) → empty: the SLA deadline index (schema 3)
@@ -78,6 +84,7 @@ const (
 	bucketUndeliverable = "undeliverable"
 	bucketDeadline      = "deadline"
 	bucketDeadlineCase  = "deadline_case"
+	bucketNoticeDigest  = "notice_digest"
 
 	keySchemaVersion = "schema_version"
 	keyHMAC          = "hmac_key"
@@ -90,7 +97,7 @@ func allBuckets() []string {
 		bucketMsgID, bucketIMAP, bucketQuarantine, bucketQuarantineRaw,
 		bucketOutbox, bucketOutboxRaw, bucketOutboxDue, bucketAutoMail,
 		bucketAutoMailTime, bucketUndeliverable, bucketCaseCustomer,
-		bucketDeadline, bucketDeadlineCase,
+		bucketDeadline, bucketDeadlineCase, bucketNoticeDigest,
 	}
 }
 

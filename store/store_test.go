@@ -850,18 +850,22 @@ func TestAutoMail(t *testing.T) {
 	count := func(addr string, since time.Time) int {
 		var n int
 		view(t, db, func(tx *Tx) (err error) {
-			n, err = tx.AutoMailCount(addr, since)
+			n, err = tx.AutoMailCount("ack", addr, since)
 			return err
 		})
 		return n
 	}
 	update(t, db, func(tx *Tx) error {
 		for _, at := range []time.Time{t0, t0, t0.Add(time.Hour), t0.Add(30 * time.Hour)} {
-			if err := tx.RecordAutoMail("Ann@Acme.example", at); err != nil {
+			if err := tx.RecordAutoMail("ack", "Ann@Acme.example", at); err != nil {
 				return err
 			}
 		}
-		return tx.RecordAutoMail("bob@acme.example", t0.Add(time.Hour))
+		// Another kind has a budget of its own: it counts for no ack.
+		if err := tx.RecordAutoMail("unauthorised", "ann@acme.example", t0); err != nil {
+			return err
+		}
+		return tx.RecordAutoMail("ack", "bob@acme.example", t0.Add(time.Hour))
 	})
 	for _, tc := range []struct {
 		addr  string
@@ -882,8 +886,15 @@ func TestAutoMail(t *testing.T) {
 			t.Errorf("AutoMailCount(%s, +%v) = %d, want %d", tc.addr, tc.since.Sub(t0), got, tc.want)
 		}
 	}
-	// A write 50h later prunes what is older than 48h, for every address.
-	update(t, db, func(tx *Tx) error { return tx.RecordAutoMail("carol@acme.example", t0.Add(50*time.Hour)) })
+	view(t, db, func(tx *Tx) error {
+		if n, err := tx.AutoMailCount("unauthorised", "ann@acme.example", t0); err != nil || n != 1 {
+			t.Errorf("unauthorised budget of ann: %d, %v; want 1", n, err)
+		}
+		return nil
+	})
+	// A write 50h later prunes what is older than 48h, for every address
+	// and kind.
+	update(t, db, func(tx *Tx) error { return tx.RecordAutoMail("ack", "carol@acme.example", t0.Add(50*time.Hour)) })
 	if got := count("ann@acme.example", time.Time{}); got != 1 {
 		t.Errorf("after prune ann has %d records, want 1 (the one at +30h)", got)
 	}
@@ -898,9 +909,49 @@ func TestAutoMail(t *testing.T) {
 		}
 		return nil
 	})
-	if err := db.Update(func(tx *Tx) error { return tx.RecordAutoMail(" ", t0) }); err == nil {
+	if err := db.Update(func(tx *Tx) error { return tx.RecordAutoMail("ack", " ", t0) }); err == nil {
 		t.Error("RecordAutoMail with empty address succeeded")
 	}
+	if err := db.Update(func(tx *Tx) error { return tx.RecordAutoMail("", "ann@acme.example", t0) }); err == nil {
+		t.Error("RecordAutoMail without a kind succeeded")
+	}
+}
+
+// TestNoticeDigest: a named contact's digest of R1 notices is kept per
+// address, survives a reopen of the store, and only those with pending
+// notices are listed.
+func TestNoticeDigest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deskd.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cases.Notice{CaseID: 3, Subject: "vpn", Customer: "Acme", Writer: cases.Address{Email: "dave@acme.example"}, At: t0}
+	update(t, db, func(tx *Tx) error {
+		if d, err := tx.NoticeDigest("ann@acme.example"); err != nil || d != nil {
+			t.Errorf("digest before any notice: %+v, %v", d, err)
+		}
+		if err := tx.PutNoticeDigest(&NoticeDigest{Contact: cases.Address{Email: "Ann@Acme.example"}, Pending: []cases.Notice{n}}); err != nil {
+			return err
+		}
+		return tx.PutNoticeDigest(&NoticeDigest{Contact: cases.Address{Email: "bob@acme.example"}, LastSent: t0})
+	})
+	db.Close()
+	if db, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	view(t, db, func(tx *Tx) error {
+		d, err := tx.NoticeDigest("ANN@acme.example")
+		if err != nil || d == nil || len(d.Pending) != 1 || d.Pending[0].CaseID != 3 || !d.Pending[0].At.Equal(t0) {
+			t.Errorf("ann's digest after reopen: %+v, %v", d, err)
+		}
+		all, err := tx.PendingNoticeDigests()
+		if err != nil || len(all) != 1 || all[0].Contact.Email != "Ann@Acme.example" {
+			t.Errorf("pending digests: %+v, %v", all, err)
+		}
+		return nil
+	})
 }
 
 func TestUndeliverable(t *testing.T) {

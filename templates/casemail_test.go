@@ -286,6 +286,31 @@ func TestUnauthorised(t *testing.T) {
 	}
 }
 
+// TestUnauthorisedDigest: a digest of several R1 notices lists every case
+// and writer in text and HTML, with a subject of its own; a digest of one
+// notice reads like the single notice (TestUnauthorised).
+func TestUnauthorisedDigest(t *testing.T) {
+	s := mustLoad(t, "")
+	for _, tc := range []struct{ lang, subject, intro string }{
+		{"nl", "Berichten van niet-vaste contactpersonen (2 cases)", "Sinds ons vorige bericht"},
+		{"en", "Messages from people who are not named contacts (2 cases)", "Since our last message"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			d := caseData(tc.lang)
+			d.Notices = []NoticeLine{
+				{CaseID: 12, Token: "[Case #12]", Subject: "printer", From: "Jan (jan@voorbeeld.nl)", CustomerName: "Voorbeeld B.V."},
+				{CaseID: 14, Token: "[Case #14]", Subject: "<vpn>", From: "Kees (kees@voorbeeld.nl)", CustomerName: "Voorbeeld B.V."},
+			}
+			subject, text, html := renderCase(t, s, "unauthorised", tc.lang, d)
+			if subject != tc.subject {
+				t.Errorf("subject %q, want %q", subject, tc.subject)
+			}
+			wantIn(t, "text", text, tc.intro, "[Case #12] printer", "jan@voorbeeld.nl", "[Case #14] <vpn>", "kees@voorbeeld.nl")
+			wantIn(t, "html", html, tc.intro, "[Case #14]", "&lt;vpn&gt;", "kees@voorbeeld.nl")
+		})
+	}
+}
+
 func TestCaseMailHTMLEscapes(t *testing.T) {
 	s := mustLoad(t, "")
 	for _, lang := range []string{"nl", "en"} {

@@ -89,6 +89,15 @@ type AckData struct {
 	SupportName string
 }
 
+// NoticeLine is one case of a digest of R1 notices.
+type NoticeLine struct {
+	CaseID       uint64
+	Token        string
+	Subject      string
+	From         string // who wrote, "Name <address>"
+	CustomerName string
+}
+
 // CaseData is the data of every mail about a case other than the
 // acknowledgement. Each template uses the fields that concern it; the rest
 // are zero.
@@ -126,6 +135,11 @@ type CaseData struct {
 	// Unauthorised marks a case opened or joined by someone who is not a
 	// named contact of the customer (R1).
 	Unauthorised bool
+	// Notices are the lines of a digest of R1 notices ("unauthorised"):
+	// one per case opened or joined by someone who is not a named
+	// contact. A digest of one notice also has CaseID, Token, Subject,
+	// From and CustomerName set from it, and reads like a single notice.
+	Notices []NoticeLine
 	// Suspicious says why a mail that claimed a staff address was treated
 	// as a customer's ("" = nothing suspicious).
 	Suspicious string
@@ -193,8 +207,15 @@ func sampleData(name string) []any {
 		fallback := d
 		fallback.FirstResponseDue = ""
 		return []any{d, fallback}
-	case "notify", "second_line", "confirm", "error", "closing", "unauthorised":
+	case "notify", "second_line", "confirm", "error", "closing":
 		return []any{sampleCase()}
+	case "unauthorised":
+		digest := sampleCase()
+		digest.Notices = []NoticeLine{
+			{CaseID: 1, Token: "[Case #1]", Subject: "sample", From: "Contact <contact@example.com>", CustomerName: "Customer"},
+			{CaseID: 2, Token: "[Case #2]", Subject: "other", From: "Other <other@example.com>", CustomerName: "Customer"},
+		}
+		return []any{sampleCase(), digest}
 	case "sla_warning", "sla_breach", "priority_set":
 		out := []any{sampleCase()}
 		for _, target := range []string{"first_response", "resolution", "answer", "answer_tier2"} {

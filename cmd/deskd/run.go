@@ -101,6 +101,7 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		AdminSocket:      cfg.Admin.Socket,
 		AdminSocketMode:  uint32(cfg.Admin.SocketMode),
 		MaxMessageBytes:  int(cfg.Limits.MaxMessageBytes),
+		NoticeDigest:     cfg.Limits.NoticeDigest,
 		HMACKey:          []byte(string(cfg.Support.HMACKey)),
 		RetryInitial:     cfg.SMTP.RetryInitial,
 		RetryMax:         cfg.SMTP.RetryMax,

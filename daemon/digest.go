@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"time"
+
+	"deskd/cases"
+	"deskd/store"
+)
+
+// The digest of R1 notices. Someone of a customer who is not one of its
+// named contacts writes in: the named contacts are told (R1), but at
+// most once per contact per Options.NoticeDigest, in one mail listing
+// every writer and case since the last one, so that a burst of
+// colleagues' questions costs each contact one notice. A contact's
+// digest (store.NoticeDigest) changes only in the transaction that adds
+// a notice (the inbound mail's) or queues the digest (that one, or a
+// round of the escalation loop, which also sleeps until the next digest
+// is due), so a restart neither loses a notice nor sends one twice.
+
+// defaultNoticeDigest is limits.notice_digest's default.
+const defaultNoticeDigest = time.Hour
+
+// noticeDigest is the configured digest period.
+func (rt *runtime) noticeDigest() time.Duration {
+	if rt.opts.NoticeDigest > 0 {
+		return rt.opts.NoticeDigest
+	}
+	return defaultNoticeDigest
+}
+
+// digestDue reports whether dg's pending notices may go out at now: the
+// first ever at once, later ones a digest period after the last.
+func digestDue(dg *store.NoticeDigest, period time.Duration, now time.Time) bool {
+	return len(dg.Pending) > 0 && (dg.LastSent.IsZero() || !now.Before(dg.LastSent.Add(period)))
+}
+
+// addNotices adds a decision's R1 notices to the named contacts' digests
+// in tx, and sends each digest that is due.
+func (d *Daemon) addNotices(tx *store.Tx, rt *runtime, notices []cases.ContactNotice, now time.Time) ([]mailResult, error) {
+	var sent []mailResult
+	for _, n := range notices {
+		dg, err := tx.NoticeDigest(n.To.Email)
+		if err != nil {
+			return nil, err
+		}
+		if dg == nil {
+			dg = &store.NoticeDigest{}
+		}
+		dg.Contact = n.To
+		dg.Pending = append(dg.Pending, n.Notice)
+		if digestDue(dg, rt.noticeDigest(), now) {
+			s, err := d.sendDigest(tx, rt, dg, now)
+			if err != nil {
+				return nil, err
+			}
+			sent = append(sent, s...)
+		}
+		if err := tx.PutNoticeDigest(dg); err != nil {
+			return nil, err
+		}
+	}
+	return sent, nil
+}
+
+// sendDigest queues dg's pending notices as one mail to its contact and
+// marks them sent. A contact who bounced, or who reached the budget of
+// this kind, gets none: the notices are dropped and logged, as they
+// would be if sent (R1 asks to tell them, not to pester a dead mailbox).
+func (d *Daemon) sendDigest(tx *store.Tx, rt *runtime, dg *store.NoticeDigest, now time.Time) ([]mailResult, error) {
+	notices := dg.Pending
+	dg.Pending, dg.LastSent = nil, now
+	why, err := rt.engine.AutoBlocked(cases.MailUnauthorised, dg.Contact.Email, txLookup{tx}, now)
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		d.log.Warn("R1 notice digest not sent", "contact", dg.Contact.Email, "why", why, "notices", len(notices))
+		return []mailResult{{kind: cases.MailUnauthorised, problem: why}}, nil
+	}
+	return d.queueMails(tx, rt, nil, []*cases.OutMail{cases.DigestMail(dg.Contact, notices)}, now)
+}
+
+// sendDueDigests sends every digest that is due, in one transaction.
+func (d *Daemon) sendDueDigests() error {
+	rt := d.rt.Load()
+	now := d.now()
+	next, ok, err := d.nextDigest(rt)
+	if err != nil || !ok || next.After(now) {
+		return err
+	}
+	var n int
+	err = d.db.Update(func(tx *store.Tx) error {
+		n = 0
+		all, err := tx.PendingNoticeDigests()
+		if err != nil {
+			return err
+		}
+		for _, dg := range all {
+			if !digestDue(dg, rt.noticeDigest(), now) {
+				continue
+			}
+			sent, err := d.sendDigest(tx, rt, dg, now)
+			if err != nil {
+				return err
+			}
+			for _, s := range sent {
+				if s.messageID != "" {
+					n++
+				}
+			}
+			if err := tx.PutNoticeDigest(dg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil && n > 0 {
+		d.log.Info("R1 notice digests queued", "mails", n)
+		d.wakeOutbox()
+	}
+	return err
+}
+
+// nextDigest is when the earliest pending digest is due; ok is false
+// when none is pending.
+func (d *Daemon) nextDigest(rt *runtime) (next time.Time, ok bool, err error) {
+	err = d.db.View(func(tx *store.Tx) error {
+		all, err := tx.PendingNoticeDigests()
+		for _, dg := range all {
+			at := dg.LastSent.Add(rt.noticeDigest())
+			if !ok || at.Before(next) {
+				next, ok = at, true
+			}
+		}
+		return err
+	})
+	return next, ok, err
+}
