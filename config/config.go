@@ -35,11 +35,26 @@ const (
 	TLSNone     = "none"     // clear text; refused unless the host is loopback
 )
 
-// SMTP authentication mechanisms of smtp.auth.
+// Authentication mechanisms of smtp.auth (all of them) and imap.auth
+// (password, xoauth2, oauthbearer).
 const (
 	AuthPlain = "plain"
 	AuthLogin = "login"
 	AuthNone  = "none"
+	// AuthPassword is imap.auth's default (IMAP LOGIN); for smtp.auth it
+	// is another name for plain.
+	AuthPassword = "password"
+	// AuthXOAUTH2 and AuthOAuthBearer sign in with an OAuth 2.0 access
+	// token from the oauth2 section (Microsoft 365, Google Workspace).
+	AuthXOAUTH2     = "xoauth2"
+	AuthOAuthBearer = "oauthbearer"
+)
+
+// OAuth 2.0 providers of oauth2.provider.
+const (
+	ProviderMicrosoft = "microsoft"
+	ProviderGoogle    = "google"
+	ProviderGeneric   = "generic"
 )
 
 // Plans a customer can have (R9).
@@ -91,6 +106,7 @@ const DefaultMaxContacts = 3
 type Config struct {
 	IMAP      IMAP       `mapstructure:"imap"`
 	SMTP      SMTP       `mapstructure:"smtp"`
+	OAuth2    OAuth2     `mapstructure:"oauth2"`
 	Support   Support    `mapstructure:"support"`
 	Staff     Staff      `mapstructure:"staff"`
 	Customers []Customer `mapstructure:"customers"`
@@ -109,7 +125,10 @@ type IMAP struct {
 	Host string `mapstructure:"host"`
 	Port int    `mapstructure:"port"`
 	// TLS is TLSImplicit, TLSStartTLS or TLSNone.
-	TLS      string `mapstructure:"tls"`
+	TLS string `mapstructure:"tls"`
+	// Auth is AuthPassword (LOGIN, the default), AuthXOAUTH2 or
+	// AuthOAuthBearer (a token from the oauth2 section).
+	Auth     string `mapstructure:"auth"`
 	Username string `mapstructure:"username"`
 	Password Secret `mapstructure:"password"`
 	// PasswordFile is the file Password was read from (content trimmed);
@@ -144,8 +163,9 @@ type SMTP struct {
 	Username     string `mapstructure:"username"`
 	Password     Secret `mapstructure:"password"`
 	PasswordFile string `mapstructure:"password_file"`
-	// Auth is AuthPlain, AuthLogin or AuthNone. Load and Default fill an
-	// empty value: plain when Username is set, none otherwise.
+	// Auth is AuthPlain, AuthLogin, AuthNone, AuthXOAUTH2 or
+	// AuthOAuthBearer (AuthPassword is read as AuthPlain). Load and Default
+	// fill an empty value: plain when Username is set, none otherwise.
 	Auth string `mapstructure:"auth"`
 	// HELO is the name deskd greets with; Load and Default fill in the
 	// machine's host name when it is empty.
@@ -159,6 +179,67 @@ type SMTP struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// InsecureSkipVerify: see IMAP.InsecureSkipVerify.
 	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
+}
+
+// OAuth2 is how deskd gets the access token it signs in with when imap.auth
+// or smtp.auth is xoauth2 or oauthbearer. One credential is used:
+// service_account_file (Google domain-wide delegation), refresh_token
+// (delegated access, written by "deskd oauth login"), certificate_file with
+// private_key_file (Entra certificate credentials), or client_secret.
+type OAuth2 struct {
+	// Provider is ProviderMicrosoft, ProviderGoogle or ProviderGeneric; it
+	// picks the token endpoint and the scopes.
+	Provider string `mapstructure:"provider"`
+	// Tenant is the Entra ID tenant (Microsoft only).
+	Tenant   string `mapstructure:"tenant"`
+	ClientID string `mapstructure:"client_id"`
+	// ClientSecret (or ClientSecretFile) is the app's client secret.
+	ClientSecret     Secret `mapstructure:"client_secret"`
+	ClientSecretFile string `mapstructure:"client_secret_file"`
+	// CertificateFile and PrivateKeyFile are PEM files of an Entra
+	// certificate credential.
+	CertificateFile string `mapstructure:"certificate_file"`
+	PrivateKeyFile  string `mapstructure:"private_key_file"`
+	// ServiceAccountFile is a Google service account's JSON key; Subject
+	// the mailbox it acts for.
+	ServiceAccountFile string `mapstructure:"service_account_file"`
+	Subject            string `mapstructure:"subject"`
+	// RefreshToken (or RefreshTokenFile, which "deskd oauth login" writes
+	// and deskd rewrites when the provider rotates the token).
+	RefreshToken     Secret `mapstructure:"refresh_token"`
+	RefreshTokenFile string `mapstructure:"refresh_token_file"`
+	// TokenURL, DeviceAuthURL and Scopes override the provider's preset;
+	// TokenURL is required for ProviderGeneric.
+	TokenURL      string   `mapstructure:"token_url"`
+	DeviceAuthURL string   `mapstructure:"device_auth_url"`
+	Scopes        []string `mapstructure:"scopes"`
+	// CredentialExpires is the secret's expiry date (YYYY-MM-DD) as the
+	// provider shows it; for a certificate its NotAfter is used when this
+	// is empty. ExpiryWarning before it, staff.escalation get a warning.
+	CredentialExpires string        `mapstructure:"credential_expires"`
+	ExpiryWarning     time.Duration `mapstructure:"expiry_warning"`
+}
+
+// UsesOAuth2 is true when imap.auth or smtp.auth takes a token.
+func (c *Config) UsesOAuth2() bool {
+	return isOAuthMech(c.IMAP.Auth) || isOAuthMech(c.SMTP.Auth)
+}
+
+func isOAuthMech(m string) bool { return m == AuthXOAUTH2 || m == AuthOAuthBearer }
+
+// CredentialExpiry parses oauth2.credential_expires (the end of that day
+// in UTC for a bare date); zero when unset. Validate has checked it.
+func (o *OAuth2) CredentialExpiry() time.Time {
+	if o.CredentialExpires == "" {
+		return time.Time{}
+	}
+	if t, err := time.Parse(time.RFC3339, o.CredentialExpires); err == nil {
+		return t
+	}
+	if d, err := time.Parse(time.DateOnly, o.CredentialExpires); err == nil {
+		return d.Add(24*time.Hour - time.Second)
+	}
+	return time.Time{}
 }
 
 // Support describes the desk itself.
@@ -451,6 +532,7 @@ func defaults() Config {
 		IMAP: IMAP{
 			Port:              993,
 			TLS:               TLSImplicit,
+			Auth:              AuthPassword,
 			Mailbox:           "INBOX",
 			ProcessedMailbox:  "Processed",
 			QuarantineMailbox: "Quarantine",
@@ -465,6 +547,11 @@ func defaults() Config {
 			RetryInitial: time.Minute,
 			RetryMax:     time.Hour,
 			Timeout:      30 * time.Second,
+		},
+		OAuth2: OAuth2{
+			// Exchange and Google warn 14 days ahead too, but only in
+			// their portals; deskd says it where the operator reads.
+			ExpiryWarning: 14 * 24 * time.Hour,
 		},
 		Support: Support{
 			Name:            "Support",
@@ -575,7 +662,8 @@ func (c *Config) normalize() {
 	trim := func(s *string) { *s = strings.TrimSpace(*s) }
 
 	for _, s := range []*string{
-		&c.IMAP.Host, &c.IMAP.TLS, &c.SMTP.Host, &c.SMTP.TLS, &c.SMTP.Auth,
+		&c.IMAP.Host, &c.IMAP.TLS, &c.IMAP.Auth, &c.SMTP.Host, &c.SMTP.TLS, &c.SMTP.Auth,
+		&c.OAuth2.Provider,
 		&c.SMTP.HELO, &c.Support.Address, &c.Support.DefaultLanguage,
 		&c.Log.Level, &c.Log.Format, &c.Backup.Compression,
 		&c.SLA.Holidays.LiberationDay,
@@ -586,6 +674,11 @@ func (c *Config) normalize() {
 		&c.IMAP.Username, &c.IMAP.PasswordFile, &c.IMAP.Mailbox,
 		&c.IMAP.ProcessedMailbox, &c.IMAP.QuarantineMailbox,
 		&c.SMTP.Username, &c.SMTP.PasswordFile, &c.Support.Name,
+		&c.OAuth2.Tenant, &c.OAuth2.ClientID, &c.OAuth2.ClientSecretFile,
+		&c.OAuth2.CertificateFile, &c.OAuth2.PrivateKeyFile,
+		&c.OAuth2.ServiceAccountFile, &c.OAuth2.Subject,
+		&c.OAuth2.RefreshTokenFile, &c.OAuth2.TokenURL, &c.OAuth2.DeviceAuthURL,
+		&c.OAuth2.CredentialExpires,
 		&c.Support.TokenPrefix, &c.Support.DefaultCustomer,
 		&c.Support.HMACKeyFile, &c.Support.Timezone,
 		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
@@ -600,6 +693,12 @@ func (c *Config) normalize() {
 
 	if c.SMTP.Port == 0 {
 		c.SMTP.Port = smtpDefaultPort(c.SMTP.TLS)
+	}
+	if c.SMTP.Auth == AuthPassword {
+		c.SMTP.Auth = AuthPlain
+	}
+	if c.IMAP.Auth == "" {
+		c.IMAP.Auth = AuthPassword
 	}
 	if c.SMTP.Auth == "" {
 		c.SMTP.Auth = AuthNone

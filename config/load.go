@@ -136,6 +136,8 @@ func (c *Config) readSecrets() []Problem {
 		{"imap.password", &c.IMAP.Password, &c.IMAP.PasswordFile},
 		{"smtp.password", &c.SMTP.Password, &c.SMTP.PasswordFile},
 		{"support.hmac_key", &c.Support.HMACKey, &c.Support.HMACKeyFile},
+		{"oauth2.client_secret", &c.OAuth2.ClientSecret, &c.OAuth2.ClientSecretFile},
+		{"oauth2.refresh_token", &c.OAuth2.RefreshToken, &c.OAuth2.RefreshTokenFile},
 	} {
 		fileKey := s.key + "_file"
 		valueEnv, fileEnv := envSet(EnvName(s.key)), envSet(EnvName(fileKey))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -17,6 +18,7 @@ func (c *Config) Validate() []Problem {
 	var v validator
 	c.validateIMAP(&v)
 	c.validateSMTP(&v)
+	c.validateOAuth2(&v)
 	c.validateSupport(&v)
 	c.validateStaff(&v)
 	c.validateCustomers(&v)
@@ -168,7 +170,8 @@ func (c *Config) validateIMAP(v *validator) {
 		v.transport("imap", m.Host, m.TLS, m.InsecureSkipVerify)
 	}
 	v.required("imap.username", m.Username)
-	if m.Password == "" {
+	v.oneOf("imap.auth", m.Auth, AuthPassword, AuthXOAUTH2, AuthOAuthBearer)
+	if m.Auth == AuthPassword && m.Password == "" {
 		v.add("imap.password", "required: set %s or imap.password_file", EnvName("imap.password"))
 	}
 	if v.required("imap.mailbox", m.Mailbox) {
@@ -199,7 +202,10 @@ func (c *Config) validateSMTP(v *validator) {
 	if okHost {
 		v.transport("smtp", s.Host, s.TLS, s.InsecureSkipVerify)
 	}
-	v.oneOf("smtp.auth", s.Auth, AuthPlain, AuthLogin, AuthNone)
+	v.oneOf("smtp.auth", s.Auth, AuthPlain, AuthLogin, AuthNone, AuthXOAUTH2, AuthOAuthBearer)
+	if isOAuthMech(s.Auth) && s.Username == "" {
+		v.add("smtp.username", "required when smtp.auth is %q: the mailbox deskd sends as", s.Auth)
+	}
 	if s.Auth == AuthPlain || s.Auth == AuthLogin {
 		if s.Username == "" {
 			v.add("smtp.username", "required when smtp.auth is %q", s.Auth)
@@ -218,6 +224,87 @@ func (c *Config) validateSMTP(v *validator) {
 		v.add("smtp.retry_initial", "%v exceeds smtp.retry_max %v", s.RetryInitial, s.RetryMax)
 	}
 	v.positive("smtp.timeout", s.Timeout)
+}
+
+// validateOAuth2 checks the oauth2 section when imap.auth or smtp.auth
+// needs a token: a provider, one credential, and what that credential and
+// provider need with it.
+func (c *Config) validateOAuth2(v *validator) {
+	o := &c.OAuth2
+	if o.CredentialExpires != "" && o.CredentialExpiry().IsZero() {
+		v.add("oauth2.credential_expires", "%q is not a date (YYYY-MM-DD) or an RFC 3339 time", o.CredentialExpires)
+	}
+	if o.ExpiryWarning < 0 {
+		v.add("oauth2.expiry_warning", "must not be negative, not %v", o.ExpiryWarning)
+	}
+	for _, k := range []struct{ key, u string }{{"oauth2.token_url", o.TokenURL}, {"oauth2.device_auth_url", o.DeviceAuthURL}} {
+		if k.u == "" {
+			continue
+		}
+		u, err := url.Parse(k.u)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			v.add(k.key, "%q is not an http(s) URL", k.u)
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+			v.add(k.key, "%q would send the client's credentials in clear text; http is allowed only for localhost or a loopback IP", k.u)
+		}
+	}
+	if !c.UsesOAuth2() {
+		return
+	}
+	if !v.required("oauth2.provider", o.Provider) {
+		return
+	}
+	v.oneOf("oauth2.provider", o.Provider, ProviderMicrosoft, ProviderGoogle, ProviderGeneric)
+	var creds []string
+	if o.ClientSecret != "" && o.RefreshToken == "" {
+		creds = append(creds, "client_secret")
+	}
+	if o.CertificateFile != "" || o.PrivateKeyFile != "" {
+		creds = append(creds, "certificate_file")
+		if o.CertificateFile == "" || o.PrivateKeyFile == "" {
+			v.add("oauth2.certificate_file", "certificate_file and private_key_file go together")
+		}
+	}
+	if o.ServiceAccountFile != "" {
+		creds = append(creds, "service_account_file")
+		if o.Subject == "" {
+			v.add("oauth2.subject", "required with service_account_file: the mailbox the service account acts for")
+		}
+	}
+	if o.RefreshToken != "" {
+		creds = append(creds, "refresh_token")
+	}
+	switch {
+	case len(creds) == 0:
+		v.add("oauth2", "%s needs a credential: client_secret_file, certificate_file and private_key_file, service_account_file with subject, or refresh_token_file (written by deskd oauth login)", c.oauthSides())
+	case len(creds) > 1:
+		v.add("oauth2", "set one credential, not %s", strings.Join(creds, " and "))
+	}
+	if o.ServiceAccountFile == "" {
+		v.required("oauth2.client_id", o.ClientID)
+	}
+	switch o.Provider {
+	case ProviderMicrosoft:
+		v.required("oauth2.tenant", o.Tenant)
+		if o.ServiceAccountFile != "" {
+			v.add("oauth2.service_account_file", "is for provider google (or generic), not microsoft")
+		}
+	case ProviderGeneric:
+		v.required("oauth2.token_url", o.TokenURL)
+	}
+}
+
+// oauthSides names the keys that asked for a token.
+func (c *Config) oauthSides() string {
+	var sides []string
+	if isOAuthMech(c.IMAP.Auth) {
+		sides = append(sides, "imap.auth "+c.IMAP.Auth)
+	}
+	if isOAuthMech(c.SMTP.Auth) {
+		sides = append(sides, "smtp.auth "+c.SMTP.Auth)
+	}
+	return strings.Join(sides, " and ")
 }
 
 func (c *Config) validateSupport(v *validator) {
