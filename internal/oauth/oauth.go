@@ -22,11 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"deskd/internal/safeio"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -262,30 +262,10 @@ func (s *Source) saveRefreshToken(tok string) error {
 	return WriteSecretFile(s.cfg.RefreshTokenFile, tok)
 }
 
-// WriteSecretFile replaces path with content, mode 0600, atomically (a
-// temporary file in the same directory, renamed over it).
+// WriteSecretFile replaces path with content, mode 0600, atomically
+// (internal/safeio): a crash leaves the old token or the new one.
 func WriteSecretFile(path, content string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".deskd-token-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.WriteString(content + "\n"); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := safeio.WriteFile(path, []byte(content+"\n"), safeio.Options{Perm: 0o600}); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
