@@ -4,6 +4,12 @@
 // names the key behind every problem. It is the only package that imports
 // viper; everything else receives plain values from a *Config.
 //
+// Values are parsed once, here: times of day and dates arrive as the SLA's
+// own types (sla.ClockTime, sla.Date), the support zone as a
+// *time.Location (Support.Location), SLA targets as working-time
+// durations. config imports no package of ours but sla, the leaf that
+// defines those types and the working day (R11a).
+//
 // Layers, lowest first: Default(), the YAML file, the environment, then the
 // secret files. Every key that is not inside a list (customers) can be set
 // from the environment: imap.password is DESKD_IMAP_PASSWORD,
@@ -22,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"deskd/sla"
 
 	// The support timezone (R11) must load on hosts without
 	// /usr/share/zoneinfo: deskd ships as one static binary.
@@ -57,20 +65,20 @@ const (
 	ProviderGeneric   = "generic"
 )
 
-// Plans a customer can have (R9).
+// Plans a customer can have (R9): the SLA's own names.
 const (
-	PlanPremium  = "Premium"
-	PlanBusiness = "Business"
-	PlanBasic    = "Basic"
+	PlanPremium  = sla.PlanPremium
+	PlanBusiness = sla.PlanBusiness
+	PlanBasic    = sla.PlanBasic
 )
 
 // Priorities that have a resolution target (R7), as Resolution.For takes
-// them.
+// them: the SLA's own names.
 const (
-	PriorityUrgent = "urgent"
-	PriorityHigh   = "high"
-	PriorityMedium = "medium"
-	PriorityLow    = "low"
+	PriorityUrgent = sla.PriorityUrgent
+	PriorityHigh   = sla.PriorityHigh
+	PriorityMedium = sla.PriorityMedium
+	PriorityLow    = sla.PriorityLow
 )
 
 // Readings of sla.holidays.liberation_day (R11).
@@ -269,10 +277,17 @@ type Support struct {
 	HMACKeyFile string `mapstructure:"hmac_key_file"`
 	// Timezone is the IANA zone of working time and of times shown (R8, R11).
 	Timezone string `mapstructure:"timezone"`
+	// loc is Timezone loaded once, by Load and Default (normalize).
+	loc *time.Location
 }
 
-// Location loads Timezone; Validate has checked that it loads.
+// Location is the zone Timezone names, loaded once when the configuration
+// was (Load, Default); Validate reports a zone that does not load. A
+// Timezone changed since is loaded again.
 func (s *Support) Location() (*time.Location, error) {
+	if s.loc != nil && s.loc.String() == s.Timezone {
+		return s.loc, nil
+	}
 	return time.LoadLocation(s.Timezone)
 }
 
@@ -314,11 +329,11 @@ type Customer struct {
 	MaxContacts int `mapstructure:"max_contacts"`
 	// Closures are extra days off ("2006-01-02") for this customer only, on
 	// top of the calendar of sla (R11): its clocks do not run on them.
-	Closures []string `mapstructure:"closures"`
+	Closures []sla.Date `mapstructure:"closures"`
 	// OpenDates are days ("2006-01-02") worked for this customer although
 	// the calendar of sla says otherwise (a holiday, a closure). A date
 	// cannot be in both lists.
-	OpenDates []string `mapstructure:"open_dates"`
+	OpenDates []sla.Date `mapstructure:"open_dates"`
 }
 
 // ContactLimit is MaxContacts, or DefaultMaxContacts when it is 0 (R1).
@@ -391,9 +406,9 @@ type Backup struct {
 	SnapshotEvery time.Duration `mapstructure:"snapshot_every"`
 	SnapshotKeep  time.Duration `mapstructure:"snapshot_keep"`
 	// DailyAt is the local time ("HH:MM", support.timezone) of the daily
-	// backup ("" = none), each kept for DailyKeep.
-	DailyAt   string        `mapstructure:"daily_at"`
-	DailyKeep time.Duration `mapstructure:"daily_keep"`
+	// backup (nil, written "", = none), each kept for DailyKeep.
+	DailyAt   *sla.ClockTime `mapstructure:"daily_at"`
+	DailyKeep time.Duration  `mapstructure:"daily_keep"`
 	// MaxAge: /healthz fails when scheduled backups are on and the last
 	// good one is older than this.
 	MaxAge time.Duration `mapstructure:"max_age"`
@@ -446,7 +461,7 @@ type SLA struct {
 	Holidays Holidays `mapstructure:"holidays"`
 	// Closures are extra days off for every customer, "2006-01-02" (R11:
 	// "extra closure days ... are configurable").
-	Closures []string `mapstructure:"closures"`
+	Closures []sla.Date `mapstructure:"closures"`
 }
 
 // Resolution holds the resolution targets per priority (R7).
@@ -481,11 +496,11 @@ type Tier struct {
 }
 
 // WorkingHours is the daily working window [Start, End) in
-// support.timezone, each "HH:MM" (R11: a mail at End starts the next
-// working day).
+// support.timezone, each written "HH:MM" (R11: a mail at End starts the
+// next working day).
 type WorkingHours struct {
-	Start string `mapstructure:"start"`
-	End   string `mapstructure:"end"`
+	Start sla.ClockTime `mapstructure:"start"`
+	End   sla.ClockTime `mapstructure:"end"`
 }
 
 // Holidays are the rules for the Dutch public holidays of R11. The keys
@@ -528,6 +543,7 @@ func (f FirstResponse) For(plan string) (time.Duration, bool) {
 // (SMTP port and auth, HELO, customers' fallbacks) are filled in. Load feeds
 // it to viper as its default layer, so it is the only place a default lives.
 func defaults() Config {
+	target := sla.Default()
 	return Config{
 		IMAP: IMAP{
 			Port:              993,
@@ -586,28 +602,28 @@ func defaults() Config {
 			Compression:   "zstd",
 			SnapshotEvery: 30 * time.Minute, // R19
 			SnapshotKeep:  48 * time.Hour,
-			DailyAt:       "02:05", // R19: "every night just after 02:00"
+			DailyAt:       &sla.ClockTime{Hour: 2, Minute: 5}, // R19: "every night just after 02:00"
 			DailyKeep:     30 * 24 * time.Hour,
 			MaxAge:        2 * time.Hour,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		SLA: SLA{
+			// The agreement's own targets (R7, R9, R10 in working time,
+			// R11a), as package sla states them.
 			FirstResponse: FirstResponse{
-				Premium:  4 * time.Hour,  // R9
-				Business: 8 * time.Hour,  // R9
-				Basic:    48 * time.Hour, // R9: 5 working days and 3 hours (R11a)
+				Premium:  target.FirstResponse[PlanPremium],
+				Business: target.FirstResponse[PlanBusiness],
+				Basic:    target.FirstResponse[PlanBasic],
 			},
-			// R7 in working time; R11a: 1 working day is 9h, a week 5
-			// working days, three months 65.
 			Resolution: Resolution{
-				Urgent: Tier{Tier1: 4 * time.Hour, Tier2: 6 * time.Hour},
-				High:   Tier{Tier1: 1 * workingDay, Tier2: 2 * workingDay},
-				Medium: Tier{Tier1: 5 * workingDay, Tier2: 10 * workingDay},
-				Low:    Tier{Tier1: 15 * workingDay, Tier2: 65 * workingDay},
+				Urgent: Tier(target.Resolution[PriorityUrgent]),
+				High:   Tier(target.Resolution[PriorityHigh]),
+				Medium: Tier(target.Resolution[PriorityMedium]),
+				Low:    Tier(target.Resolution[PriorityLow]),
 			},
-			Question:     Tier{Tier1: 3 * workingDay, Tier2: 5 * workingDay}, // R10
+			Question:     Tier(target.Question),
 			WarnAt:       0.75,
-			WorkingHours: WorkingHours{Start: "08:00", End: "17:00"}, // R11
+			WorkingHours: WorkingHours{Start: sla.ClockTime{Hour: 8}, End: sla.ClockTime{Hour: 17}}, // R11
 			Holidays: Holidays{
 				GoodFriday:    false,             // R11: worked by default
 				LiberationDay: LiberationLustrum, // R11
@@ -615,9 +631,6 @@ func defaults() Config {
 		},
 	}
 }
-
-// workingDay is one working day of working time (R11a: 08:00-17:00).
-const workingDay = 9 * time.Hour
 
 // Default returns the embedded defaults with the derived values filled in,
 // as Load("") would return them with an empty environment. It does not pass
@@ -682,8 +695,7 @@ func (c *Config) normalize() {
 		&c.Support.TokenPrefix, &c.Support.DefaultCustomer,
 		&c.Support.HMACKeyFile, &c.Support.Timezone,
 		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
-		&c.HTTP.Listen, &c.Backup.Dir, &c.Backup.DailyAt,
-		&c.SLA.WorkingHours.Start, &c.SLA.WorkingHours.End,
+		&c.HTTP.Listen, &c.Backup.Dir,
 	} {
 		trim(s)
 	}
@@ -721,7 +733,7 @@ func (c *Config) normalize() {
 	lowAll(c.Staff.EscalationTier2)
 	normDomains(c.Staff.Domains)
 	lowAll(c.SLA.Holidays.Skip)
-	trimAll(c.SLA.Closures)
+	c.Support.loc, _ = time.LoadLocation(c.Support.Timezone) // nil: Validate says why
 
 	for i := range c.Customers {
 		cu := &c.Customers[i]
@@ -735,8 +747,6 @@ func (c *Config) normalize() {
 			cu.MaxContacts = DefaultMaxContacts
 		}
 		normDomains(cu.Domains)
-		trimAll(cu.Closures)
-		trimAll(cu.OpenDates)
 		for j := range cu.Contacts {
 			trim(&cu.Contacts[j].Name)
 			low(&cu.Contacts[j].Email)
@@ -747,12 +757,6 @@ func (c *Config) normalize() {
 func lowAll(ss []string) {
 	for i := range ss {
 		ss[i] = strings.ToLower(strings.TrimSpace(ss[i]))
-	}
-}
-
-func trimAll(ss []string) {
-	for i := range ss {
-		ss[i] = strings.TrimSpace(ss[i])
 	}
 }
 

@@ -9,11 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/viper"
+
+	"deskd/sla"
 )
 
 const examplePath = "../config.example.yaml"
@@ -122,8 +125,9 @@ func TestDefault(t *testing.T) {
 		{"sla.resolution.low", c.SLA.Resolution.Low, Tier{135 * time.Hour, 585 * time.Hour}},
 		{"sla.question", c.SLA.Question, Tier{27 * time.Hour, 45 * time.Hour}}, // R10
 		{"sla.warn_at", c.SLA.WarnAt, 0.75},
-		{"sla.working_hours.start", c.SLA.WorkingHours.Start, "08:00"}, // R11
-		{"sla.working_hours.end", c.SLA.WorkingHours.End, "17:00"},
+		{"sla.working_hours.start", c.SLA.WorkingHours.Start.String(), "08:00"}, // R11
+		{"sla.working_hours.end", c.SLA.WorkingHours.End.String(), "17:00"},
+		{"backup.daily_at", c.Backup.DailyAt.String(), "02:05"}, // R19
 		{"sla.holidays.good_friday", c.SLA.Holidays.GoodFriday, false},
 		{"sla.holidays.liberation_day", c.SLA.Holidays.LiberationDay, LiberationLustrum},
 		{"sla.holidays.skip", len(c.SLA.Holidays.Skip), 0},
@@ -164,7 +168,8 @@ func TestLoadWithoutFileEqualsDefault(t *testing.T) {
 	want.IMAP.Host, want.IMAP.Username, want.IMAP.Password = "mail.example.com", "support", "pw"
 	want.SMTP.Host = "smtp.example.com"
 	want.Support.Address = "support@example.com" // lower-cased
-	if fmt.Sprintf("%#v", c.Redacted()) != fmt.Sprintf("%#v", want.Redacted()) {
+	// DeepEqual, not %#v: daily_at and the zone are pointers.
+	if !reflect.DeepEqual(c.Redacted(), want.Redacted()) {
 		t.Errorf("Load(\"\") =\n%#v\nwant\n%#v", c.Redacted(), want.Redacted())
 	}
 }
@@ -198,12 +203,12 @@ func TestExampleValidates(t *testing.T) {
 	// The example states the agreement's targets and calendar: apart from
 	// the dates, its sla section is the defaults.
 	want := Default().SLA
-	want.Closures = []string{"2026-12-24", "2026-12-31"}
+	want.Closures = dates("2026-12-24", "2026-12-31")
 	want.Holidays.Skip = []string{} // "skip: []"
 	if fmt.Sprintf("%#v", c.SLA) != fmt.Sprintf("%#v", want) {
 		t.Errorf("sla =\n%#v\nwant\n%#v", c.SLA, want)
 	}
-	if cu := c.Customers[0]; strings.Join(cu.Closures, " ") != "2026-05-15" || strings.Join(cu.OpenDates, " ") != "2026-12-31" {
+	if cu := c.Customers[0]; joinDates(cu.Closures) != "2026-05-15" || joinDates(cu.OpenDates) != "2026-12-31" {
 		t.Errorf("customers[0] closures %q open_dates %q", cu.Closures, cu.OpenDates)
 	}
 }
@@ -360,11 +365,11 @@ sla:
 		{"sla.resolution.urgent", c.SLA.Resolution.Urgent, Tier{3 * time.Hour, 8 * time.Hour}},
 		{"sla.resolution.high", c.SLA.Resolution.High, Tier{9 * time.Hour, 18 * time.Hour}},
 		{"sla.question", c.SLA.Question, Tier{27 * time.Hour, 54 * time.Hour}},
-		{"sla.working_hours", c.SLA.WorkingHours, WorkingHours{"09:00", "18:00"}},
+		{"sla.working_hours", c.SLA.WorkingHours, WorkingHours{clock("09:00"), clock("18:00")}},
 		{"sla.holidays.good_friday", c.SLA.Holidays.GoodFriday, true},
 		{"sla.holidays.liberation_day", c.SLA.Holidays.LiberationDay, LiberationAlways},
 		{"sla.holidays.skip", strings.Join(c.SLA.Holidays.Skip, "|"), "kings_day|boxing_day"},
-		{"sla.closures", strings.Join(c.SLA.Closures, "|"), "2026-12-24|2026-12-31|2027-01-02"},
+		{"sla.closures", joinDates(c.SLA.Closures), "2026-12-24 2026-12-31 2027-01-02"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -430,15 +435,15 @@ customers:
 		},
 		Question:     Tier{18 * time.Hour, 36 * time.Hour},
 		WarnAt:       0.8,
-		WorkingHours: WorkingHours{"07:30", "16:30"},
+		WorkingHours: WorkingHours{clock("07:30"), clock("16:30")},
 		Holidays:     Holidays{GoodFriday: true, LiberationDay: LiberationNever, Skip: []string{"easter_monday", "whit_monday"}},
-		Closures:     []string{"2026-12-24", "2026-12-31"},
+		Closures:     dates("2026-12-24", "2026-12-31"),
 	}
 	if fmt.Sprintf("%#v", c.SLA) != fmt.Sprintf("%#v", want) {
 		t.Errorf("sla =\n%#v\nwant\n%#v", c.SLA, want)
 	}
 	cu := c.Customers[0]
-	if strings.Join(cu.Closures, " ") != "2026-05-15" || strings.Join(cu.OpenDates, " ") != "2026-12-24 2026-12-31" {
+	if joinDates(cu.Closures) != "2026-05-15" || joinDates(cu.OpenDates) != "2026-12-24 2026-12-31" {
 		t.Errorf("customer closures %q open_dates %q", cu.Closures, cu.OpenDates)
 	}
 
@@ -812,28 +817,21 @@ func TestValidationRules(t *testing.T) {
 		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = 1 }},
 		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = -0.5 }},
 		{"sla.warn_at", "between 0 and 1", func(c *Config) { c.SLA.WarnAt = math.NaN() }},
-		{"sla.working_hours.start", "required", func(c *Config) { c.SLA.WorkingHours.Start = "" }},
-		{"sla.working_hours.start", "HH:MM", func(c *Config) { c.SLA.WorkingHours.Start = "8am" }},
-		{"sla.working_hours.end", "HH:MM", func(c *Config) { c.SLA.WorkingHours.End = "24:00" }},
-		{"sla.working_hours.start", "not before sla.working_hours.end", func(c *Config) { c.SLA.WorkingHours.Start = "17:00" }},
+		{"sla.working_hours.start", "not before sla.working_hours.end", func(c *Config) { c.SLA.WorkingHours.Start = clock("17:00") }},
 		{"sla.working_hours.start", "not before sla.working_hours.end", func(c *Config) {
-			c.SLA.WorkingHours.Start, c.SLA.WorkingHours.End = "22:00", "06:00"
+			c.SLA.WorkingHours.Start, c.SLA.WorkingHours.End = clock("22:00"), clock("06:00")
 		}},
 		{"sla.holidays.liberation_day", `"sometimes" is not one of lustrum, always, never`, func(c *Config) { c.SLA.Holidays.LiberationDay = "sometimes" }},
 		{"sla.holidays.liberation_day", "is not one of", func(c *Config) { c.SLA.Holidays.LiberationDay = "" }},
 		{"sla.holidays.skip[1]", "not a holiday key", func(c *Config) { c.SLA.Holidays.Skip = []string{"christmas", ""} }},
 		{"sla.holidays.skip[0]", "not a holiday key", func(c *Config) { c.SLA.Holidays.Skip = []string{"Christmas"} }},
 		{"sla.holidays.skip[0]", "not a holiday key", func(c *Config) { c.SLA.Holidays.Skip = []string{"whit monday"} }},
-		{"sla.closures[1]", "not a date YYYY-MM-DD", func(c *Config) { c.SLA.Closures = []string{"2026-12-24", "24-12-2026"} }},
-		{"sla.closures[0]", "not a date", func(c *Config) { c.SLA.Closures = []string{"2026-02-30"} }},
 		{"sla.closures", "more than the 1000 allowed", func(c *Config) { c.SLA.Closures = manyDates(1001) }},
-		{"customers[0].closures[0]", "not a date", func(c *Config) { c.Customers[0].Closures = []string{"2026-5-15"} }},
-		{"customers[1].open_dates[0]", "not a date", func(c *Config) { c.Customers[1].OpenDates = []string{"tomorrow"} }},
 		{"customers[0].closures", "more than the 1000 allowed", func(c *Config) { c.Customers[0].Closures = manyDates(1001) }},
 		{"customers[1].open_dates", "more than the 1000 allowed", func(c *Config) { c.Customers[1].OpenDates = manyDates(1001) }},
 		{"customers[1].open_dates[1]", "also in customers[1].closures", func(c *Config) {
-			c.Customers[1].Closures = []string{"2026-05-15", "2026-12-24"}
-			c.Customers[1].OpenDates = []string{"2026-12-31", "2026-12-24"}
+			c.Customers[1].Closures = dates("2026-05-15", "2026-12-24")
+			c.Customers[1].OpenDates = dates("2026-12-31", "2026-12-24")
 		}},
 	}
 	for _, tt := range tests {
@@ -853,24 +851,115 @@ func TestValidationRules(t *testing.T) {
 	}
 }
 
-// manyDates returns n distinct valid dates from 2026-01-01 on.
-func manyDates(n int) []string {
-	d := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	out := make([]string, n)
+// manyDates returns n distinct dates from 2026-01-01 on.
+func manyDates(n int) []sla.Date {
+	d := sla.Date{Year: 2026, Month: time.January, Day: 1}
+	out := make([]sla.Date, n)
 	for i := range out {
-		out[i] = d.AddDate(0, 0, i).Format(time.DateOnly)
+		out[i] = d.AddDays(i)
 	}
 	return out
+}
+
+// clock and dates are test values; Load parses the real ones.
+func clock(s string) sla.ClockTime {
+	c, err := sla.ParseClockTime(s)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func dates(ss ...string) []sla.Date {
+	out := make([]sla.Date, len(ss))
+	for i, s := range ss {
+		d, err := sla.ParseDate(s)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = d
+	}
+	return out
+}
+
+func joinDates(ds []sla.Date) string {
+	ss := make([]string, len(ds))
+	for i, d := range ds {
+		ss[i] = d.String()
+	}
+	return strings.Join(ss, " ")
+}
+
+// TestTimesAndDatesParsedOnce: times of day and dates are parsed when the
+// configuration is loaded, from the file or the environment, and a value
+// that does not parse is named by its key (R11, R19).
+func TestTimesAndDatesParsedOnce(t *testing.T) {
+	tests := []struct {
+		yaml     string
+		env      map[string]string
+		key, msg string
+	}{
+		{yaml: "sla:\n  working_hours: {start: \"\", end: \"17:00\"}\n", key: "sla.working_hours.start", msg: "required"},
+		{yaml: "sla:\n  working_hours: {start: 8am}\n", key: "sla.working_hours.start", msg: `"8am" is not a time of day HH:MM`},
+		{yaml: "sla:\n  working_hours: {end: \"24:00\"}\n", key: "sla.working_hours.end", msg: "HH:MM"},
+		{yaml: "sla:\n  working_hours: {start: 8}\n", key: "sla.working_hours.start", msg: "a time of day HH:MM"},
+		{env: map[string]string{"DESKD_SLA_WORKING_HOURS_END": "5pm"}, key: "sla.working_hours.end", msg: "HH:MM"},
+		{yaml: "backup:\n  daily_at: \"25:00\"\n", key: "backup.daily_at", msg: `"25:00" is not a time of day HH:MM`},
+		{yaml: "sla:\n  closures: [\"2026-12-24\", \"24-12-2026\"]\n", key: "sla.closures[1]", msg: `"24-12-2026" is not a date YYYY-MM-DD`},
+		{yaml: "sla:\n  closures: [\"2026-02-30\"]\n", key: "sla.closures[0]", msg: "not a date"},
+		{env: map[string]string{"DESKD_SLA_CLOSURES": "2026-12-24, nope"}, key: "sla.closures[1]", msg: `"nope" is not a date`},
+		{yaml: "customers:\n  - {name: Acme, plan: Basic, closures: [\"2026-5-15\"]}\n", key: "customers[0].closures[0]", msg: "not a date"},
+		{yaml: "customers:\n  - {name: Acme, plan: Basic, open_dates: [tomorrow]}\n", key: "customers[0].open_dates[0]", msg: "not a date"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"/"+tt.msg, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			problems := loadProblems(t, writeFile(t, "deskd.yaml", minimalYAML+tt.yaml))
+			if !hasProblem(problems, tt.key, tt.msg) {
+				t.Errorf("want %s: ...%s..., got %v", tt.key, tt.msg, problems)
+			}
+		})
+	}
+
+	// Parsed, they arrive as the SLA's types; "" turns the daily backup off.
+	isolateEnv(t)
+	t.Setenv("DESKD_IMAP_PASSWORD", "pw")
+	t.Setenv("DESKD_BACKUP_DAILY_AT", " 03:30 ")
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML+"sla:\n  working_hours: {start: \"7:05\", end: \"16:00\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (WorkingHours{sla.ClockTime{Hour: 7, Minute: 5}, sla.ClockTime{Hour: 16}}); c.SLA.WorkingHours != got {
+		t.Errorf("working hours %v, want %v", c.SLA.WorkingHours, got)
+	}
+	if c.Backup.DailyAt == nil || *c.Backup.DailyAt != (sla.ClockTime{Hour: 3, Minute: 30}) {
+		t.Errorf("backup.daily_at = %v, want 03:30", c.Backup.DailyAt)
+	}
+	if loc, err := c.Support.Location(); err != nil || loc.String() != "Europe/Amsterdam" {
+		t.Errorf("support zone %v, %v", loc, err)
+	}
+	t.Setenv("DESKD_BACKUP_DAILY_AT", "")
+	c, err = Load(writeFile(t, "deskd.yaml", minimalYAML+"backup:\n  daily_at: \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backup.DailyAt != nil {
+		t.Errorf("backup.daily_at \"\" = %v, want none", *c.Backup.DailyAt)
+	}
 }
 
 func TestSLACalendarLimits(t *testing.T) {
 	c := validConfig()
 	c.SLA.Closures = manyDates(MaxDates) // exactly the limit is fine
-	c.Customers[0].Closures = []string{"2029-05-15"}
-	c.Customers[0].OpenDates = append(manyDates(MaxDates-1), "2026-12-31")
+	c.Customers[0].Closures = dates("2029-05-15")
+	c.Customers[0].OpenDates = append(manyDates(MaxDates-1), dates("2026-12-31")...)
 	c.SLA.Holidays.Skip = []string{"new_year", "good_friday", "easter_monday", "kings_day", "liberation_day",
 		"ascension_day", "whit_monday", "christmas", "boxing_day"}
-	c.SLA.WorkingHours = WorkingHours{"00:00", "23:59"}
+	c.SLA.WorkingHours = WorkingHours{clock("00:00"), clock("23:59")}
 	c.SLA.WarnAt = 0.01
 	c.SLA.Resolution.Urgent = Tier{time.Hour, time.Hour} // tier1 == tier2 is allowed
 	if p := c.Validate(); p != nil {

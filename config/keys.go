@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"deskd/sla"
 )
 
 // EnvPrefix starts the name of every environment variable deskd reads.
@@ -37,6 +40,8 @@ const (
 
 func kindOf(t reflect.Type) leafKind {
 	switch {
+	case isText(t) || t.Kind() == reflect.Slice && isText(t.Elem()):
+		return kindScalar // written as text: "08:00", ["2026-12-24"]
 	case t.Kind() == reflect.Struct:
 		return kindSection
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
@@ -89,7 +94,7 @@ func envKeys() (keys []string, values []any) {
 				walk(prefix+name+".", v.Field(i))
 			case kindScalar:
 				keys = append(keys, prefix+name)
-				values = append(values, v.Field(i).Interface())
+				values = append(values, textDefault(v.Field(i)))
 			}
 		}
 	}
@@ -176,15 +181,91 @@ func editDistance(a, b string) int {
 // decodeHook converts what YAML and the environment give into Config's
 // types. It replaces viper's default hooks, so durations are handled here.
 func decodeHook() mapstructure.DecodeHookFunc {
-	return mapstructure.ComposeDecodeHookFunc(durationHook, fileModeHook, dateHook, stringListHook)
+	return mapstructure.ComposeDecodeHookFunc(durationHook, fileModeHook, dateHook, stringListHook, textHook)
+}
+
+var (
+	clockType = reflect.TypeFor[sla.ClockTime]()
+	dateType  = reflect.TypeFor[sla.Date]()
+)
+
+// isText reports the types Config holds parsed but that are written as
+// text: a time of day (or a pointer to one, for "none") and a date.
+func isText(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t == clockType || t == dateType
+}
+
+// textDefault is a default as the file or the environment would write it,
+// so that every layer reaches textHook as text.
+func textDefault(v reflect.Value) any {
+	switch {
+	case v.Kind() == reflect.Pointer && isText(v.Type()):
+		if v.IsNil() {
+			return ""
+		}
+		return textDefault(v.Elem())
+	case isText(v.Type()):
+		b, _ := v.Interface().(encoding.TextMarshaler).MarshalText()
+		return string(b)
+	case v.Kind() == reflect.Slice && isText(v.Type().Elem()):
+		if v.IsNil() {
+			return []string(nil)
+		}
+		out := make([]string, v.Len())
+		for i := range out {
+			out[i] = textDefault(v.Index(i)).(string)
+		}
+		return out
+	}
+	return v.Interface()
+}
+
+// textHook parses times of day and dates, the one time they are parsed
+// (with sla's parsers). "" is no daily backup for a *sla.ClockTime and
+// missing for a sla.ClockTime.
+func textHook(from, to reflect.Type, data any) (any, error) {
+	if !isText(to) || isText(from) {
+		return data, nil
+	}
+	if from.Kind() != reflect.String {
+		// YAML's 8 or {hour: 8}: say what is wanted, not "a mapping".
+		return nil, fmt.Errorf("%v is not %s", data, typeWord(to))
+	}
+	s := strings.TrimSpace(data.(string))
+	switch to {
+	case dateType:
+		d, err := sla.ParseDate(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a date YYYY-MM-DD", s)
+		}
+		return d, nil
+	case reflect.PointerTo(clockType):
+		if s == "" {
+			return (*sla.ClockTime)(nil), nil
+		}
+	}
+	if s == "" {
+		return nil, errors.New("required")
+	}
+	c, err := sla.ParseClockTime(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a time of day HH:MM", s)
+	}
+	if to.Kind() == reflect.Pointer {
+		return &c, nil
+	}
+	return c, nil
 }
 
 // dateHook gives back the text of a date: YAML reads a bare 2026-12-24 (in
 // sla.closures, a customer's closures or open_dates) as a timestamp, where
-// deskd wants the string. A timestamp with a time of day keeps it, so that
-// Validate refuses it as no date.
+// deskd wants the date. A timestamp with a time of day keeps it, so that
+// textHook refuses it as no date.
 func dateHook(from, to reflect.Type, data any) (any, error) {
-	if from != timeType || to.Kind() != reflect.String {
+	if from != timeType || (to.Kind() != reflect.String && to != dateType) {
 		return data, nil
 	}
 	t := data.(time.Time)
@@ -234,7 +315,7 @@ func fileModeHook(from, to reflect.Type, data any) (any, error) {
 // stringListHook lets one string stand for a list: "a@x.nl" or, from the
 // environment, "a@x.nl, b@x.nl".
 func stringListHook(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to != reflect.TypeFor[[]string]() {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || (to.Elem().Kind() != reflect.String && !isText(to.Elem())) {
 		return data, nil
 	}
 	var out []string
@@ -300,6 +381,10 @@ func typeWord(t reflect.Type) string {
 		return "a duration"
 	case t == fileModeType:
 		return "a file mode"
+	case t == clockType || t == reflect.PointerTo(clockType):
+		return "a time of day HH:MM"
+	case t == dateType:
+		return "a date YYYY-MM-DD"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -62,14 +63,18 @@ func (c *Config) Redacted() *Config {
 	r.Staff.SecondLine = cloneStrings(c.Staff.SecondLine)
 	r.Staff.Escalation = cloneStrings(c.Staff.Escalation)
 	r.Staff.EscalationTier2 = cloneStrings(c.Staff.EscalationTier2)
-	r.SLA.Closures = cloneStrings(c.SLA.Closures)
+	r.SLA.Closures = slices.Clone(c.SLA.Closures)
 	r.SLA.Holidays.Skip = cloneStrings(c.SLA.Holidays.Skip)
+	if c.Backup.DailyAt != nil {
+		at := *c.Backup.DailyAt
+		r.Backup.DailyAt = &at
+	}
 	if c.Customers != nil {
 		r.Customers = make([]Customer, len(c.Customers))
 		for i, cu := range c.Customers {
 			cu.Domains = cloneStrings(cu.Domains)
-			cu.Closures = cloneStrings(cu.Closures)
-			cu.OpenDates = cloneStrings(cu.OpenDates)
+			cu.Closures = slices.Clone(cu.Closures)
+			cu.OpenDates = slices.Clone(cu.OpenDates)
 			if cu.Contacts != nil {
 				cu.Contacts = append([]Contact(nil), cu.Contacts...)
 			}
@@ -102,6 +107,8 @@ var (
 
 func logValue(v reflect.Value) slog.Value {
 	switch {
+	case isText(v.Type()) || v.Kind() == reflect.Slice && isText(v.Type().Elem()):
+		return slog.AnyValue(textDefault(v)) // "08:00", ["2026-12-24"]
 	case v.Type() == secretType:
 		return slog.StringValue(v.Interface().(Secret).String())
 	case v.Type() == durationType:

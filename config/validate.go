@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"deskd/sla"
 )
 
 // Validate reports every problem of c, each naming its key, in the order of
@@ -328,7 +330,7 @@ func (c *Config) validateSupport(v *validator) {
 		v.add("support.hmac_key", "too short: use at least 32 bytes (e.g. openssl rand -base64 48), or leave it empty and deskd generates one")
 	}
 	if v.required("support.timezone", s.Timezone) {
-		if _, err := time.LoadLocation(s.Timezone); err != nil {
+		if _, err := s.Location(); err != nil {
 			v.add("support.timezone", "%q is not an IANA time zone (e.g. Europe/Amsterdam)", s.Timezone)
 		}
 	}
@@ -417,7 +419,7 @@ func (c *Config) validateCustomers(v *validator) {
 		closed := v.dates(key+".closures", cu.Closures)
 		v.dates(key+".open_dates", cu.OpenDates)
 		for j, d := range cu.OpenDates {
-			if t, err := time.Parse(time.DateOnly, d); err == nil && closed[t.Format(time.DateOnly)] {
+			if closed[d] {
 				v.add(fmt.Sprintf("%s.open_dates[%d]", key, j), "%s is also in %s.closures: a day cannot be both off and worked", d, key)
 			}
 		}
@@ -466,13 +468,10 @@ func (c *Config) validateRest(v *validator) {
 	if b.SnapshotEvery > 0 {
 		v.positive("backup.snapshot_keep", b.SnapshotKeep)
 	}
-	if b.DailyAt != "" {
-		if _, err := time.Parse("15:04", b.DailyAt); err != nil {
-			v.add("backup.daily_at", "%q is not a time of day HH:MM", b.DailyAt)
-		}
+	if b.DailyAt != nil { // parsed by Load (textHook)
 		v.positive("backup.daily_keep", b.DailyKeep)
 	}
-	if b.Dir != "" && (b.SnapshotEvery > 0 || b.DailyAt != "") {
+	if b.Dir != "" && (b.SnapshotEvery > 0 || b.DailyAt != nil) {
 		v.positive("backup.max_age", b.MaxAge)
 	}
 
@@ -501,9 +500,8 @@ func (c *Config) validateSLA(v *validator) {
 	}
 
 	// R11: the window is [start, end) within one day, in support.timezone.
-	start, okStart := v.clock("sla.working_hours.start", s.WorkingHours.Start)
-	end, okEnd := v.clock("sla.working_hours.end", s.WorkingHours.End)
-	if okStart && okEnd && !start.Before(end) {
+	// Load has parsed both (textHook).
+	if start, end := s.WorkingHours.Start, s.WorkingHours.End; !start.Before(end) {
 		v.add("sla.working_hours.start", "%q is not before sla.working_hours.end %q (the window is [start, end) within one day)", s.WorkingHours.Start, s.WorkingHours.End)
 	}
 
@@ -528,33 +526,15 @@ func (v *validator) tier(key string, t Tier) {
 	}
 }
 
-// clock parses a time of day "HH:MM".
-func (v *validator) clock(key, s string) (time.Time, bool) {
-	if !v.required(key, s) {
-		return time.Time{}, false
-	}
-	t, err := time.Parse("15:04", s)
-	if err != nil {
-		v.add(key, "%q is not a time of day HH:MM", s)
-		return time.Time{}, false
-	}
-	return t, true
-}
-
-// dates checks a list of days "2006-01-02", at most MaxDates of them, and
-// returns the set of those that parse.
-func (v *validator) dates(key string, ds []string) map[string]bool {
+// dates checks a list of days, at most MaxDates of them (Load has parsed
+// each), and returns them as a set.
+func (v *validator) dates(key string, ds []sla.Date) map[sla.Date]bool {
 	if len(ds) > MaxDates {
 		v.add(key, "%d dates, more than the %d allowed", len(ds), MaxDates)
 	}
-	set := make(map[string]bool, len(ds))
-	for i, d := range ds {
-		t, err := time.Parse(time.DateOnly, d)
-		if err != nil {
-			v.add(fmt.Sprintf("%s[%d]", key, i), "%q is not a date YYYY-MM-DD", d)
-			continue
-		}
-		set[t.Format(time.DateOnly)] = true
+	set := make(map[sla.Date]bool, len(ds))
+	for _, d := range ds {
+		set[d] = true
 	}
 	return set
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -86,7 +87,7 @@ func backupFileName(kind string, at time.Time, zone *time.Location, compression 
 }
 
 func backupsEnabled(o Options) bool {
-	return o.BackupDir != "" && (o.BackupSnapshotEvery > 0 || o.BackupDailyAt != "")
+	return o.BackupDir != "" && (o.BackupSnapshotEvery > 0 || o.BackupDailyAt != nil)
 }
 
 func backupZone(o Options) *time.Location {
@@ -103,13 +104,13 @@ func backupCompression(o Options) string {
 	return o.BackupCompression
 }
 
-// dailyClock parses BackupDailyAt ("HH:MM").
-func dailyClock(s string) (hour, minute int, ok bool) {
-	t, err := time.Parse("15:04", s)
-	if err != nil {
+// dailyClock is BackupDailyAt's hour and minute; ok is false when there
+// is no daily backup.
+func dailyClock(at *sla.ClockTime) (hour, minute int, ok bool) {
+	if at == nil {
 		return 0, 0, false
 	}
-	return t.Hour(), t.Minute(), true
+	return at.Hour, at.Minute, true
 }
 
 // dailySlot is the instant of the daily backup on the given local date.

@@ -14,6 +14,7 @@ import (
 
 	"deskd/cases"
 	"deskd/internal/storetest"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -103,7 +104,7 @@ func TestScheduledBackups(t *testing.T) {
 		o.BackupDir = backups
 		o.BackupSnapshotEvery = 30 * time.Minute
 		o.BackupSnapshotKeep = 2 * time.Hour
-		o.BackupDailyAt = "02:05"
+		o.BackupDailyAt = &sla.ClockTime{Hour: 2, Minute: 5}
 		o.BackupDailyKeep = 72 * time.Hour
 		o.BackupZone = zone
 	})
@@ -327,7 +328,7 @@ func TestBackupLoopRuns(t *testing.T) {
 		o.BackupCompression = store.CompressionGzip
 		o.BackupSnapshotEvery = time.Hour
 		o.BackupSnapshotKeep = 2 * time.Hour
-		o.BackupDailyAt = "02:05"
+		o.BackupDailyAt = &sla.ClockTime{Hour: 2, Minute: 5}
 		o.BackupDailyKeep = 24 * time.Hour
 		o.BackupMaxAge = time.Hour
 	})

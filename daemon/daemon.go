@@ -101,15 +101,15 @@ type Options struct {
 
 	// Scheduled backups (backup.go; R19, R20). BackupDir "" turns them
 	// off. A snapshot every BackupSnapshotEvery (0 = none) is kept for
-	// BackupSnapshotKeep; a daily one at BackupDailyAt ("HH:MM" local time
-	// in BackupZone, nil = UTC; "" = none) is kept for BackupDailyKeep.
+	// BackupSnapshotKeep; a daily one at BackupDailyAt (local time in
+	// BackupZone, nil = UTC; nil = none) is kept for BackupDailyKeep.
 	// BackupCompression is "zstd" ("" = zstd) or "gzip". /healthz fails
 	// when the newest good backup is older than BackupMaxAge (0 = never).
 	BackupDir           string
 	BackupCompression   string
 	BackupSnapshotEvery time.Duration
 	BackupSnapshotKeep  time.Duration
-	BackupDailyAt       string
+	BackupDailyAt       *sla.ClockTime
 	BackupDailyKeep     time.Duration
 	BackupMaxAge        time.Duration
 	BackupZone          *time.Location

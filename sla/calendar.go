@@ -44,6 +44,23 @@ func (c ClockTime) on(d Date, loc *time.Location) time.Time {
 	return time.Date(d.Year, d.Month, d.Day, c.Hour, c.Minute, 0, 0, loc)
 }
 
+// MarshalText is "HH:MM". With UnmarshalText (ParseClockTime) it lets a
+// configuration carry a time of day as such, parsed once where it is read.
+func (c ClockTime) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads "HH:MM" (ParseClockTime).
+func (c *ClockTime) UnmarshalText(b []byte) error {
+	t, err := ParseClockTime(string(b))
+	if err != nil {
+		return err
+	}
+	*c = t
+	return nil
+}
+
+// Before reports whether c is earlier in the day than d.
+func (c ClockTime) Before(d ClockTime) bool { return c.minutes() < d.minutes() }
+
 // Calendar answers working-time questions (R11, R11a). Every step between
 // days is a calendar day in the configured zone and every period bound is
 // built with time.Date, so a DST change (which falls outside the window in

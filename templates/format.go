@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"deskd/sla"
 )
 
 // The helpers below turn the SLA engine's values into the words the mails
 // show. The daemon calls them to fill AckData and CaseData, so templates
 // (defaults and operators' overrides alike) receive ready text and need no
 // template functions.
-
-// workingDay is one working day in working time: 08:00-17:00 (R11a). It
-// mirrors sla.WorkingDay; this package imports none of ours.
-const workingDay = 9 * time.Hour
 
 // normLang reduces a language tag to the primary subtag the templates are
 // stored under: "en-GB" and "EN" give "en".
@@ -87,8 +85,8 @@ func FormatWorking(d time.Duration, lang string) string {
 	if d < 0 {
 		sign, d = "-", -d
 	}
-	days := int64(d / workingDay)
-	d -= time.Duration(days) * workingDay
+	days := int64(d / sla.WorkingDay)
+	d -= time.Duration(days) * sla.WorkingDay
 	hours := int64(d / time.Hour)
 	minutes := int64((d - time.Duration(hours)*time.Hour) / time.Minute)
 

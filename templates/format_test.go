@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"deskd/sla"
+
 	// The zone data is compiled into the test binary so that the tests
 	// never depend on the machine's /usr/share/zoneinfo (or skip without it).
 	_ "time/tzdata"
@@ -218,7 +221,7 @@ func parseWorking(s string) (time.Duration, error) {
 		}
 		switch {
 		case strings.Contains(unit, "dag") || strings.Contains(unit, "day"):
-			d += time.Duration(n) * workingDay
+			d += time.Duration(n) * sla.WorkingDay
 		case strings.Contains(unit, "uur") || strings.Contains(unit, "uren") || strings.Contains(unit, "hour"):
 			if n >= 9 {
 				return 0, fmt.Errorf("%q: %d hours is a working day or more", s, n)

@@ -27,34 +27,22 @@ func slaTargets(cfg *config.Config) sla.Targets {
 // slaClocks builds the clock of every customer from the configuration: the
 // support zone's calendar (R11) with its holidays and closures, and a
 // derived calendar for each customer with closures or open days of its
-// own. Its errors name the key at fault; config.Validate has checked the
-// formats, so what is left is what only the calendar knows (a holiday key
-// it does not have).
+// own. Its errors name the key at fault; config has parsed and checked
+// the times and dates, so what is left is what only the calendar knows (a
+// holiday key it does not have).
 func slaClocks(cfg *config.Config) (*sla.Clocks, error) {
 	loc, err := cfg.Support.Location()
 	if err != nil {
 		return nil, fmt.Errorf("support.timezone: %w", err)
 	}
-	start, err := sla.ParseClockTime(cfg.SLA.WorkingHours.Start)
-	if err != nil {
-		return nil, fmt.Errorf("sla.working_hours.start: %w", err)
-	}
-	end, err := sla.ParseClockTime(cfg.SLA.WorkingHours.End)
-	if err != nil {
-		return nil, fmt.Errorf("sla.working_hours.end: %w", err)
-	}
-	closures, err := parseDates("sla.closures", cfg.SLA.Closures)
-	if err != nil {
-		return nil, err
-	}
 	cal, err := sla.NewCalendar(sla.CalendarConfig{
-		Location: loc, Start: start, End: end,
+		Location: loc, Start: cfg.SLA.WorkingHours.Start, End: cfg.SLA.WorkingHours.End,
 		Holidays: sla.HolidayRules{
 			GoodFriday: cfg.SLA.Holidays.GoodFriday,
 			Liberation: cfg.SLA.Holidays.LiberationDay,
 			Skip:       cfg.SLA.Holidays.Skip,
 		},
-		Closures: closures,
+		Closures: cfg.SLA.Closures,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sla.holidays: %w", err)
@@ -63,31 +51,11 @@ func slaClocks(cfg *config.Config) (*sla.Clocks, error) {
 		return &sla.Clock{Calendar: c, Targets: slaTargets(cfg), WarnShare: cfg.SLA.WarnAt}
 	}
 	clocks := &sla.Clocks{Default: clock(cal), PerCustomer: map[string]*sla.Clock{}}
-	for i, cu := range cfg.Customers {
+	for _, cu := range cfg.Customers {
 		if len(cu.Closures) == 0 && len(cu.OpenDates) == 0 {
 			continue
 		}
-		closed, err := parseDates(fmt.Sprintf("customers[%d].closures", i), cu.Closures)
-		if err != nil {
-			return nil, err
-		}
-		open, err := parseDates(fmt.Sprintf("customers[%d].open_dates", i), cu.OpenDates)
-		if err != nil {
-			return nil, err
-		}
-		clocks.PerCustomer[cu.Name] = clock(cal.With(closed, open))
+		clocks.PerCustomer[cu.Name] = clock(cal.With(cu.Closures, cu.OpenDates))
 	}
 	return clocks, nil
-}
-
-func parseDates(key string, list []string) ([]sla.Date, error) {
-	out := make([]sla.Date, 0, len(list))
-	for i, s := range list {
-		d, err := sla.ParseDate(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
 }
