@@ -47,7 +47,7 @@ func caseData(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) templ
 		Changes:      m.Changes,
 		Problems:     m.Problems,
 		StaffName:    staffName(m.Staff),
-		ReopenWindow: durationWords(rt.opts.Policy.ReopenWindow, m.Language),
+		ReopenWindow: templates.FormatDays(rt.opts.Policy.ReopenWindow, m.Language),
 		SupportName:  rt.opts.SupportName,
 		Subject:      mail.SanitizeHeaderText(m.Subject),
 	}
@@ -82,10 +82,10 @@ func caseData(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) templ
 	data.Subject = mail.SanitizeHeaderText(c.Subject)
 	data.CustomerName = c.Customer
 	data.Plan = c.Plan
-	data.Priority = label(string(c.Priority), m.Language)
-	data.ProposedPriority = label(string(c.ProposedPriority), m.Language)
-	data.Kind = label(string(c.Kind), m.Language)
-	data.Status = label(string(c.Status), m.Language)
+	data.Priority = templates.Label(string(c.Priority), m.Language)
+	data.ProposedPriority = templates.Label(string(c.ProposedPriority), m.Language)
+	data.Kind = templates.Label(string(c.Kind), m.Language)
+	data.Status = templates.Label(string(c.Status), m.Language)
 	data.Requester = formatAddress(c.Requester)
 	data.Unauthorised = c.Unauthorised
 	data.LinkedTo = c.LinkedTo
@@ -94,29 +94,6 @@ func caseData(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) templ
 		slaFields(rt, c, m, now, &data)
 	}
 	return data
-}
-
-// label names a priority, kind or status the way the Dutch agreement does
-// (R7 table, R10, R14); English mails use the codes themselves.
-func label(code, lang string) string {
-	if lang == "en" {
-		return code
-	}
-	switch code {
-	case "high":
-		return "hoog"
-	case "low":
-		return "laag"
-	case "question":
-		return "vraag"
-	case "change":
-		return "wijziging"
-	case "pending":
-		return "wacht op klant"
-	case "closed":
-		return "gesloten"
-	}
-	return code
 }
 
 // splitSignature splits text at its last signature delimiter line "-- ".
@@ -161,20 +138,4 @@ func sizeWords(n int) string {
 		return fmt.Sprintf("%d KB", (n+1023)>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// durationWords names a whole number of days (the reopen window) in the
-// mail's language.
-func durationWords(d time.Duration, lang string) string {
-	days := int(d.Round(24*time.Hour) / (24 * time.Hour))
-	if lang == "en" {
-		if days == 1 {
-			return "1 day"
-		}
-		return fmt.Sprintf("%d days", days)
-	}
-	if days == 1 {
-		return "1 dag"
-	}
-	return fmt.Sprintf("%d dagen", days)
 }

@@ -15,6 +15,7 @@ import (
 	"deskd/mail"
 	"deskd/sla"
 	"deskd/store"
+	"deskd/templates"
 )
 
 // handle decides one fetched mail and commits everything it implies in one
@@ -264,17 +265,7 @@ func firstResponseText(targets sla.Targets, plan, lang string) string {
 	if !ok {
 		return ""
 	}
-	hours := int(d.Round(time.Hour) / time.Hour)
-	if lang == "en" {
-		if hours == 1 {
-			return "1 working hour"
-		}
-		return fmt.Sprintf("%d working hours", hours)
-	}
-	if hours == 1 {
-		return "1 werkuur"
-	}
-	return fmt.Sprintf("%d werkuren", hours)
+	return templates.FormatWorkingHours(d, lang)
 }
 
 func reasonOf(err error) string {

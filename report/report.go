@@ -110,12 +110,11 @@ func FormatWorking(d time.Duration) string {
 }
 
 func formatWorking(d time.Duration, day, hour, minute string) string {
-	if d < 0 {
-		return "-" + formatWorking(-d, day, hour, minute)
+	neg, days, h, m := sla.SplitWorking(d)
+	sign := ""
+	if neg {
+		sign = "-"
 	}
-	d = d.Round(time.Minute)
-	days, rest := d/sla.WorkingDay, d%sla.WorkingDay
-	h, m := rest/time.Hour, (rest%time.Hour)/time.Minute
 	var parts []string
 	if days > 0 {
 		parts = append(parts, fmt.Sprintf("%d%s", days, day))
@@ -128,5 +127,5 @@ func formatWorking(d time.Duration, day, hour, minute string) string {
 	case m > 0 || days == 0:
 		parts = append(parts, fmt.Sprintf("%d%s", m, minute))
 	}
-	return strings.Join(parts, " ")
+	return sign + strings.Join(parts, " ")
 }

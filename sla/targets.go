@@ -19,6 +19,21 @@ const (
 // WorkingDay is one working day in working time (R11a: 08:00-17:00).
 const WorkingDay = 9 * time.Hour
 
+// SplitWorking rounds a working time to the minute and splits it into
+// working days of WorkingDay (R11a), hours and minutes: the one way deskd
+// breaks a working time down for people (templates.FormatWorking in
+// mails, the report's tables). A negative d sets neg and gives the parts
+// of -d; one that rounds to zero is no negative.
+func SplitWorking(d time.Duration) (neg bool, days, hours, minutes int64) {
+	d = d.Round(time.Minute)
+	if d < 0 {
+		neg, d = true, -d
+	}
+	days = int64(d / WorkingDay)
+	d -= time.Duration(days) * WorkingDay
+	return neg, days, int64(d / time.Hour), int64(d % time.Hour / time.Minute)
+}
+
 // Tier is a resolution target: 90% of cases within Tier1, 99.9% within
 // Tier2 (R7).
 type Tier struct {

@@ -80,15 +80,11 @@ func FormatWhen(t time.Time, loc *time.Location, lang string) string {
 // overrun is reported as a positive Over).
 func FormatWorking(d time.Duration, lang string) string {
 	en := formatLang(lang) == "en"
-	d = d.Round(time.Minute) // before the sign: -20s is "0 minutes"
+	neg, days, hours, minutes := sla.SplitWorking(d) // -20s is "0 minutes"
 	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
+	if neg {
+		sign = "-"
 	}
-	days := int64(d / sla.WorkingDay)
-	d -= time.Duration(days) * sla.WorkingDay
-	hours := int64(d / time.Hour)
-	minutes := int64((d - time.Duration(hours)*time.Hour) / time.Minute)
 
 	var parts []string
 	if days > 0 {
@@ -114,6 +110,46 @@ func FormatWorking(d time.Duration, lang string) string {
 		s = strings.Join(parts[:len(parts)-1], ", ") + and + s
 	}
 	return sign + s
+}
+
+// FormatWorkingHours names a target the agreement states in working
+// hours, the first response of a plan (R9): rounded to the hour and never
+// turned into days, "4 werkuren", "48 working hours", "1 werkuur".
+func FormatWorkingHours(d time.Duration, lang string) string {
+	hours := int64(d.Round(time.Hour) / time.Hour)
+	return count(hours, formatLang(lang) == "en", "werkuur", "werkuren", "working hour", "working hours")
+}
+
+// FormatDays names a duration in whole calendar days, the reopen window
+// (R11c): "14 dagen", "1 day".
+func FormatDays(d time.Duration, lang string) string {
+	days := int64(d.Round(24*time.Hour) / (24 * time.Hour))
+	return count(days, formatLang(lang) == "en", "dag", "dagen", "day", "days")
+}
+
+// Label names a priority, kind or status code in a staff mail the way the
+// Dutch agreement does (R7 table, R10, R14): "hoog", "vraag", "wacht op
+// klant". English mails use the codes themselves, as does any code the
+// agreement has no word for ("urgent", "medium", "open").
+func Label(code, lang string) string {
+	if formatLang(lang) == "en" {
+		return code
+	}
+	switch code {
+	case "high":
+		return "hoog"
+	case "low":
+		return "laag"
+	case "question":
+		return "vraag"
+	case "change":
+		return "wijziging"
+	case "pending":
+		return "wacht op klant"
+	case "closed":
+		return "gesloten"
+	}
+	return code
 }
 
 // count is "<n> <unit>" with the singular for 1.

@@ -263,3 +263,50 @@ func FuzzFormatWorking(f *testing.F) {
 		}
 	})
 }
+
+// The words of a staff mail and of the acknowledgement come from this
+// package in both languages: first-response targets in working hours
+// (R9), the reopen window in days (R11c), codes as the agreement names them
+// (R7 table, R10, R14).
+func TestWordsOfTheMails(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{FormatWorkingHours(4*time.Hour, "nl"), "4 werkuren"},
+		{FormatWorkingHours(4*time.Hour, "en"), "4 working hours"},
+		{FormatWorkingHours(48*time.Hour, "nl"), "48 werkuren"}, // R9: Basic, never turned into days
+		{FormatWorkingHours(time.Hour, "nl"), "1 werkuur"},
+		{FormatWorkingHours(time.Hour, "EN"), "1 working hour"},
+		{FormatWorkingHours(8*time.Hour+20*time.Minute, "de"), "8 werkuren"}, // unknown language: Dutch
+		{FormatDays(14*24*time.Hour, "nl"), "14 dagen"},
+		{FormatDays(24*time.Hour, "nl"), "1 dag"},
+		{FormatDays(24*time.Hour, "en"), "1 day"},
+		{FormatDays(30*24*time.Hour, "en-GB"), "30 days"},
+		{Label("high", "nl"), "hoog"},
+		{Label("low", "nl"), "laag"},
+		{Label("question", "nl"), "vraag"},
+		{Label("change", "nl"), "wijziging"},
+		{Label("pending", "nl"), "wacht op klant"},
+		{Label("closed", "nl"), "gesloten"},
+		{Label("urgent", "nl"), "urgent"},
+		{Label("pending", "en"), "pending"},
+		{Label("", "nl"), ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+// SplitWorking is the one breakdown of a working time: the mails' words
+// and the report's short form agree on it (R11a).
+func TestFormatWorkingAgreesWithSplit(t *testing.T) {
+	for _, d := range []time.Duration{0, 20 * time.Second, 45 * time.Minute, 9 * time.Hour, 48 * time.Hour, 11*time.Hour + 5*time.Minute, -90 * time.Minute} {
+		neg, days, hours, minutes := sla.SplitWorking(d)
+		got := FormatWorking(d, "en")
+		if neg != strings.HasPrefix(got, "-") ||
+			(days > 0) != strings.Contains(got, "working day") ||
+			(hours > 0) != strings.Contains(got, "hour") ||
+			(minutes > 0 || (days == 0 && hours == 0)) != strings.Contains(got, "minute") {
+			t.Errorf("FormatWorking(%v) = %q, SplitWorking = %v %d %d %d", d, got, neg, days, hours, minutes)
+		}
+	}
+}
