@@ -76,8 +76,19 @@ func (v *validator) host(key, h string) bool {
 	return true
 }
 
-// transport checks the rules shared by imap and smtp: clear text and
-// skipped certificate checks only towards this machine.
+// server checks what imap and smtp share: host, port, TLS mode, and
+// clear text and skipped certificate checks only towards this machine.
+func (v *validator) server(section, host string, port int, tls string, insecure bool) {
+	okHost := v.host(section+".host", host)
+	v.port(section+".port", port)
+	v.oneOf(section+".tls", tls, TLSImplicit, TLSStartTLS, TLSNone)
+	if okHost {
+		v.transport(section, host, tls, insecure)
+	}
+}
+
+// transport checks clear text and skipped certificate checks: only
+// towards this machine.
 func (v *validator) transport(section, host, tls string, insecure bool) {
 	if tls == TLSNone && !isLoopback(host) {
 		v.add(section+".tls", "%q would send the password in clear text; it is allowed only for localhost or a loopback IP, not %q", tls, host)
@@ -165,12 +176,7 @@ func (v *validator) noControl(key, s string) bool {
 
 func (c *Config) validateIMAP(v *validator) {
 	m := &c.IMAP
-	okHost := v.host("imap.host", m.Host)
-	v.port("imap.port", m.Port)
-	v.oneOf("imap.tls", m.TLS, TLSImplicit, TLSStartTLS, TLSNone)
-	if okHost {
-		v.transport("imap", m.Host, m.TLS, m.InsecureSkipVerify)
-	}
+	v.server("imap", m.Host, m.Port, m.TLS, m.InsecureSkipVerify)
 	v.required("imap.username", m.Username)
 	v.oneOf("imap.auth", m.Auth, AuthPassword, AuthXOAUTH2, AuthOAuthBearer)
 	if m.Auth == AuthPassword && m.Password == "" {
@@ -198,12 +204,7 @@ func (c *Config) validateIMAP(v *validator) {
 
 func (c *Config) validateSMTP(v *validator) {
 	s := &c.SMTP
-	okHost := v.host("smtp.host", s.Host)
-	v.port("smtp.port", s.Port)
-	v.oneOf("smtp.tls", s.TLS, TLSImplicit, TLSStartTLS, TLSNone)
-	if okHost {
-		v.transport("smtp", s.Host, s.TLS, s.InsecureSkipVerify)
-	}
+	v.server("smtp", s.Host, s.Port, s.TLS, s.InsecureSkipVerify)
 	v.oneOf("smtp.auth", s.Auth, AuthPlain, AuthLogin, AuthNone, AuthXOAUTH2, AuthOAuthBearer)
 	if isOAuthMech(s.Auth) && s.Username == "" {
 		v.add("smtp.username", "required when smtp.auth is %q: the mailbox deskd sends as", s.Auth)

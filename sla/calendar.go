@@ -49,12 +49,15 @@ func (c ClockTime) on(d Date, loc *time.Location) time.Time {
 func (c ClockTime) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
 // UnmarshalText reads "HH:MM" (ParseClockTime).
-func (c *ClockTime) UnmarshalText(b []byte) error {
-	t, err := ParseClockTime(string(b))
+func (c *ClockTime) UnmarshalText(b []byte) error { return parseInto(c, ParseClockTime, b) }
+
+// parseInto sets *dst to what parse reads from b, for UnmarshalText.
+func parseInto[T any](dst *T, parse func(string) (T, error), b []byte) error {
+	v, err := parse(string(b))
 	if err != nil {
 		return err
 	}
-	*c = t
+	*dst = v
 	return nil
 }
 

@@ -36,14 +36,7 @@ func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int
 func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // UnmarshalText reads "YYYY-MM-DD" (ParseDate).
-func (d *Date) UnmarshalText(b []byte) error {
-	t, err := ParseDate(string(b))
-	if err != nil {
-		return err
-	}
-	*d = t
-	return nil
-}
+func (d *Date) UnmarshalText(b []byte) error { return parseInto(d, ParseDate, b) }
 
 // In is the start of day d in loc: 00:00, or the first instant of the day
 // when a DST change skips midnight.
