@@ -321,7 +321,8 @@ func TestQuarantine(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.MaxMessageBytes = 2048; o.IMAP.MaxBytes = 2048 })
 	h.deliver(question("big@acme.example", "bob@acme.example", "Huge", "") + strings.Repeat("x", 5000) + "\n")
 	reps := h.waitReports(1)
-	if reps[0].Decision != "quarantine" || !strings.Contains(reps[0].Reason, "too large") {
+	// One check, one reason (mail.TooLarge), by the message's real size.
+	if reps[0].Decision != "quarantine" || !strings.HasPrefix(reps[0].Reason, "too large: ") || !strings.HasSuffix(reps[0].Reason, " bytes (max_message_bytes 2048)") {
 		t.Fatalf("decision %+v", reps[0])
 	}
 	h.waitInboxEmpty()

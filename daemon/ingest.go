@@ -18,10 +18,50 @@ import (
 	"deskd/templates"
 )
 
-// handle decides one fetched mail and commits everything it implies in one
-// transaction: the message, the case, its indexes, the outgoing mails and
-// the IMAP checkpoint. Only when that commit succeeded does it tell the
-// source to move the mail out of the inbox.
+// The ingest of one mail, as named steps (handle):
+//
+//  1. recognise: parse what the IMAP source fetched (mail.Parse applies
+//     the size limit, with the one quarantine reason it has);
+//  2. in one store transaction (ingestTx), after the IMAP checkpoint:
+//     decide (dedupe, quarantine, or the engine's cases.Decision: the
+//     decided work) and commit (write that work: the message, the
+//     case with its SLA deadlines, the mails on the one road, the R1
+//     digests, the bounces), which returns the outcome;
+//  3. finish: log the outcome, wake the loops, tell the caller; the IMAP
+//     source then moves the mail, only after the commit.
+//
+// Deliver runs the same steps for a mail that comes from elsewhere (the
+// customer portal), without the IMAP checkpoint and the move.
+
+// arrival is one inbound mail as recognised: what was fetched, what the
+// parser made of it, and why it cannot be decided (nil when it can).
+type arrival struct {
+	f    *mail.Fetched
+	in   *cases.Inbound
+	perr error
+}
+
+// decided is the work one mail implies, ready to commit: exactly one of
+// dup (seen before: nothing to write), quarantine (the reason it belongs
+// in no case) or dec (the engine's decision; dec.Quarantine may still
+// send it to quarantine with mails to staff) is set.
+type decided struct {
+	a          *arrival
+	dup        *outcome
+	quarantine string
+	dec        *cases.Decision
+}
+
+// outcome is what the commit did with one mail: the report for logs,
+// metrics and OnDecision, and where the IMAP source moves the mail.
+type outcome struct {
+	rep  Report
+	disp mail.Disposition
+}
+
+// handle takes one fetched mail through the steps above. Only when the
+// commit succeeded does it tell the source to move the mail out of the
+// inbox.
 func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposition) {
 	rt := d.rt.Load()
 	log := d.log.With("uid", f.UID)
@@ -33,8 +73,60 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 			disp = d.quarantineAfterPanic(f, fmt.Sprint(p))
 		}
 	}()
+	a := recognise(rt, f)
+	log = log.With("msgid", a.in.MessageID)
+	now := d.now()
+	var o outcome
+	err := d.db.Update(func(tx *store.Tx) (err error) {
+		o, err = d.ingestTx(tx, rt, a, now, log)
+		return err
+	})
+	if err != nil {
+		return d.commitFailed(f, a.in, a.report(), err, log)
+	}
+	d.failures.forget(a.in.DedupeKey)
+	d.finish(rt, o.rep, started, log)
+	return o.disp
+}
 
-	in, perr := mail.Parse(f.Raw, f.InternalDate, mail.ParseOptions{MaxBytes: rt.opts.MaxMessageBytes})
+// Deliver takes one locally built RFC 5322 message (a customer's reply
+// typed into the customer portal) through the very steps an IMAP mail
+// takes: recognise, decide, commit in one transaction, log. receivedAt
+// is when deskd received it, the start of the SLA clock (R11b). It
+// returns the decision's report; Report.Decision is "duplicate" for a
+// message delivered before (the same Message-ID and text), "quarantine"
+// (with Report.Reason) for one that belongs in no case. An error means
+// nothing was written: the caller may deliver the same bytes again.
+func (d *Daemon) Deliver(raw []byte, receivedAt time.Time) (rep Report, err error) {
+	rt := d.rt.Load()
+	log := d.log.With("source", "deliver")
+	started := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic while handling mail", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("deliver: internal error: %v", p)
+		}
+	}()
+	a := recognise(rt, &mail.Fetched{Raw: raw, Size: int64(len(raw)), InternalDate: receivedAt})
+	log = log.With("msgid", a.in.MessageID)
+	now := d.now()
+	var o outcome
+	err = d.db.Update(func(tx *store.Tx) (err error) {
+		o, err = d.ingestTx(tx, rt, a, now, log)
+		return err
+	})
+	if err != nil {
+		return a.report(), fmt.Errorf("deliver: %w", err)
+	}
+	d.finish(rt, o.rep, started, log)
+	return o.rep, nil
+}
+
+// recognise parses a fetched mail. The size limit is mail.Parse's: a mail
+// the source fetched only the header of (f.HeaderOnly) has its real size
+// in f.Size.
+func recognise(rt *runtime, f *mail.Fetched) *arrival {
+	in, perr := mail.Parse(f.Raw, f.InternalDate, mail.ParseOptions{MaxBytes: rt.opts.MaxMessageBytes, Size: f.Size})
 	in.UID = f.UID
 	if len(f.Raw) == 0 && f.Size > 0 && !f.HeaderOnly {
 		// The server sent none of the message's bytes (an IMAP server
@@ -43,19 +135,20 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 		in.DedupeKey = fmt.Sprintf("imap:%s:%d:%d", f.Mailbox, f.UIDValidity, f.UID)
 		perr = fmt.Errorf("server returned 0 of %d bytes", f.Size)
 	}
-	if f.HeaderOnly {
-		in.Size = int(f.Size)
-		perr = fmt.Errorf("too large: %d bytes (max_message_bytes %d)", f.Size, rt.opts.MaxMessageBytes)
-	}
-	log = log.With("msgid", in.MessageID)
-	now := d.now()
-	rep := Report{UID: f.UID, MessageID: in.MessageID, DedupeKey: in.DedupeKey, From: in.From.Email, Subject: in.Subject}
+	return &arrival{f: f, in: in, perr: perr}
+}
 
-	err := d.db.Update(func(tx *store.Tx) error {
-		rep.Decision, rep.CaseID, rep.Reason, rep.Ack, rep.NoAck, rep.Role = "", 0, "", "", "", ""
-		rep.Mails, rep.Changes, rep.Suspicious = nil, nil, ""
+// report is the start of a's report: who wrote what.
+func (a *arrival) report() Report {
+	return Report{UID: a.f.UID, MessageID: a.in.MessageID, DedupeKey: a.in.DedupeKey, From: a.in.From.Email, Subject: a.in.Subject}
+}
+
+// ingestTx is the transaction of one mail: the IMAP checkpoint (for a
+// mail from IMAP), then decide and commit.
+func (d *Daemon) ingestTx(tx *store.Tx, rt *runtime, a *arrival, now time.Time, log *slog.Logger) (outcome, error) {
+	if f := a.f; f.Mailbox != "" {
 		if validity, _, err := tx.Checkpoint(f.Mailbox); err != nil {
-			return err
+			return outcome{}, err
 		} else if validity != 0 && validity != f.UIDValidity {
 			// The server renumbered the mailbox (RFC 3501 §2.3.1.1): the
 			// source already looks at every message on each connection,
@@ -63,80 +156,111 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 			log.Warn("UIDVALIDITY changed; every message in the mailbox is looked at again", "mailbox", f.Mailbox, "was", validity, "now", f.UIDValidity)
 		}
 		if err := tx.SetCheckpoint(f.Mailbox, f.UIDValidity, f.UID); err != nil {
-			return err
+			return outcome{}, err
 		}
-		// The same mail seen again (To and Cc, a redelivery, a crash
-		// before the move) is one record: recognise it and only move it.
-		m, err := tx.Message(in.DedupeKey)
-		if err != nil {
-			return err
-		}
-		if m != nil && m.Text != in.Text && perr == nil {
-			// The same Message-ID on a mail with other content is not a
-			// redelivery (those differ at most in their trace headers):
-			// keep it too, under a key of its own, rather than lose it.
-			in.DedupeKey = variantKey(in.DedupeKey, f.Raw)
-			rep.DedupeKey = in.DedupeKey
-			if m, err = tx.Message(in.DedupeKey); err != nil {
-				return err
-			}
-		}
-		if m != nil {
-			rep.Decision, rep.CaseID, disp = "duplicate", m.CaseID, mail.Processed
-			return nil
-		}
-		if q, err := tx.Quarantined(in.DedupeKey); err != nil {
-			return err
-		} else if q != nil {
-			rep.Decision, rep.Reason, disp = "duplicate", "already quarantined: "+q.Reason, mail.Quarantine
-			return nil
-		}
-		if perr != nil {
-			rep.Decision, rep.Reason, disp = "quarantine", reasonOf(perr), mail.Quarantine
-			return tx.PutQuarantine(quarantineRecord(in, f, rep.Reason, now), f.Raw)
-		}
-		dec, err := rt.engine.Decide(in, txLookup{tx}, now)
-		if err != nil {
-			return fmt.Errorf("decide: %w", err)
-		}
-		rep.Role, rep.Changes, rep.Suspicious = dec.Sender.Role, dec.Changes, dec.Sender.Suspicious
-		if dec.Quarantine != "" {
-			// Staff keywords that name no case: the mail belongs
-			// nowhere, and the staff member is told why.
-			rep.Decision, rep.Reason, disp = "quarantine", dec.Quarantine, mail.Quarantine
-			sent, err := d.queueMails(tx, rt, nil, dec.Mails, now)
-			if err != nil {
-				return err
-			}
-			rep.noteSent(sent)
-			return tx.PutQuarantine(quarantineRecord(in, f, dec.Quarantine, now), f.Raw)
-		}
-		rep.Decision, rep.CaseID, rep.NoAck, rep.Reason = string(dec.Outcome), dec.Case.ID, dec.NoAck, dec.Thread
-		if err := tx.PutMessage(dec.Message, f.Raw); err != nil {
-			return err
-		}
-		sent, err := d.queueMails(tx, rt, dec.Case, dec.Mails, now)
-		if err != nil {
-			return err
-		}
-		rep.noteSent(sent)
-		if sent, err = d.addNotices(tx, rt, dec.Notices, now); err != nil {
-			return err
-		}
-		rep.noteSent(sent)
-		for _, addr := range dec.Undeliverable {
-			until := now.Add(rt.opts.Policy.UndeliverableFor)
-			if err := tx.SetUndeliverable(addr, until, "bounce "+in.MessageID); err != nil {
-				return err
-			}
-		}
-		disp = mail.Processed
-		return d.putCase(tx, rt, dec.Case, now)
-	})
-	if err != nil {
-		return d.commitFailed(f, in, rep, err, log)
 	}
-	d.failures.forget(in.DedupeKey)
+	w, err := d.decide(tx, rt, a, now)
+	if err != nil {
+		return outcome{}, err
+	}
+	return d.commit(tx, rt, w, now)
+}
+
+// decide says what a mail is, reading tx: seen before (dedupe), bound for
+// quarantine, or the engine's decision. It writes nothing.
+func (d *Daemon) decide(tx *store.Tx, rt *runtime, a *arrival, now time.Time) (*decided, error) {
+	in := a.in
+	// The same mail seen again (To and Cc, a redelivery, a crash before
+	// the move) is one record: recognise it and only move it.
+	m, err := tx.Message(in.DedupeKey)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil && m.Text != in.Text && a.perr == nil {
+		// The same Message-ID on a mail with other content is not a
+		// redelivery (those differ at most in their trace headers):
+		// keep it too, under a key of its own, rather than lose it.
+		in.DedupeKey = variantKey(in.DedupeKey, a.f.Raw)
+		if m, err = tx.Message(in.DedupeKey); err != nil {
+			return nil, err
+		}
+	}
+	if m != nil {
+		o := &outcome{rep: a.report(), disp: mail.Processed}
+		o.rep.Decision, o.rep.CaseID = "duplicate", m.CaseID
+		return &decided{a: a, dup: o}, nil
+	}
+	if q, err := tx.Quarantined(in.DedupeKey); err != nil {
+		return nil, err
+	} else if q != nil {
+		o := &outcome{rep: a.report(), disp: mail.Quarantine}
+		o.rep.Decision, o.rep.Reason = "duplicate", "already quarantined: "+q.Reason
+		return &decided{a: a, dup: o}, nil
+	}
+	if a.perr != nil {
+		return &decided{a: a, quarantine: reasonOf(a.perr)}, nil
+	}
+	dec, err := rt.engine.Decide(in, txLookup{tx}, now)
+	if err != nil {
+		return nil, fmt.Errorf("decide: %w", err)
+	}
+	return &decided{a: a, dec: dec}, nil
+}
+
+// commit writes the decided work of one mail in tx and returns the
+// outcome: the quarantine record, or the message, the mails (the one
+// road), the R1 digests, the bounced addresses and the case with its SLA
+// deadlines. It is the one step that writes; several mails' decided work
+// may be committed in one transaction, each decided after the previous
+// one's commit.
+func (d *Daemon) commit(tx *store.Tx, rt *runtime, w *decided, now time.Time) (outcome, error) {
+	a, in := w.a, w.a.in
+	if w.dup != nil {
+		return *w.dup, nil // nothing to write: the checkpoint was
+	}
+	rep := a.report()
+	if w.dec == nil {
+		rep.Decision, rep.Reason = "quarantine", w.quarantine
+		return outcome{rep: rep, disp: mail.Quarantine}, tx.PutQuarantine(quarantineRecord(in, a.f, w.quarantine, now), a.f.Raw)
+	}
+	dec := w.dec
+	rep.Role, rep.Changes, rep.Suspicious = dec.Sender.Role, dec.Changes, dec.Sender.Suspicious
+	if dec.Quarantine != "" {
+		// Staff keywords that name no case: the mail belongs nowhere,
+		// and the staff member is told why.
+		rep.Decision, rep.Reason = "quarantine", dec.Quarantine
+		sent, err := d.queueMails(tx, rt, nil, dec.Mails, now)
+		if err != nil {
+			return outcome{}, err
+		}
+		rep.noteSent(sent)
+		return outcome{rep: rep, disp: mail.Quarantine}, tx.PutQuarantine(quarantineRecord(in, a.f, dec.Quarantine, now), a.f.Raw)
+	}
+	rep.Decision, rep.CaseID, rep.NoAck, rep.Reason = string(dec.Outcome), dec.Case.ID, dec.NoAck, dec.Thread
+	if err := tx.PutMessage(dec.Message, a.f.Raw); err != nil {
+		return outcome{}, err
+	}
+	sent, err := d.queueMails(tx, rt, dec.Case, dec.Mails, now)
+	if err != nil {
+		return outcome{}, err
+	}
+	rep.noteSent(sent)
+	if sent, err = d.addNotices(tx, rt, dec.Notices, now); err != nil {
+		return outcome{}, err
+	}
+	rep.noteSent(sent)
+	for _, addr := range dec.Undeliverable {
+		until := now.Add(rt.opts.Policy.UndeliverableFor)
+		if err := tx.SetUndeliverable(addr, until, "bounce "+in.MessageID); err != nil {
+			return outcome{}, err
+		}
+	}
+	return outcome{rep: rep, disp: mail.Processed}, d.putCase(tx, rt, dec.Case, now)
+}
+
+// finish logs a committed outcome, wakes the outbox and the escalation
+// loop when it gave them work, and counts it.
+func (d *Daemon) finish(rt *runtime, rep Report, started time.Time, log *slog.Logger) {
 	attrs := []any{"decision", rep.Decision, "case", rep.CaseID}
 	if rep.Role != "" {
 		attrs = append(attrs, "role", rep.Role)
@@ -176,7 +300,6 @@ func (d *Daemon) handle(ctx context.Context, f *mail.Fetched) (disp mail.Disposi
 	if rt.opts.OnDecision != nil {
 		rt.opts.OnDecision(rep)
 	}
-	return disp
 }
 
 // noteSent adds what the road did to the report: the acknowledgement's
@@ -268,9 +391,15 @@ func firstResponseText(targets sla.Targets, plan, lang string) string {
 	return templates.FormatWorkingHours(d, lang)
 }
 
+// reasonOf is the quarantine reason of a mail that cannot be decided:
+// mail.TooLarge's own, "parse: ..." for a mail the parser could not
+// make sense of, or the error.
 func reasonOf(err error) string {
 	var pe *mail.ParseError
-	if errors.As(err, &pe) {
+	switch {
+	case errors.Is(err, mail.ErrTooLarge) && errors.As(err, &pe):
+		return pe.Reason
+	case errors.As(err, &pe):
 		return "parse: " + pe.Reason
 	}
 	return err.Error()

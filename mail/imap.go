@@ -506,7 +506,7 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 		f := &Fetched{UID: uint32(m.UID), InternalDate: m.InternalDate, Size: m.RFC822Size}
 		byUID[m.UID] = f
 		out = append(out, f)
-		if m.RFC822Size > s.cfg.MaxBytes {
+		if TooLarge(m.RFC822Size, s.cfg.MaxBytes) != nil {
 			f.HeaderOnly = true
 			big.AddNum(m.UID)
 			continue

@@ -33,15 +33,34 @@ const (
 
 // ParseOptions are the limits of Parse.
 type ParseOptions struct {
-	// MaxBytes is max_message_bytes; 0 means DefaultMaxBytes (25 MiB). A raw
-	// message larger than this has only its header parsed: Problems gets
-	// "too large: N bytes", Text stays empty and Parse returns a *ParseError
-	// wrapping ErrTooLarge so the caller quarantines it.
+	// MaxBytes is max_message_bytes; 0 means DefaultMaxBytes (25 MiB). A
+	// message larger than this (TooLarge) has only its header parsed:
+	// Problems gets TooLarge's reason, Text stays empty and Parse returns
+	// a *ParseError wrapping ErrTooLarge so the caller quarantines it.
 	MaxBytes int
+	// Size is the message's real size when raw holds only part of it
+	// (the IMAP source fetched only the header of a message over
+	// MaxBytes); 0 means len(raw).
+	Size int64
 }
 
 // ErrTooLarge is wrapped by the *ParseError of a message over MaxBytes.
 var ErrTooLarge = errors.New("message larger than max_message_bytes")
+
+// TooLarge is the one check of max_message_bytes: a *ParseError wrapping
+// ErrTooLarge, with the one quarantine reason, when a message of size
+// bytes exceeds max (0 = DefaultMaxBytes); nil when it does not. The IMAP
+// source asks it whether to fetch a message whole, Parse whether to
+// parse more than its header.
+func TooLarge(size, max int64) error {
+	if max <= 0 {
+		max = DefaultMaxBytes
+	}
+	if size <= max {
+		return nil
+	}
+	return &ParseError{Reason: fmt.Sprintf("too large: %d bytes (max_message_bytes %d)", size, max), Err: ErrTooLarge}
+}
 
 // ParseError says why a message could not be made sense of. Parse returns it
 // together with a usable *cases.Inbound, so the caller can quarantine the
@@ -113,17 +132,17 @@ func (p *parser) problem(format string, args ...any) {
 }
 
 func (p *parser) parse(raw []byte, opts ParseOptions) error {
-	limit := opts.MaxBytes
-	if limit <= 0 {
-		limit = DefaultMaxBytes
+	size := opts.Size
+	if size <= 0 {
+		size = int64(len(raw))
 	}
-	if len(bytes.TrimSpace(raw)) == 0 {
+	tooLarge := TooLarge(size, int64(opts.MaxBytes))
+	if len(bytes.TrimSpace(raw)) == 0 && tooLarge == nil {
 		p.problem("empty message")
 		return &ParseError{Reason: "empty message"}
 	}
-	tooLarge := len(raw) > limit
 	src := raw
-	if tooLarge {
+	if tooLarge != nil {
 		// Only the header is wanted; do not copy megabytes to find it.
 		src = raw[:min(len(raw), maxHeaderBlock+1024)]
 	}
@@ -140,10 +159,10 @@ func (p *parser) parse(raw []byte, opts ParseOptions) error {
 
 	var perr *ParseError
 	switch {
-	case tooLarge:
-		reason := fmt.Sprintf("too large: %d bytes", len(raw))
-		p.problem("%s", reason)
-		perr = &ParseError{Reason: reason, Err: ErrTooLarge}
+	case tooLarge != nil:
+		perr = tooLarge.(*ParseError)
+		p.problem("%s", perr.Reason)
+		p.in.Size = int(size)
 	case nfields == 0:
 		// Nothing says this is a mail (RFC 5322 §3.6 requires at least
 		// Date and From). Still read the body so a person looking at the
@@ -151,7 +170,7 @@ func (p *parser) parse(raw []byte, opts ParseOptions) error {
 		p.problem("no header fields")
 		perr = &ParseError{Reason: "no header fields"}
 	}
-	if !tooLarge {
+	if tooLarge == nil {
 		bt := p.walk(p.h.Header, body, 0, "", "1")
 		p.in.Text = p.finishText(bt)
 	}

@@ -273,7 +273,7 @@ func TestParseTooLarge(t *testing.T) {
 	if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want *ParseError wrapping ErrTooLarge", err)
 	}
-	want := fmt.Sprintf("too large: %d bytes", len(raw))
+	want := fmt.Sprintf("too large: %d bytes (max_message_bytes %d)", len(raw), 25<<20)
 	if pe.Reason != want || !strings.Contains(strings.Join(in.Problems, "|"), want) {
 		t.Errorf("Reason %q, Problems %q, want %q", pe.Reason, in.Problems, want)
 	}
@@ -289,6 +289,20 @@ func TestParseTooLarge(t *testing.T) {
 	// The default limit (0) is 25 MiB as well.
 	if _, err := Parse(raw, testRecv(), ParseOptions{}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("default limit: err = %v", err)
+	}
+	// Only the header, as the IMAP source fetches a message over the
+	// limit (TooLarge said so): the same check and the same reason, by
+	// the real size.
+	head := raw[:bytes.Index(raw, []byte("\r\n\r\n"))+4]
+	in, err = Parse(head, testRecv(), ParseOptions{MaxBytes: 25 << 20, Size: int64(len(raw))})
+	if !errors.As(err, &pe) || pe.Reason != want || in.Size != len(raw) || in.From.Email != "big@example.nl" {
+		t.Errorf("header only: err %v, Size %d, From %+v; want %q", err, in.Size, in.From, want)
+	}
+	if err := TooLarge(int64(len(raw)), 25<<20); !errors.As(err, &pe) || pe.Reason != want {
+		t.Errorf("TooLarge = %v", err)
+	}
+	if err := TooLarge(25<<20, 0); err != nil {
+		t.Errorf("TooLarge at the default limit = %v, want nil", err)
 	}
 }
 
