@@ -213,9 +213,8 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d.rt.Store(rt)
 	// Every case change from here on keeps the SLA deadline index in its
-	// own transaction; the index is rebuilt once now, for stores written
-	// before it existed or under other targets.
-	db.SetDeadlineFunc(d.deadlinesOf)
+	// own transaction (putCase); the index is rebuilt once now, for
+	// stores written before it existed or under other targets.
 	if err := d.reindexDeadlines(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sla deadline index: %w", err)

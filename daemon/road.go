@@ -310,7 +310,8 @@ func queueMail(tx *store.Tx, rt *runtime, c *cases.Case, m *cases.OutMail, r *re
 	return nil
 }
 
-// putCase stores c with its SLA deadlines in tx.
+// putCase stores c in tx with its SLA deadlines at now, which the daemon
+// computes (the store calls nothing above it).
 func (d *Daemon) putCase(tx *store.Tx, rt *runtime, c *cases.Case, now time.Time) error {
-	return tx.PutCase(c)
+	return tx.PutCase(c, rt.deadlinesOf(c, now)...)
 }

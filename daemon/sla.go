@@ -12,7 +12,8 @@ import (
 )
 
 // The SLA side of the daemon: the store's deadline index is fed by
-// deadlinesOf inside every transaction that changes a case, and the
+// deadlinesOf, handed to PutCase in every transaction that changes a
+// case (putCase), and the
 // escalation loop sleeps until the index's next entry (or a kick after a
 // change), then sends what is due in one transaction per round: the mail
 // in the outbox and the event that marks it sent, so each warning and
@@ -47,14 +48,14 @@ func (rt *runtime) slaStatus(c *cases.Case, now time.Time) (st sla.Status, clock
 	return clock.Evaluate(sc, now), clock, true
 }
 
-// deadlinesOf is the store's DeadlineFunc: the alerts c's clock still
-// calls for, each under its key. A closed case calls for none.
-func (d *Daemon) deadlinesOf(c *cases.Case) []store.Deadline {
+// deadlinesOf are c's entries in the store's deadline index at now: the
+// alerts c's clock still calls for, each under its key. A closed case
+// calls for none. The daemon hands them to PutCase with the case (putCase).
+func (rt *runtime) deadlinesOf(c *cases.Case, now time.Time) []store.Deadline {
 	if c.Status == cases.StatusClosed {
 		return nil
 	}
-	now := d.now()
-	st, clock, ok := d.rt.Load().slaStatus(c, now)
+	st, clock, ok := rt.slaStatus(c, now)
 	if !ok {
 		return nil
 	}
@@ -70,9 +71,10 @@ func (d *Daemon) deadlinesOf(c *cases.Case) []store.Deadline {
 // from an older deskd) and after a reload (calendar or targets changed).
 func (d *Daemon) reindexDeadlines() error {
 	var n int
+	rt, now := d.rt.Load(), d.now()
 	err := d.db.Update(func(tx *store.Tx) error {
 		var err error
-		n, err = tx.ReindexDeadlines()
+		n, err = tx.ReindexDeadlines(func(c *cases.Case) []store.Deadline { return rt.deadlinesOf(c, now) })
 		return err
 	})
 	if err == nil {

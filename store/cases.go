@@ -39,21 +39,21 @@ func (tx *Tx) Case(id uint64) (*cases.Case, error) {
 	return c, nil
 }
 
-// PutCase stores c and moves it in the status index. A new case must carry
-// the id NextCaseID gave; anything beyond it would leave a gap. With a
-// DeadlineFunc set (SetDeadlineFunc), c's entries in the deadline index are
-// replaced with what it returns for c, in this same transaction; without
-// one the deadline index is not touched (deadline.go).
-func (tx *Tx) PutCase(c *cases.Case) error {
+// PutCase stores c, moves it in the status and customer indexes, and
+// makes deadlines c's entries in the SLA deadline index (none given: c
+// has none), all in this transaction (deadline.go). A new case must carry
+// the id NextCaseID gave; anything beyond it would leave a gap. The
+// caller computes the deadlines; the store calls nothing above it.
+func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 	if c.ID == 0 {
 		return errors.New("put case: id 0")
 	}
 	if c.Status == "" {
 		return fmt.Errorf("put case %d: empty status", c.ID)
 	}
-	// Computed and checked before anything is written, so that a bad
-	// deadline fails PutCase with the case unchanged.
-	deadlines, maintain, err := tx.computeDeadlines(c)
+	// Checked before anything is written, so that a bad deadline fails
+	// PutCase with the case unchanged.
+	enc, err := encodeDeadlines(deadlines)
 	if err != nil {
 		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
@@ -101,10 +101,8 @@ func (tx *Tx) PutCase(c *cases.Case) error {
 	}
 	// Every PutCase, not only a status change: a new message, a priority
 	// or a pause moves the deadlines too (R7, R11c).
-	if maintain {
-		if err := tx.replaceDeadlines(c.ID, deadlines); err != nil {
-			return fmt.Errorf("put case %d: %w", c.ID, err)
-		}
+	if err := tx.replaceDeadlines(c.ID, enc); err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
 	return nil
 }

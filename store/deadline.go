@@ -3,10 +3,11 @@ package store
 // The SLA deadline index (schema 3). The escalation loop sleeps until the
 // earliest entry (NextDeadline) and then handles what is due
 // (DueDeadlines), reading only those entries instead of every case. The
-// store does not compute deadlines: the daemon installs a DeadlineFunc (the
-// sla package's arithmetic, R7..R11d), and PutCase replaces a case's entries
-// with its result in the same transaction as the case record, so the index
-// can never be ahead of or behind the cases it describes.
+// store does not compute deadlines and calls nothing above it: the daemon
+// computes them (the sla package's arithmetic, R7..R11d) and hands them to
+// PutCase with the case, which replaces the case's entries in the same
+// transaction as the case record, so the index can never be ahead of or
+// behind the cases it describes.
 
 import (
 	"bytes"
@@ -28,44 +29,12 @@ type Deadline struct {
 	Kind   string
 }
 
-// DeadlineFunc computes the current deadlines of a case (nil or empty = none).
-// The store fills CaseID itself. It must be pure: it runs inside PutCase's transaction.
-type DeadlineFunc func(c *cases.Case) []Deadline
-
 // maxKindLen bounds a Kind: it is part of every key, and its length is
 // stored in one byte in deadline_case.
 const maxKindLen = 64
 
 // deadlineKeyMin is the length of a deadline key with an empty kind.
 const deadlineKeyMin = tsLen + 8
-
-// SetDeadlineFunc installs f (nil = no index maintenance); it is safe to
-// call while transactions run. Every PutCase after it replaces the case's
-// index entries with f(c).
-//
-// With no DeadlineFunc (the default, or after SetDeadlineFunc(nil)) PutCase
-// leaves the index exactly as it is: the entries of the case it stores are
-// neither removed nor updated, even when the case is closed, so they may go
-// stale until a DeadlineFunc is installed again and the case is stored, or
-// ReindexDeadlines runs (which, with no DeadlineFunc, empties the index). A
-// transaction already running may use either the old or the new f for
-// each PutCase; install f before the daemon starts writing and then call
-// ReindexDeadlines.
-func (db *DB) SetDeadlineFunc(f DeadlineFunc) {
-	if f == nil {
-		db.deadlineFn.Store(nil)
-		return
-	}
-	db.deadlineFn.Store(&f)
-}
-
-// deadlineFunc is the installed DeadlineFunc, or nil.
-func (db *DB) deadlineFunc() DeadlineFunc {
-	if p := db.deadlineFn.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
 
 // NextDeadline returns the earliest entry; ok=false when the index is empty.
 // At is in UTC.
@@ -126,15 +95,14 @@ func (tx *Tx) CaseDeadlines(id uint64) ([]Deadline, error) {
 	return out, nil
 }
 
-// ReindexDeadlines drops the whole index and recomputes it with the current
-// DeadlineFunc for every case that is not closed (use the case_status index:
-// open and pending; closed cases have none). Returns the number of entries written.
-// The daemon calls it at start and after a configuration reload (the calendar or targets may have changed).
-//
-// With no DeadlineFunc installed it leaves the index empty and returns 0.
-// It must run in an Update; an invalid entry from the DeadlineFunc fails
-// it (and the caller's transaction rolls back, keeping the old index).
-func (tx *Tx) ReindexDeadlines() (int, error) {
+// ReindexDeadlines drops the whole index and rebuilds it from every case
+// that is not closed (the case_status index: open and pending; closed
+// cases have none), with the deadlines deadlinesOf computes for each.
+// Returns the number of entries written. The daemon calls it at start and
+// after a configuration reload (the calendar or targets may have
+// changed). It must run in an Update; an invalid entry fails it (and the
+// caller's transaction rolls back, keeping the old index).
+func (tx *Tx) ReindexDeadlines(deadlinesOf func(*cases.Case) []Deadline) (int, error) {
 	// Deleting and recreating the buckets frees their pages wholesale
 	// instead of deleting key by key.
 	for _, name := range []string{bucketDeadline, bucketDeadlineCase} {
@@ -145,18 +113,14 @@ func (tx *Tx) ReindexDeadlines() (int, error) {
 			return 0, fmt.Errorf("reindex deadlines: create %s: %w", name, err)
 		}
 	}
-	f := tx.db.deadlineFunc()
-	if f == nil {
-		return 0, nil
-	}
 	n := 0
 	// Open and pending only: a pending case's resolution clock is paused
-	// (R11c), but f decides what that means, e.g. a first response still
-	// due. Closing stops the clock, so closed cases, the bulk of a store,
-	// are not even read.
+	// (R11c), but deadlinesOf decides what that means, e.g. a first
+	// response still due. Closing stops the clock, so closed cases, the
+	// bulk of a store, are not even read.
 	for _, status := range []cases.Status{cases.StatusOpen, cases.StatusPending} {
 		err := tx.ForEachCase(status, func(c *cases.Case) error {
-			enc, err := encodeDeadlines(f(c))
+			enc, err := encodeDeadlines(deadlinesOf(c))
 			if err != nil {
 				return fmt.Errorf("case %d: %w", c.ID, err)
 			}
@@ -171,21 +135,6 @@ func (tx *Tx) ReindexDeadlines() (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// computeDeadlines runs the installed DeadlineFunc for c and encodes its
-// result for deadline_case; maintain is false when there is no
-// DeadlineFunc, and PutCase then leaves the index alone.
-func (tx *Tx) computeDeadlines(c *cases.Case) (enc []byte, maintain bool, err error) {
-	f := tx.db.deadlineFunc()
-	if f == nil {
-		return nil, false, nil
-	}
-	enc, err = encodeDeadlines(f(c))
-	if err != nil {
-		return nil, false, err
-	}
-	return enc, true, nil
 }
 
 // replaceDeadlines makes enc (encodeDeadlines) case id's entries: the

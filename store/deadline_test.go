@@ -3,11 +3,9 @@ package store
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +20,41 @@ const (
 	kindResW   = "resolution/warning"
 )
 
-// tableFunc is a DeadlineFunc that returns plan[c.ID]; tests change plan
-// between transactions (never during one), so it is pure where it runs.
-func tableFunc(plan map[uint64][]Deadline) DeadlineFunc {
+// deadlineFunc computes a case's deadlines, as the daemon does (the
+// store never calls one: the tests hand its result to PutCase).
+type deadlineFunc func(c *cases.Case) []Deadline
+
+// testDeadlines is the deadlineFunc the test running now hands to
+// putCase (store tests run one at a time).
+var testDeadlines deadlineFunc
+
+// setDeadlines makes f what putCase hands to PutCase (nil: no
+// deadlines) until the test ends.
+func setDeadlines(t testing.TB, f deadlineFunc) {
+	testDeadlines = f
+	t.Cleanup(func() { testDeadlines = nil })
+}
+
+// putCase is PutCase with the deadlines testDeadlines computes for c.
+func putCase(tx *Tx, c *cases.Case) error {
+	if testDeadlines == nil {
+		return tx.PutCase(c)
+	}
+	return tx.PutCase(c, testDeadlines(c)...)
+}
+
+// reindex is ReindexDeadlines with testDeadlines (none when nil).
+func reindex(tx *Tx) (int, error) {
+	f := testDeadlines
+	if f == nil {
+		f = func(*cases.Case) []Deadline { return nil }
+	}
+	return tx.ReindexDeadlines(f)
+}
+
+// tableFunc returns plan[c.ID]; tests change plan between transactions
+// (never during one).
+func tableFunc(plan map[uint64][]Deadline) deadlineFunc {
 	return func(c *cases.Case) []Deadline { return plan[c.ID] }
 }
 
@@ -115,7 +145,7 @@ func putCases(t *testing.T, db *DB, cs ...*cases.Case) {
 	t.Helper()
 	update(t, db, func(tx *Tx) error {
 		for _, c := range cs {
-			if err := tx.PutCase(c); err != nil {
+			if err := putCase(tx, c); err != nil {
 				return err
 			}
 		}
@@ -133,7 +163,7 @@ func TestDeadlinePutCaseReplaces(t *testing.T) {
 		1: {{At: t0.Add(4 * time.Hour), Kind: kindBreach, CaseID: 99}, {At: t0.Add(3 * time.Hour), Kind: kindWarn}},
 		2: {{At: t0.Add(time.Hour), Kind: kindWarn}},
 	}
-	db.SetDeadlineFunc(tableFunc(plan))
+	setDeadlines(t, tableFunc(plan))
 	putCases(t, db, newCase(1, cases.StatusOpen), newCase(2, cases.StatusOpen))
 	want1 := []Deadline{dl(t0.Add(3*time.Hour), 1, kindWarn), dl(t0.Add(4*time.Hour), 1, kindBreach)}
 	if got := caseDeadlinesOf(t, db, 1); !reflect.DeepEqual(got, want1) {
@@ -186,7 +216,7 @@ func TestDeadlinePutCaseReplaces(t *testing.T) {
 	if n := checkIndex(t, db); n != 0 {
 		t.Errorf("%d cases in deadline_case, want 0", n)
 	}
-	// The index survives a reopen, and SetDeadlineFunc is per DB value.
+	// The index survives a reopen.
 	plan[2] = []Deadline{{At: t0, Kind: kindWarn}}
 	putCases(t, db, newCase(2, cases.StatusOpen))
 	db = reopen(t, db)
@@ -217,7 +247,7 @@ func TestDeadlineOrdering(t *testing.T) {
 		// Before 1970 and far ahead still sort as time.
 		4: {{At: time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC), Kind: kindWarn}, {At: time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC), Kind: kindWarn}},
 	}
-	db.SetDeadlineFunc(tableFunc(plan))
+	setDeadlines(t, tableFunc(plan))
 	// Stored in reverse order of their deadlines on purpose.
 	putCases(t, db, newCase(1, cases.StatusOpen), newCase(2, cases.StatusOpen), newCase(3, cases.StatusPending), newCase(4, cases.StatusOpen))
 	all := []Deadline{
@@ -276,7 +306,7 @@ func TestDeadlineOrdering(t *testing.T) {
 func TestDeadlineRollback(t *testing.T) {
 	db := openTest(t)
 	plan := map[uint64][]Deadline{1: {{At: t0, Kind: kindWarn}}, 2: {{At: t0.Add(time.Hour), Kind: kindWarn}}}
-	db.SetDeadlineFunc(tableFunc(plan))
+	setDeadlines(t, tableFunc(plan))
 	putCases(t, db, newCase(1, cases.StatusOpen), newCase(2, cases.StatusOpen))
 	before := rawDeadlines(t, db)
 
@@ -284,17 +314,17 @@ func TestDeadlineRollback(t *testing.T) {
 	plan[3] = []Deadline{{At: t0.Add(-time.Minute), Kind: kindWarn}}
 	boom := errors.New("smtp queue full")
 	err := db.Update(func(tx *Tx) error {
-		if err := tx.PutCase(newCase(1, cases.StatusClosed)); err != nil {
+		if err := putCase(tx, newCase(1, cases.StatusClosed)); err != nil {
 			return err
 		}
-		if err := tx.PutCase(newCase(3, cases.StatusOpen)); err != nil {
+		if err := putCase(tx, newCase(3, cases.StatusOpen)); err != nil {
 			return err
 		}
 		// Inside the transaction the change is visible...
 		if got, _ := tx.CaseDeadlines(1); len(got) != 1 || got[0].Kind != kindBreach {
 			t.Errorf("inside the tx: %v", got)
 		}
-		if _, err := tx.ReindexDeadlines(); err != nil {
+		if _, err := reindex(tx); err != nil {
 			return err
 		}
 		return boom
@@ -317,10 +347,10 @@ func TestDeadlineRollback(t *testing.T) {
 	plan[3] = []Deadline{{Kind: kindWarn}}
 	update(t, db, func(tx *Tx) error {
 		c := newCase(1, cases.StatusClosed)
-		if err := tx.PutCase(c); err == nil || !strings.Contains(err.Error(), "put case 1") {
+		if err := putCase(tx, c); err == nil || !strings.Contains(err.Error(), "put case 1") {
 			t.Errorf("PutCase with a bad kind = %v", err)
 		}
-		if err := tx.PutCase(newCase(3, cases.StatusOpen)); err == nil || !strings.Contains(err.Error(), "zero time") {
+		if err := putCase(tx, newCase(3, cases.StatusOpen)); err == nil || !strings.Contains(err.Error(), "zero time") {
 			t.Errorf("PutCase with a zero time = %v", err)
 		}
 		if c, _ := tx.Case(1); c == nil || c.Status != cases.StatusOpen {
@@ -348,11 +378,11 @@ func TestReindexDeadlines(t *testing.T) {
 	f1 := func(c *cases.Case) []Deadline {
 		return []Deadline{{At: c.CreatedAt.Add(time.Duration(c.ID) * time.Hour), Kind: kindWarn}}
 	}
-	db.SetDeadlineFunc(f1)
+	setDeadlines(t, f1)
 	statuses := map[uint64]cases.Status{1: cases.StatusOpen, 2: cases.StatusPending, 3: cases.StatusClosed, 4: cases.StatusOpen, 5: cases.StatusClosed}
 	update(t, db, func(tx *Tx) error {
 		for id := uint64(1); id <= 5; id++ {
-			if err := tx.PutCase(newCase(id, statuses[id])); err != nil {
+			if err := putCase(tx, newCase(id, statuses[id])); err != nil {
 				return err
 			}
 		}
@@ -369,9 +399,9 @@ func TestReindexDeadlines(t *testing.T) {
 		at := c.CreatedAt.Add(time.Duration(c.ID) * time.Minute)
 		return []Deadline{{At: at, Kind: kindBreach}, {At: at.Add(-time.Minute), Kind: kindWarn}, {At: at, Kind: kindBreach}}
 	}
-	db.SetDeadlineFunc(f2)
+	setDeadlines(t, f2)
 	update(t, db, func(tx *Tx) error {
-		n, err := tx.ReindexDeadlines()
+		n, err := reindex(tx)
 		if err != nil || n != 6 {
 			t.Errorf("ReindexDeadlines = %d, %v; want 6 (3 open or pending cases, 2 each)", n, err)
 		}
@@ -396,10 +426,10 @@ func TestReindexDeadlines(t *testing.T) {
 	}
 
 	// A bad entry from f fails the reindex; the Update rolls back.
-	db.SetDeadlineFunc(func(c *cases.Case) []Deadline {
+	setDeadlines(t, func(c *cases.Case) []Deadline {
 		return []Deadline{{At: t0, Kind: strings.Repeat("x", 65)}}
 	})
-	err := db.Update(func(tx *Tx) error { _, err := tx.ReindexDeadlines(); return err })
+	err := db.Update(func(tx *Tx) error { _, err := reindex(tx); return err })
 	if err == nil || !strings.Contains(err.Error(), "at most 64") {
 		t.Errorf("reindex with a bad kind = %v", err)
 	}
@@ -407,13 +437,13 @@ func TestReindexDeadlines(t *testing.T) {
 		t.Errorf("index after a failed reindex: %v", got)
 	}
 	// It needs a writable transaction.
-	if err := db.View(func(tx *Tx) error { _, err := tx.ReindexDeadlines(); return err }); err == nil {
+	if err := db.View(func(tx *Tx) error { _, err := reindex(tx); return err }); err == nil {
 		t.Error("ReindexDeadlines in a View succeeded")
 	}
-	// With no DeadlineFunc it empties the index.
-	db.SetDeadlineFunc(nil)
+	// With no deadlines for any case it empties the index.
+	setDeadlines(t, nil)
 	update(t, db, func(tx *Tx) error {
-		n, err := tx.ReindexDeadlines()
+		n, err := reindex(tx)
 		if n != 0 {
 			t.Errorf("ReindexDeadlines without a func = %d", n)
 		}
@@ -423,29 +453,6 @@ func TestReindexDeadlines(t *testing.T) {
 		t.Errorf("index after reindex without a func: %v", got)
 	}
 	checkIndex(t, db)
-}
-
-// SetDeadlineFunc(nil) stops index maintenance: PutCase then leaves the
-// case's entries as they were, even when it closes the case, until a func
-// is installed again.
-func TestDeadlineFuncNilLeavesIndex(t *testing.T) {
-	db := openTest(t)
-	plan := map[uint64][]Deadline{1: {{At: t0, Kind: kindWarn}}}
-	db.SetDeadlineFunc(tableFunc(plan))
-	putCases(t, db, newCase(1, cases.StatusOpen))
-	want := []Deadline{dl(t0, 1, kindWarn)}
-
-	db.SetDeadlineFunc(nil)
-	plan[1] = nil
-	putCases(t, db, newCase(1, cases.StatusClosed))
-	if got := rawDeadlines(t, db); !reflect.DeepEqual(got, want) {
-		t.Errorf("index after PutCase without a func: %v, want %v (untouched)", got, want)
-	}
-	db.SetDeadlineFunc(tableFunc(plan))
-	putCases(t, db, newCase(1, cases.StatusClosed))
-	if got := rawDeadlines(t, db); got != nil {
-		t.Errorf("index after PutCase with the func again: %v", got)
-	}
 }
 
 // Kinds are 1..64 printable ASCII bytes; zero instants are refused; a
@@ -477,7 +484,7 @@ func TestDeadlineValidation(t *testing.T) {
 
 	db := openTest(t)
 	ams, _ := time.LoadLocation("Europe/Amsterdam")
-	db.SetDeadlineFunc(func(c *cases.Case) []Deadline {
+	setDeadlines(t, func(c *cases.Case) []Deadline {
 		return []Deadline{
 			{At: t0, Kind: kindWarn}, {At: t0.In(ams), Kind: kindWarn}, {At: t0, Kind: kindWarn},
 			{At: t0, Kind: kindBreach}, {At: t0.Add(time.Second), Kind: kindWarn},
@@ -520,63 +527,9 @@ func TestDeadlineCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetDeadlineFunc(func(*cases.Case) []Deadline { return nil })
-	if err := db.Update(func(tx *Tx) error { return tx.PutCase(newCase(1, cases.StatusOpen)) }); err == nil {
+	setDeadlines(t, func(*cases.Case) []Deadline { return nil })
+	if err := db.Update(func(tx *Tx) error { return putCase(tx, newCase(1, cases.StatusOpen)) }); err == nil {
 		t.Error("PutCase over a corrupt deadline_case list succeeded")
-	}
-}
-
-// Without a DeadlineFunc the store behaves as before the index existed:
-// the index stays empty, and every other bucket ends up byte for byte as
-// with a func set.
-func TestNoDeadlineFuncAsBefore(t *testing.T) {
-	run := func(f DeadlineFunc) map[string]string {
-		db := openTest(t)
-		db.SetDeadlineFunc(f)
-		update(t, db, func(tx *Tx) error {
-			for id := uint64(1); id <= 4; id++ {
-				if err := tx.PutCase(newCase(id, cases.StatusOpen)); err != nil {
-					return err
-				}
-				if err := tx.PutMessage(newMessage(fmt.Sprintf("mid:%d@acme.example", id), id), []byte("raw")); err != nil {
-					return err
-				}
-			}
-			c := newCase(2, cases.StatusClosed)
-			c.Customer = "globex"
-			return tx.PutCase(c)
-		})
-		putCases(t, db, newCase(3, cases.StatusPending), newCase(2, cases.StatusOpen))
-		path := db.Path()
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return dumpBolt(t, path)
-	}
-	without := run(nil)
-	with := run(func(c *cases.Case) []Deadline {
-		return []Deadline{{At: c.CreatedAt.Add(time.Duration(c.ID) * time.Hour), Kind: kindWarn}}
-	})
-	for k := range with {
-		if strings.HasPrefix(k, bucketDeadline) {
-			delete(with, k)
-		}
-	}
-	for k := range without {
-		if strings.HasPrefix(k, bucketDeadline) {
-			if !strings.HasSuffix(k, "#seq") {
-				t.Errorf("without a func the index has %q", k)
-			}
-			delete(without, k)
-		}
-	}
-	if !reflect.DeepEqual(with, without) {
-		for k, v := range with {
-			if without[k] != v {
-				t.Errorf("bucket/key %q differs with a func", k)
-			}
-		}
-		t.Errorf("stores differ outside the deadline index (%d vs %d keys)", len(with), len(without))
 	}
 }
 
@@ -593,7 +546,7 @@ func TestMigrateV1Deadlines(t *testing.T) {
 	if got := rawDeadlines(t, db); got != nil {
 		t.Errorf("migrated store has deadlines %v", got)
 	}
-	db.SetDeadlineFunc(func(c *cases.Case) []Deadline {
+	setDeadlines(t, func(c *cases.Case) []Deadline {
 		return []Deadline{{At: c.CreatedAt.Add(4 * time.Hour), Kind: kindBreach}, {At: c.CreatedAt.Add(3 * time.Hour), Kind: kindWarn}}
 	})
 	var counts map[cases.Status]int
@@ -602,7 +555,7 @@ func TestMigrateV1Deadlines(t *testing.T) {
 		if counts, err = tx.CountCases(); err != nil {
 			return err
 		}
-		n, err := tx.ReindexDeadlines()
+		n, err := reindex(tx)
 		if want := 2 * (counts[cases.StatusOpen] + counts[cases.StatusPending]); n != want || n == 0 {
 			t.Errorf("ReindexDeadlines = %d, want %d", n, want)
 		}
@@ -676,45 +629,6 @@ func TestMigrateV2toV3(t *testing.T) {
 	}
 }
 
-// SetDeadlineFunc may run while transactions do (go test -race).
-func TestSetDeadlineFuncConcurrent(t *testing.T) {
-	db := openTest(t)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			k := fmt.Sprintf("kind/%d", i%3)
-			db.SetDeadlineFunc(func(c *cases.Case) []Deadline { return []Deadline{{At: t0, Kind: k}} })
-			if i%5 == 0 {
-				db.SetDeadlineFunc(nil)
-			}
-		}
-	}()
-	for i := 0; i < 50; i++ {
-		update(t, db, func(tx *Tx) error {
-			id, err := tx.NextCaseID()
-			if err != nil {
-				return err
-			}
-			if i%2 == 1 {
-				id-- // store the previous case again
-			}
-			return tx.PutCase(newCase(id, cases.StatusOpen))
-		})
-		view(t, db, func(tx *Tx) error { _, _, err := tx.NextDeadline(); return err })
-	}
-	close(stop)
-	wg.Wait()
-	checkIndex(t, db)
-}
-
 // BenchmarkDueDeadlines: 100,000 open cases with 3 deadlines each (300,000
 // entries). "due" is the escalation loop's question answered by the index
 // (10 entries due); "scan" is the same question without it: every case
@@ -736,11 +650,11 @@ func BenchmarkDueDeadlines(b *testing.B) {
 			{At: at.Add(2 * total * time.Minute), Kind: kindResW},
 		}
 	}
-	db.SetDeadlineFunc(f)
+	setDeadlines(b, f)
 	for start := uint64(1); start <= total; start += 10_000 {
 		err := db.Update(func(tx *Tx) error {
 			for id := start; id < start+10_000 && id <= total; id++ {
-				if err := tx.PutCase(newCase(id, cases.StatusOpen)); err != nil {
+				if err := putCase(tx, newCase(id, cases.StatusOpen)); err != nil {
 					return err
 				}
 			}

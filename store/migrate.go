@@ -73,8 +73,8 @@ func migrateV1toV2(tx *bolt.Tx) error {
 
 // migrateV2toV3 adds the deadline index. initSchema has already created its
 // two buckets (allBuckets) before the steps run, so there is nothing to
-// create, and nothing to fill: the entries are what the daemon's
-// DeadlineFunc says (the SLA calendar and targets of its configuration),
+// create, and nothing to fill: the entries are what the daemon
+// computes (the SLA calendar and targets of its configuration),
 // which the store does not know, and the daemon calls ReindexDeadlines at
 // every start anyway. An empty index until then is harmless, since nothing
 // runs the escalation loop before that call. The step only checks that the

@@ -50,7 +50,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -154,11 +153,6 @@ type DB struct {
 	path string
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
-
-	// deadlineFn is the DeadlineFunc PutCase keeps the deadline index
-	// with (deadline.go); nil leaves the index alone. Atomic so that
-	// SetDeadlineFunc may run beside transactions.
-	deadlineFn atomic.Pointer[DeadlineFunc]
 }
 
 // Open opens (creating if needed) the store at path, creates missing buckets
