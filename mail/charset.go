@@ -167,22 +167,34 @@ func isControl(r rune) bool {
 // spaces, runs of white space collapse, ends are trimmed.
 func cleanLine(s string) string {
 	s = fixUTF8(s)
-	var b strings.Builder
+	var b lineBuilder
 	b.Grow(len(s))
-	space := false
 	for _, r := range s {
 		r = c1ToCP1252(r)
 		if isControl(r) || unicode.IsSpace(r) {
-			space = b.Len() > 0
+			b.blank()
 			continue
 		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
+		b.add(r)
 	}
 	return b.String()
+}
+
+// lineBuilder builds one line from runes and blanks: a run of blanks
+// between two runes becomes one space, blanks at either end none.
+type lineBuilder struct {
+	strings.Builder
+	space bool
+}
+
+func (b *lineBuilder) blank() { b.space = b.Len() > 0 }
+
+func (b *lineBuilder) add(r rune) {
+	if b.space {
+		b.WriteByte(' ')
+		b.space = false
+	}
+	b.WriteRune(r)
 }
 
 // cleanText makes a body text valid UTF-8 with LF line ends and no control

@@ -308,19 +308,14 @@ func writeBody(w *message.Writer, body string) error {
 //     "=?" opener means no encoded-word can survive (RFC 2047 §2).
 func SanitizeHeaderText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
+	var b lineBuilder
 	b.Grow(len(s))
-	space := false
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) || isLayoutControl(r) {
-			space = b.Len() > 0
+			b.blank()
 			continue
 		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
+		b.add(r)
 	}
 	return strings.ReplaceAll(b.String(), "=?", "= ?")
 }
