@@ -526,6 +526,21 @@ type FirstResponse struct {
 	Basic    time.Duration `mapstructure:"basic"`
 }
 
+// Targets are the configured targets as the SLA engine takes them: working
+// time (R7, R9, R10, R11a).
+func (s SLA) Targets() sla.Targets {
+	t := sla.Default()
+	for _, plan := range []string{PlanPremium, PlanBusiness, PlanBasic} {
+		t.FirstResponse[plan], _ = s.FirstResponse.For(plan)
+	}
+	for _, p := range []string{PriorityUrgent, PriorityHigh, PriorityMedium, PriorityLow} {
+		tier, _ := s.Resolution.For(p)
+		t.Resolution[p] = sla.Tier(tier)
+	}
+	t.Question = sla.Tier(s.Question)
+	return t
+}
+
 // For returns the target of plan, and false for an unknown plan.
 func (f FirstResponse) For(plan string) (time.Duration, bool) {
 	switch plan {

@@ -1117,3 +1117,22 @@ func TestLoadUnvalidated(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The configured targets reach the SLA engine as its own type; the
+// defaults are the agreement's (R7, R9, R10).
+func TestSLATargets(t *testing.T) {
+	c := Default()
+	if got, want := c.SLA.Targets(), sla.Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("default targets %+v, want the agreement's %+v", got, want)
+	}
+	c.SLA.FirstResponse.Basic = 40 * time.Hour
+	c.SLA.Resolution.Low = Tier{Tier1: 10 * sla.WorkingDay, Tier2: 20 * sla.WorkingDay}
+	c.SLA.Question.Tier2 = 4 * sla.WorkingDay
+	got := c.SLA.Targets()
+	if d, _ := got.FirstResponseFor(sla.PlanBasic); d != 40*time.Hour {
+		t.Errorf("Basic first response %v", d)
+	}
+	if got.Resolution[sla.PriorityLow] != (sla.Tier{Tier1: 10 * sla.WorkingDay, Tier2: 20 * sla.WorkingDay}) || got.Question.Tier2 != 4*sla.WorkingDay {
+		t.Errorf("targets %+v", got)
+	}
+}

@@ -91,7 +91,7 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		},
 		Policy:           policy,
 		SupportName:      cfg.Support.Name,
-		SLA:              slaTargets(cfg),
+		SLA:              cfg.SLA.Targets(),
 		SLAClocks:        clocks,
 		Escalation:       cfg.Staff.Escalation,
 		EscalationTier2:  cfg.Staff.EscalationTier2,

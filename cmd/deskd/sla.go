@@ -7,23 +7,6 @@ import (
 	"deskd/sla"
 )
 
-// slaTargets are the agreement's targets as configured (R7, R9, R10).
-func slaTargets(cfg *config.Config) sla.Targets {
-	t := sla.Default()
-	for _, plan := range []string{config.PlanPremium, config.PlanBusiness, config.PlanBasic} {
-		if d, ok := cfg.SLA.FirstResponse.For(plan); ok {
-			t.FirstResponse[plan] = d
-		}
-	}
-	for _, p := range []string{sla.PriorityUrgent, sla.PriorityHigh, sla.PriorityMedium, sla.PriorityLow} {
-		if tier, ok := cfg.SLA.Resolution.For(p); ok {
-			t.Resolution[p] = sla.Tier{Tier1: tier.Tier1, Tier2: tier.Tier2}
-		}
-	}
-	t.Question = sla.Tier{Tier1: cfg.SLA.Question.Tier1, Tier2: cfg.SLA.Question.Tier2}
-	return t
-}
-
 // slaClocks builds the clock of every customer from the configuration: the
 // support zone's calendar (R11) with its holidays and closures, and a
 // derived calendar for each customer with closures or open days of its
@@ -48,7 +31,7 @@ func slaClocks(cfg *config.Config) (*sla.Clocks, error) {
 		return nil, fmt.Errorf("sla.holidays: %w", err)
 	}
 	clock := func(c *sla.Calendar) *sla.Clock {
-		return &sla.Clock{Calendar: c, Targets: slaTargets(cfg), WarnShare: cfg.SLA.WarnAt}
+		return &sla.Clock{Calendar: c, Targets: cfg.SLA.Targets(), WarnShare: cfg.SLA.WarnAt}
 	}
 	clocks := &sla.Clocks{Default: clock(cal), PerCustomer: map[string]*sla.Clock{}}
 	for _, cu := range cfg.Customers {
