@@ -3,7 +3,6 @@ package cases
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 var fuzzSubjects = []string{
@@ -84,13 +83,26 @@ func FuzzBaseSubject(f *testing.F) {
 	f.Add("[ #1] Re: [#2]", "")
 	f.Fuzz(func(t *testing.T, subject, prefix string) {
 		tk := NewTokens(prefix)
-		done := make(chan string, 1)
-		go func() { done <- tk.BaseSubject(subject) }()
-		var base string
-		select {
-		case base = <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("BaseSubject(%q) did not terminate", subject)
+		// Termination as a bound on steps, not a clock: BaseSubject
+		// repeats one step (drop reply prefixes, strip tokens, trim) until
+		// nothing changes. Each step that changes the subject must shorten
+		// it, so there are at most len(subject)+1 steps; walk them here on
+		// the same pieces before calling BaseSubject itself.
+		s, steps := tk.Strip(subject), 0
+		for {
+			steps++
+			n := strings.TrimSpace(tk.Strip(replyPrefix.ReplaceAllString(s, "")))
+			if n == s {
+				break
+			}
+			if len(n) >= len(s) || steps > len(subject)+1 {
+				t.Fatalf("BaseSubject(%q): step %d from %q to %q does not shorten it", subject, steps, s, n)
+			}
+			s = n
+		}
+		base := tk.BaseSubject(subject)
+		if base != s {
+			t.Fatalf("BaseSubject(%q) = %q, the steps give %q", subject, base, s)
 		}
 		if again := tk.BaseSubject(base); again != base {
 			t.Fatalf("BaseSubject not idempotent: %q -> %q -> %q", subject, base, again)

@@ -508,6 +508,10 @@ func TestStopWhileSMTPHangs(t *testing.T) {
 	h.deliver(question("h1@acme.example", "bob@acme.example", "Hang", ""))
 	h.waitReports(1)
 	time.Sleep(200 * time.Millisecond) // the send is now stuck in the greeting
+	// An "exits after stop" bound, the one kind of clock this suite keeps:
+	// the send is stuck with a minute's timeout, so a stop that waited for
+	// it would take a minute; 10 s is far above a stop that cancels it
+	// (milliseconds) and far below the hung send, whatever the load.
 	start := time.Now()
 	h.stop()
 	if d := time.Since(start); d > 10*time.Second {

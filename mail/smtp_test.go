@@ -562,11 +562,10 @@ func TestSendContextCancelsHungServer(t *testing.T) {
 	cfg.Timeout = time.Minute // only the context can save us
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	// No clock in the assertion: had the context not ended the send, the
+	// server's silence would have, after cfg.Timeout, with an I/O timeout
+	// rather than the context's error.
 	err := NewSender(cfg, nil).Send(ctx, "d@desk.example.com", []string{"a@klant.example"}, testRaw)
-	if time.Since(start) > 5*time.Second {
-		t.Errorf("Send took %v after the context ended", time.Since(start))
-	}
 	if !errors.Is(err, context.DeadlineExceeded) || !IsTemporary(err) {
 		t.Errorf("err = %v; want a temporary context.DeadlineExceeded", err)
 	}
@@ -581,11 +580,8 @@ func TestSendContextCancelsHungData(t *testing.T) {
 	cfg.Timeout = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	start := time.Now()
+	// As above: only the cancel can end this send with context.Canceled.
 	err := NewSender(cfg, nil).Send(ctx, "d@desk.example.com", []string{"a@klant.example"}, testRaw)
-	if time.Since(start) > 5*time.Second {
-		t.Errorf("Send took %v after cancel", time.Since(start))
-	}
 	if !errors.Is(err, context.Canceled) || !IsTemporary(err) {
 		t.Errorf("err = %v; want a temporary context.Canceled", err)
 	}
@@ -595,13 +591,16 @@ func TestSendTimeoutOnSilentServer(t *testing.T) {
 	port := hangingServer(t)
 	cfg := cfgFor(port)
 	cfg.Timeout = 300 * time.Millisecond
-	start := time.Now()
-	err := NewSender(cfg, nil).Send(context.Background(), "d@desk.example.com", []string{"a@klant.example"}, testRaw)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Send took %v with a %v timeout", d, cfg.Timeout)
-	}
-	if err == nil || !IsTemporary(err) {
-		t.Errorf("err = %v; want temporary", err)
+	// The server never answers; only cfg.Timeout can end the send, with
+	// an I/O timeout. The context (a minute) is a backstop so that a
+	// broken timeout fails as "context deadline exceeded" instead of
+	// hanging the suite; it is not what is measured.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := NewSender(cfg, nil).Send(ctx, "d@desk.example.com", []string{"a@klant.example"}, testRaw)
+	var ne net.Error
+	if err == nil || !IsTemporary(err) || errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("err = %v; want a temporary I/O timeout from cfg.Timeout", err)
 	}
 }
 

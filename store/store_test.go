@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"deskd/cases"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -126,7 +127,8 @@ func TestOpenCreatesBucketsAndVersion(t *testing.T) {
 
 func TestLockTimeout(t *testing.T) {
 	db := openTest(t)
-	start := time.Now()
+	// ErrLocked is the proof that Open gave up: without the timeout it
+	// would wait for the lock for ever (and go test -timeout would say so).
 	_, err := Open(db.Path(), Options{Timeout: 100 * time.Millisecond})
 	if err == nil {
 		t.Fatal("second Open succeeded while the first holds the lock")
@@ -137,11 +139,6 @@ func TestLockTimeout(t *testing.T) {
 	}
 	if !errors.Is(err, ErrLocked) {
 		t.Errorf("errors.Is(%v, ErrLocked) = false", err)
-	}
-	// bbolt gives up one retry interval (50ms) early; what matters is that
-	// it gives up at all instead of hanging.
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("gave up only after %v", d)
 	}
 }
 
