@@ -487,6 +487,7 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 	if err != nil {
 		return nil, fmt.Errorf("fetch sizes: %w", err)
 	}
+	fetchedAt := time.Now()
 	// Bodies are fetched in groups of at most fetchBytes, so a batch of
 	// large mails cannot exhaust memory either.
 	const fetchBytes = 32 << 20
@@ -503,7 +504,7 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 	byUID := make(map[imap.UID]*Fetched, len(meta))
 	out := make([]*Fetched, 0, len(meta))
 	for _, m := range meta {
-		f := &Fetched{UID: uint32(m.UID), InternalDate: m.InternalDate, Size: m.RFC822Size}
+		f := &Fetched{UID: uint32(m.UID), InternalDate: s.receipt(m.UID, m.InternalDate, fetchedAt), Size: m.RFC822Size}
 		byUID[m.UID] = f
 		out = append(out, f)
 		if TooLarge(m.RFC822Size, s.cfg.MaxBytes) != nil {
@@ -539,6 +540,22 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 	// Sort by UID: the server may answer in any order.
 	slices.SortFunc(out, func(a, b *Fetched) int { return cmp.Compare(a.UID, b.UID) })
 	return out, nil
+}
+
+// receipt is the time the SLA clock of a mail starts at: the server's
+// INTERNALDATE (R11b), except when the server dates the mail after deskd
+// fetched it. That is the mail server's clock running ahead of deskd's
+// (clock skew): the server cannot have received a mail after handing it
+// over, and a clock started in the future would push every deadline back
+// by the skew. Then the receipt is the moment of the fetch, the latest
+// instant the mail can have arrived, and a warning says so.
+func (s *Source) receipt(uid imap.UID, internal, fetchedAt time.Time) time.Time {
+	if !internal.After(fetchedAt) {
+		return internal
+	}
+	s.log.Warn("INTERNALDATE lies in the future (mail server clock ahead of deskd's?): the SLA clock starts at the fetch instead (R11b)",
+		"uid", uid, "internaldate", internal.UTC(), "fetched", fetchedAt.UTC(), "ahead", internal.Sub(fetchedAt).Round(time.Second))
+	return fetchedAt
 }
 
 // pendingMove is a move sent to the server whose answer is still due.

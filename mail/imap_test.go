@@ -260,6 +260,43 @@ func TestSourceUIDPlusWithoutMove(t *testing.T) {
 	}
 }
 
+// R11b: the INTERNALDATE is the receipt time, to the second, whatever the
+// Date: header says; one the server dates after deskd fetched it (server
+// clock ahead) becomes the fetch time, with a warning.
+func TestSourceReceiptTime(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	past := time.Date(2026, 11, 17, 9, 15, 27, 0, time.UTC)
+	future := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
+	for i, at := range []time.Time{past, future} {
+		b := []byte(strings.ReplaceAll(fmt.Sprintf(sample, i, i), "\n", "\r\n"))
+		if _, err := p.user.Append("INBOX", lit{bytes.NewReader(b), int64(len(b))}, &imap.AppendOptions{Time: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer // read after Run has returned
+	rec := newRecorder(nil)
+	before := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = NewSource(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil).Run(ctx, rec.handle)
+		close(done)
+	}()
+	got := rec.wait(t, 2)
+	cancel()
+	<-done
+	if !got[0].InternalDate.Equal(past) {
+		t.Errorf("INTERNALDATE %v, want the server's %v", got[0].InternalDate, past)
+	}
+	if at := got[1].InternalDate; at.Before(before) || at.After(time.Now()) {
+		t.Errorf("future INTERNALDATE became %v, want the fetch time (between %v and now)", at, before)
+	}
+	if n := strings.Count(logs.String(), "INTERNALDATE lies in the future"); n != 1 || !strings.Contains(logs.String(), "R11b") {
+		t.Errorf("want one R11b warning, log:\n%s", logs.String())
+	}
+}
+
 // A message above MaxBytes is fetched header-only, so one huge mail cannot
 // exhaust memory; the handler sees HeaderOnly and the full size.
 func TestSourceHeaderOnlyAboveMaxBytes(t *testing.T) {
