@@ -598,9 +598,12 @@ func TestSendTimeoutOnSilentServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := NewSender(cfg, nil).Send(ctx, "d@desk.example.com", []string{"a@klant.example"}, testRaw)
+	// cfg.Timeout ends it either as the connection's deadline (an I/O
+	// timeout) or as the session-setup timer closing the connection.
 	var ne net.Error
-	if err == nil || !IsTemporary(err) || errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("err = %v; want a temporary I/O timeout from cfg.Timeout", err)
+	byTimeout := errors.As(err, &ne) && ne.Timeout() || err != nil && strings.Contains(err.Error(), "took longer than "+cfg.Timeout.String())
+	if err == nil || !IsTemporary(err) || errors.Is(err, context.DeadlineExceeded) || !byTimeout {
+		t.Errorf("err = %v; want a temporary error from cfg.Timeout", err)
 	}
 }
 
