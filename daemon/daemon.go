@@ -349,6 +349,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 					onStatus(st)
 				}
 			})
+			src.SetClock(d.now) // R11b: no INTERNALDATE after deskd's now
 			done := make(chan error, 1)
 			go func() { done <- src.Run(sctx, d.handle) }()
 			select {

@@ -105,6 +105,7 @@ type Source struct {
 	cfg      IMAPConfig
 	log      *slog.Logger
 	onStatus func(SourceStatus)
+	now      func() time.Time
 }
 
 // NewSource returns a source; onStatus may be nil.
@@ -133,8 +134,13 @@ func NewSource(cfg IMAPConfig, log *slog.Logger, onStatus func(SourceStatus)) *S
 	if onStatus == nil {
 		onStatus = func(SourceStatus) {}
 	}
-	return &Source{cfg: cfg, log: log, onStatus: onStatus}
+	return &Source{cfg: cfg, log: log, onStatus: onStatus, now: time.Now}
 }
+
+// SetClock sets deskd's clock, which no INTERNALDATE may be later than
+// (R11b, see receipt); the default is time.Now. The daemon passes its own
+// before Run.
+func (s *Source) SetClock(now func() time.Time) { s.now = now }
 
 // Run watches the mailbox until ctx ends, reconnecting with backoff after
 // any failure. It returns nil when ctx ends. A message whose handling has
@@ -487,7 +493,7 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 	if err != nil {
 		return nil, fmt.Errorf("fetch sizes: %w", err)
 	}
-	fetchedAt := time.Now()
+	fetchedAt := s.now()
 	// Bodies are fetched in groups of at most fetchBytes, so a batch of
 	// large mails cannot exhaust memory either.
 	const fetchBytes = 32 << 20
