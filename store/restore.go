@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -54,61 +54,61 @@ func Restore(backupPath, storePath string, opts RestoreOptions) (RestoreResult, 
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	release()
-	dir := filepath.Dir(storePath)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(storePath)+".restore-*")
-	if err != nil {
-		return res, fmt.Errorf("restore: %w", err)
-	}
-	tmpName := tmp.Name()
-	installed := false
-	defer func() {
-		if !installed {
-			os.Remove(tmpName)
+	// Through safeio: the backup is unpacked into a temporary file beside
+	// the store and fsynced; the hook before the rename checks it, takes
+	// the lock and keeps the current store; then the rename and the
+	// directory's fsync. Anything failing before the rename leaves the
+	// store as it was and no temporary file.
+	var bad error // the backup's own fault, not the restore's
+	release = func() {}
+	defer func() { release() }()
+	err = safeio.Write(storePath, func(w io.Writer) error {
+		res.Backup, bad = unpack(context.Background(), backupPath, want, w, opts.Progress)
+		return bad
+	}, safeio.Options{SyncEvery: safeio.SyncEvery, Verify: func(tmpName string) error {
+		if res.Backup, bad = checkBoltFile(tmpName, res.Backup); bad != nil {
+			return bad
 		}
-	}()
-	info, err := unpack(context.Background(), backupPath, want, &safeio.SyncingWriter{F: tmp, Every: safeio.SyncEvery}, opts.Progress)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err == nil {
-		info, err = checkBoltFile(tmpName, info)
-	}
-	res.Backup = info
-	if err != nil {
+		var err error
+		if release, err = lockForRestore(storePath); err != nil {
+			release = func() {}
+			return err
+		}
+		return keepPrevious(storePath, tmpName, now, &res)
+	}})
+	switch {
+	case bad != nil:
 		return res, fmt.Errorf("restore: %s is not a good backup, nothing changed: %w", backupPath, err)
-	}
-	release, err = lockForRestore(storePath)
-	if err != nil {
-		return res, fmt.Errorf("restore: %w", err)
-	}
-	defer release()
-	if fi, err := os.Stat(storePath); err == nil {
-		_ = os.Chmod(tmpName, fi.Mode().Perm())
-		if uid, gid, ok := fileOwner(fi); ok {
-			_ = os.Lchown(tmpName, uid, gid) // works as root; otherwise the owner is us already
-		}
-		res.Previous = storePath + ".before-restore-" + now().UTC().Format("20060102T150405Z")
-		if err := os.Link(storePath, res.Previous); err != nil {
-			// A file system without hard links: two renames, with a
-			// moment in which storePath does not exist.
-			if err := os.Rename(storePath, res.Previous); err != nil {
-				return res, fmt.Errorf("restore: keep the current store: %w", err)
-			}
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return res, fmt.Errorf("restore: %w", err)
-	}
-	if err := os.Rename(tmpName, storePath); err != nil {
-		return res, fmt.Errorf("restore: install: %w", err)
-	}
-	installed = true
-	if err := safeio.SyncDir(dir); err != nil {
+	case err != nil:
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	return res, nil
+}
+
+// keepPrevious gives the restored file tmpName the current store's owner
+// and mode, and keeps the current store as res.Previous: a hard link, so
+// storePath never points at nothing.
+func keepPrevious(storePath, tmpName string, now func() time.Time, res *RestoreResult) error {
+	fi, err := os.Stat(storePath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_ = os.Chmod(tmpName, fi.Mode().Perm())
+	if uid, gid, ok := fileOwner(fi); ok {
+		_ = os.Lchown(tmpName, uid, gid) // works as root; otherwise the owner is us already
+	}
+	res.Previous = storePath + ".before-restore-" + now().UTC().Format("20060102T150405Z")
+	if err := os.Link(storePath, res.Previous); err != nil {
+		// A file system without hard links: two renames, with a
+		// moment in which storePath does not exist.
+		if err := os.Rename(storePath, res.Previous); err != nil {
+			return fmt.Errorf("keep the current store: %w", err)
+		}
+	}
+	return nil
 }
 
 // lockForRestore makes sure no daemon holds the store: it takes bbolt's
