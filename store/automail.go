@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -145,15 +144,7 @@ func (tx *Tx) SetUndeliverable(addr string, until time.Time, reason string) erro
 	if err != nil {
 		return fmt.Errorf("set undeliverable: %w", err)
 	}
-	b, err := tx.bucket(bucketUndeliverable)
-	if err != nil {
-		return fmt.Errorf("set undeliverable %s: %w", a, err)
-	}
-	v, err := json.Marshal(undeliverable{Until: until, Reason: reason})
-	if err != nil {
-		return fmt.Errorf("set undeliverable %s: %w", a, err)
-	}
-	if err := b.Put([]byte(a), v); err != nil {
+	if err := tx.putJSON(bucketUndeliverable, []byte(a), undeliverable{Until: until, Reason: reason}); err != nil {
 		return fmt.Errorf("set undeliverable %s: %w", a, err)
 	}
 	return nil
@@ -167,16 +158,8 @@ func (tx *Tx) UndeliverableUntil(addr string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("undeliverable: %w", err)
 	}
-	b, err := tx.bucket(bucketUndeliverable)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("undeliverable %s: %w", a, err)
-	}
-	v := b.Get([]byte(a))
-	if v == nil {
-		return time.Time{}, nil
-	}
 	var u undeliverable
-	if err := json.Unmarshal(v, &u); err != nil {
+	if _, err := tx.getJSON(bucketUndeliverable, []byte(a), &u); err != nil {
 		return time.Time{}, fmt.Errorf("undeliverable %s: %w", a, err)
 	}
 	return u.Until, nil

@@ -235,17 +235,12 @@ func (tx *Tx) CaseMessages(c *cases.Case) ([]*cases.Message, error) {
 
 // Message returns the message stored under its dedupe key, or nil, nil.
 func (tx *Tx) Message(key string) (*cases.Message, error) {
-	b, err := tx.bucket(bucketMessages)
-	if err != nil {
-		return nil, fmt.Errorf("get message %q: %w", key, err)
-	}
-	v := b.Get([]byte(key))
-	if v == nil {
-		return nil, nil
-	}
 	m := new(cases.Message)
-	if err := json.Unmarshal(v, m); err != nil {
-		return nil, fmt.Errorf("get message %q: %w", key, err)
+	if found, err := tx.getJSON(bucketMessages, []byte(key), m); err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("get message %q: %w", key, err)
+		}
+		return nil, err
 	}
 	return m, nil
 }

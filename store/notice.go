@@ -25,17 +25,12 @@ func (tx *Tx) NoticeDigest(addr string) (*NoticeDigest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notice digest: %w", err)
 	}
-	b, err := tx.bucket(bucketNoticeDigest)
-	if err != nil {
-		return nil, fmt.Errorf("notice digest %s: %w", a, err)
-	}
-	v := b.Get([]byte(a))
-	if v == nil {
-		return nil, nil
-	}
 	var d NoticeDigest
-	if err := json.Unmarshal(v, &d); err != nil {
-		return nil, fmt.Errorf("notice digest %s: %w", a, err)
+	if found, err := tx.getJSON(bucketNoticeDigest, []byte(a), &d); err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("notice digest %s: %w", a, err)
+		}
+		return nil, err
 	}
 	return &d, nil
 }
@@ -46,15 +41,7 @@ func (tx *Tx) PutNoticeDigest(d *NoticeDigest) error {
 	if err != nil {
 		return fmt.Errorf("put notice digest: %w", err)
 	}
-	b, err := tx.bucket(bucketNoticeDigest)
-	if err != nil {
-		return fmt.Errorf("put notice digest %s: %w", a, err)
-	}
-	v, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("put notice digest %s: %w", a, err)
-	}
-	if err := b.Put([]byte(a), v); err != nil {
+	if err := tx.putJSON(bucketNoticeDigest, []byte(a), d); err != nil {
 		return fmt.Errorf("put notice digest %s: %w", a, err)
 	}
 	return nil

@@ -54,17 +54,12 @@ func (tx *Tx) PutQuarantine(r *QuarantineRecord, raw []byte) error {
 
 // Quarantined returns the quarantine record for key, or nil, nil.
 func (tx *Tx) Quarantined(key string) (*QuarantineRecord, error) {
-	b, err := tx.bucket(bucketQuarantine)
-	if err != nil {
-		return nil, fmt.Errorf("get quarantine %q: %w", key, err)
-	}
-	v := b.Get([]byte(key))
-	if v == nil {
-		return nil, nil
-	}
 	r := new(QuarantineRecord)
-	if err := json.Unmarshal(v, r); err != nil {
-		return nil, fmt.Errorf("get quarantine %q: %w", key, err)
+	if found, err := tx.getJSON(bucketQuarantine, []byte(key), r); err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("get quarantine %q: %w", key, err)
+		}
+		return nil, err
 	}
 	return r, nil
 }

@@ -47,6 +47,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -350,6 +351,33 @@ func (tx *Tx) bucket(name string) (*bolt.Bucket, error) {
 		return nil, fmt.Errorf("bucket %s missing", name)
 	}
 	return b, nil
+}
+
+// getJSON decodes the JSON record under key in bucket into v; found is
+// false, and v untouched, when there is none.
+func (tx *Tx) getJSON(bucket string, key []byte, v any) (found bool, err error) {
+	b, err := tx.bucket(bucket)
+	if err != nil {
+		return false, err
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+// putJSON stores v as JSON under key in bucket.
+func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
+	b, err := tx.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
 }
 
 // HMACKey returns the key deskd signs its tokens with. In an Update it is
