@@ -184,7 +184,7 @@ func (e *Engine) Decide(in *Inbound, lk Lookup, now time.Time) (*Decision, error
 	}
 	// What is left is a person of the customer's side writing: a new
 	// case, a reply, a reopen or a linked case.
-	if err := e.customerMail(d, in, lk, now); err != nil {
+	if err := e.customerMail(d, in, now); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -1226,3 +1226,24 @@ func TestAckLimitsFailClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestAckBudgetIsItsOwn: each kind of automatic mail has its own budget
+// (RFC 3834 §2). A named contact who got many R1 notices in the last hour
+// still gets the acknowledgement of their own question; one who reached
+// the acknowledgements' own budget does not.
+func TestAckBudgetIsItsOwn(t *testing.T) {
+	p := testPolicy()
+	f := seedStore()
+	k := string(MailUnauthorised) + " ann@acme.example"
+	for range p.AutoPerHour * 3 {
+		f.auto[k] = append(f.auto[k], testNow.Add(-time.Minute))
+	}
+	if d, err := NewEngine(p).Decide(msg("ann@acme.example", "my own question"), f, testNow); err != nil || d.Ack() == nil {
+		t.Fatalf("notices withheld ann's own ack: %v, NoAck %q", err, d.NoAck)
+	}
+	autoAt(f, "ann@acme.example", make([]time.Duration, p.AutoPerHour)...)
+	d, err := NewEngine(p).Decide(msg("ann@acme.example", "another", mid("another@acme.example")), f, testNow)
+	if err != nil || d.Ack() != nil || !strings.Contains(d.NoAck, "automatic ack mails") {
+		t.Errorf("ack over the ack budget: %v, NoAck %q", err, d.NoAck)
+	}
+}

@@ -43,7 +43,7 @@ func (c *Case) hasEvent(t string) bool {
 // besides threading: the customer's conversation grows, a priority keyword
 // becomes a proposal (R7), someone who is not a named contact is reported
 // to those who are (R1), and staff hear of it.
-func (e *Engine) customerMail(d *Decision, in *Inbound, lk Lookup, now time.Time) error {
+func (e *Engine) customerMail(d *Decision, in *Inbound, now time.Time) error {
 	c := d.Case
 	c.AddToThread(in.InReplyTo...)
 	c.AddToThread(in.MessageID)
