@@ -67,18 +67,36 @@ func (rt *runtime) deadlinesOf(c *cases.Case, now time.Time) []store.Deadline {
 	return out
 }
 
-// reindexDeadlines rebuilds the whole index: at start (the store may come
-// from an older deskd) and after a reload (calendar or targets changed).
+// reindexDeadlines rebuilds the whole index (open and pending cases only)
+// when the clocks' fingerprint differs from the one it was built under: a
+// store from an older deskd, another calendar or other targets (a reload,
+// a new configuration), or a store filled by another writer. An
+// unchanged configuration reads no case, so a start costs the same with a
+// million cases as with none. Entries computed at an earlier time are
+// never late: SendAt only moves an overdue alert later, and the
+// escalation loop re-evaluates every due case before it sends.
 func (d *Daemon) reindexDeadlines() error {
+	rt := d.rt.Load()
+	version := rt.clocks.Fingerprint()
+	var current bool
+	if err := d.db.View(func(tx *store.Tx) error {
+		v, err := tx.DeadlineVersion()
+		current = v == version
+		return err
+	}); err != nil || current {
+		return err
+	}
 	var n int
-	rt, now := d.rt.Load(), d.now()
+	now := d.now()
 	err := d.db.Update(func(tx *store.Tx) error {
 		var err error
-		n, err = tx.ReindexDeadlines(func(c *cases.Case) []store.Deadline { return rt.deadlinesOf(c, now) })
-		return err
+		if n, err = tx.ReindexDeadlines(func(c *cases.Case) []store.Deadline { return rt.deadlinesOf(c, now) }); err != nil {
+			return err
+		}
+		return tx.SetDeadlineVersion(version)
 	})
 	if err == nil {
-		d.log.Info("sla deadline index rebuilt", "entries", n)
+		d.log.Info("sla deadline index rebuilt", "entries", n, "sla_version", version)
 	}
 	return err
 }

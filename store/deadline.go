@@ -295,3 +295,33 @@ func parseDeadlineKey(k []byte) (Deadline, error) {
 		Kind:   string(k[deadlineKeyMin:]),
 	}, nil
 }
+
+// keyDeadlineVersion in meta is the version (the SLA clocks' fingerprint,
+// sla.Clocks.Fingerprint) the deadline index was last rebuilt under. The
+// daemon rebuilds the index at start only when its clocks' fingerprint
+// differs, so that a start reads no case at all.
+const keyDeadlineVersion = "deadline_version"
+
+// DeadlineVersion is what SetDeadlineVersion last recorded; "" when the
+// index was never rebuilt under a version (a store of an older deskd, or
+// one filled by another writer, such as internal/gen, that cleared it).
+func (tx *Tx) DeadlineVersion() (string, error) {
+	meta, err := tx.bucket(bucketMeta)
+	if err != nil {
+		return "", fmt.Errorf("deadline version: %w", err)
+	}
+	return string(meta.Get([]byte(keyDeadlineVersion))), nil
+}
+
+// SetDeadlineVersion records the version the index was just rebuilt
+// under (ReindexDeadlines, in the same transaction).
+func (tx *Tx) SetDeadlineVersion(v string) error {
+	meta, err := tx.bucket(bucketMeta)
+	if err != nil {
+		return fmt.Errorf("set deadline version: %w", err)
+	}
+	if err := meta.Put([]byte(keyDeadlineVersion), []byte(v)); err != nil {
+		return fmt.Errorf("set deadline version: %w", err)
+	}
+	return nil
+}

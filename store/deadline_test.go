@@ -715,3 +715,35 @@ func BenchmarkDueDeadlines(b *testing.B) {
 		}
 	})
 }
+
+// The deadline version is kept in meta until set again; a reindex alone
+// does not change it (the daemon sets it in the same transaction).
+func TestDeadlineVersion(t *testing.T) {
+	db := openTest(t)
+	version := func() string {
+		var v string
+		if err := db.View(func(tx *Tx) error {
+			var err error
+			v, err = tx.DeadlineVersion()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := version(); v != "" {
+		t.Fatalf("new store has version %q", v)
+	}
+	update(t, db, func(tx *Tx) error { return tx.SetDeadlineVersion("v1") })
+	update(t, db, func(tx *Tx) error {
+		_, err := tx.ReindexDeadlines(func(*cases.Case) []Deadline { return nil })
+		return err
+	})
+	if v := version(); v != "v1" {
+		t.Errorf("version %q, want v1", v)
+	}
+	update(t, db, func(tx *Tx) error { return tx.SetDeadlineVersion("") })
+	if v := version(); v != "" {
+		t.Errorf("version %q after clearing it", v)
+	}
+}

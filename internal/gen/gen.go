@@ -158,6 +158,14 @@ func Generate(ctx context.Context, db *store.DB, opts Options) (Stats, error) {
 		}
 		n := min(opts.Batch, opts.Cases-done)
 		err := db.Update(func(tx *store.Tx) error {
+			if done == 0 {
+				// The cases below get no deadline entries (the
+				// daemon's clocks compute them): the daemon's next
+				// start must rebuild the index.
+				if err := tx.SetDeadlineVersion(""); err != nil {
+					return err
+				}
+			}
 			for i := done; i < done+n; i++ {
 				fate := closed
 				if i >= opts.Cases-openWindow && g.rnd.IntN(2) == 0 {
