@@ -130,8 +130,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, _ = smtpSrv.WaitFor(waitCtx, demoMailsSent)
+	sent, err := smtpSrv.WaitFor(waitCtx, demoMailsSent)
 	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted, as during the samples
+		}
+		return fmt.Errorf("demo: deskd sent %d of its %d mails within 10s: %w", len(sent), demoMailsSent, err)
+	}
 	time.Sleep(200 * time.Millisecond) // let the sink's printing finish
 
 	say("\nCases now (deskd cases list --socket %s):\n", cfg.Admin.Socket)
