@@ -13,8 +13,9 @@ import (
 // Every corpus mail, stored by Dovecot as it would store a delivery, goes
 // through the real daemon: each ends in a case or in quarantine with a
 // reason, nothing stays in the inbox, and no machine's mail (INDEX.tsv
-// is_auto = yes) is acknowledged (RFC 3834). The test also reports how
-// deskd's own view of who wrote each mail agrees with the index.
+// is_auto = yes) is acknowledged (RFC 3834). Only the empty file is
+// refused by Dovecot, and deskd's view of who wrote each mail agrees with
+// the index (knownDisagreements lists the exceptions with their reason).
 func TestCorpusThroughDovecot(t *testing.T) {
 	entries := corpus.Entries(t)
 	stack := newStack(t)
@@ -40,20 +41,43 @@ func TestCorpusThroughDovecot(t *testing.T) {
 		data, err := cmd.Wait()
 		if werr != nil || cerr != nil || err != nil {
 			refused++
+			if e.Path != corpus.ZeroByte {
+				t.Errorf("dovecot refused %s: %v %v %v", e.Path, werr, cerr, err)
+			}
 			t.Logf("dovecot refused %s: %v %v %v", e.Path, werr, cerr, err)
 			continue
 		}
 		byUID[uint32(data.UID)] = e
 	}
 
+	// Only the empty file is refused (an APPEND needs at least one byte);
+	// all the others must reach deskd.
+	if refused != 1 || len(byUID) != len(entries)-1 {
+		t.Errorf("Dovecot stored %d of %d files, refused %d: want all but %s", len(byUID), len(entries), refused, corpus.ZeroByte)
+	}
+
 	w := &world{t: t, stack: stack, opts: opts}
 	w.start()
 	reps := w.waitReports(len(byUID), 3*time.Minute)
+	// Every decided mail leaves the inbox (moved to Processed or
+	// Quarantine); the last moves may follow their decisions shortly.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		st, err := c.Status("INBOX", statusMessages()).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *st.NumMessages == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("INBOX still holds %d messages after every decision", *st.NumMessages)
+			break
+		}
+	}
 	w.stop()
 
 	counts := map[string]int{}
 	agree, machineSeen := 0, 0
-	var disagree []string
 	for _, r := range reps {
 		e, ok := byUID[r.UID]
 		if !ok {
@@ -73,23 +97,35 @@ func TestCorpusThroughDovecot(t *testing.T) {
 		if e.IsAuto == "yes" && r.Ack != "" {
 			t.Errorf("%s (%s) is a machine's mail but was acknowledged", e.Path, e.Category)
 		}
-		if r.Decision == "quarantine" || r.Decision == "duplicate" {
+		if r.Decision == "quarantine" || r.Decision == "duplicate" || e.IsAuto == "mixed" {
+			// An mbox of several messages (is_auto=mixed) has no one
+			// author for deskd's single verdict to agree with.
 			continue
 		}
 		machine := r.Role == cases.RoleMachine || r.Role == cases.RoleDeskd
 		machineSeen++
 		if machine == (e.IsAuto == "yes") {
 			agree++
+		} else if why, ok := knownDisagreements[e.Path]; ok {
+			agree++
+			t.Logf("known disagreement %s: %s", e.Path, why)
 		} else {
-			disagree = append(disagree, e.Path+" (index is_auto="+e.IsAuto+", deskd "+string(r.Role)+")")
+			t.Errorf("who wrote %s: index is_auto=%s, deskd says %s", e.Path, e.IsAuto, r.Role)
 		}
 	}
 	for _, e := range byUID {
 		t.Errorf("%s: no decision", e.Path)
 	}
 	t.Logf("corpus through Dovecot: %d files, %d refused by Dovecot, decisions %v", len(entries), refused, counts)
-	t.Logf("who-wrote-it agreement with INDEX.tsv on %d decided mails: %d (%.1f%%)", machineSeen, agree, 100*float64(agree)/float64(max(machineSeen, 1)))
-	for _, d := range disagree {
-		t.Logf("  disagree: %s", d)
+	t.Logf("who-wrote-it agreement with INDEX.tsv on %d decided mails: %d", machineSeen, agree)
+	// Measured: 1,139 decided mails besides duplicates and quarantine;
+	// far fewer means the run compared almost nothing.
+	if machineSeen < 1000 {
+		t.Errorf("who-wrote-it compared on %d mails only, want at least 1,000", machineSeen)
 	}
 }
+
+// knownDisagreements are corpus files where deskd's view of who wrote a
+// mail differs from INDEX.tsv on purpose, each with the reason. Empty: on
+// every decided mail deskd agrees with the index.
+var knownDisagreements = map[string]string{}

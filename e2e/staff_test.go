@@ -318,6 +318,32 @@ func TestStaffByMail(t *testing.T) {
 		strings.Contains(reopened.in.Text, "De kassa draait weer") {
 		t.Errorf("reopen notification:\n%s", reopened.in.Text)
 	}
+	// Exactly these, no more: a duplicate relay or confirmation fails.
+	w.exactInboxes(t, map[string]int{anna: 4, staffNotify: 2, staffAddr: 2})
+}
+
+// exactInboxes waits until deskd's outbox and Postfix's queue are both
+// empty, so that every mail deskd sent has been delivered, then asserts
+// that each user's INBOX holds exactly want[user] mails, with no
+// Message-ID twice.
+func (w *world) exactInboxes(t *testing.T, want map[string]int) {
+	t.Helper()
+	w.waitOutboxEmpty(t)
+	w.stack.WaitQueueEmpty(t, staffWait)
+	for user, n := range want {
+		msgs := w.inbox(user, n)
+		seen := map[string]bool{}
+		for _, raw := range msgs {
+			id := parseStaffMail(t, raw).in.MessageID
+			if seen[id] {
+				t.Errorf("%s got <%s> twice", user, id)
+			}
+			seen[id] = true
+		}
+		if len(msgs) != n {
+			t.Errorf("%s has %d mails, want exactly %d", user, len(msgs), n)
+		}
+	}
 }
 
 // A mail that claims a staff address but whose topmost

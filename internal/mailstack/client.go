@@ -101,6 +101,25 @@ func (s *Stack) WaitForMessages(t testing.TB, user, mailbox string, n int, timeo
 	return msgs
 }
 
+// WaitQueueEmpty waits until Postfix holds no mail (postqueue -j lists
+// nothing): everything handed to it was delivered or bounced, so mailbox
+// counts are final and a test can assert exact numbers. It fails the test
+// after timeout.
+func (s *Stack) WaitQueueEmpty(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		q, err := run("/usr/sbin/postqueue", "-c", s.postfixConf, "-j")
+		if err == nil && strings.TrimSpace(q) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailstack: postfix queue not empty after %s (%v):\n%s", timeout, err, q)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (s *Stack) waitForMessages(user, mailbox string, n int, timeout time.Duration) ([][]byte, error) {
 	c, err := s.dialIMAP(user)
 	if err != nil {
