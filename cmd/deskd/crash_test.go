@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,8 +134,18 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	kills := 0
+	// The kill moments come from a seed printed here and taken from
+	// DESKD_CRASH_SEED when set, so a failure can be replayed.
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("DESKD_CRASH_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("DESKD_CRASH_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("crash seed %d (replay with DESKD_CRASH_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	kills, midIngest := 0, 0
 	var logs syncBuffer
 	for range 6 {
 		// Kill at a random moment after the process shows signs of work
@@ -147,14 +159,26 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		// Mid-ingest: the process had done some of the work and mail was
+		// still waiting when it died.
+		worked := imapSrv.Count("Processed")+len(smtpSrv.Mails()) > before
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
+		if worked && imapSrv.Count("INBOX") > 0 {
+			midIngest++
+		}
 		kills++
 		t.Logf("kill %d: inbox %d, processed %d, sent %d", kills, imapSrv.Count("INBOX"), imapSrv.Count("Processed"), len(smtpSrv.Mails()))
 	}
 
+	if midIngest == 0 {
+		t.Errorf("none of the %d kills landed mid-ingest (seed %d): the test proved nothing", kills, seed)
+	}
+
 	// A last run finishes the work; SIGTERM must then end it with status 0
-	// within 10 seconds.
+	// within 10 seconds: an "exits after SIGTERM" bound, generous against
+	// a shutdown that takes milliseconds, there only so that a hang fails
+	// here rather than at go test's timeout.
 	cmd := deskdProcess(t, &logs, "run", "--config", configPath)
 	deadline := time.Now().Add(60 * time.Second)
 	for imapSrv.Count("INBOX") > 0 && time.Now().Before(deadline) {
@@ -184,20 +208,30 @@ func TestCrashSafety(t *testing.T) {
 		t.Errorf("Processed holds %d, want %d", n, questions+replies)
 	}
 
-	// Acknowledgements: exactly one distinct Message-ID per case.
+	// Acknowledgements: exactly one distinct Message-ID per case, each of
+	// deskd's form, each to its case's requester alone.
 	mails = smtpSrv.Mails()
 	ackIDs := map[uint64]map[string]bool{}
+	ackTo := map[uint64][]string{}
 	for _, m := range mails {
 		r, err := gomail.CreateReader(bytes.NewReader(m.Data))
 		if err != nil {
 			t.Fatal(err)
 		}
 		id, _ := r.Header.MessageID()
-		caseID := caseFromMessageID(id)
+		caseID, ok := caseFromMessageID(id)
+		if !ok {
+			t.Errorf("mail to %v has Message-ID <%s>, not deskd's deskd.<case>.<hex>.<hex>@example.test", m.To, id)
+			continue
+		}
+		if m.From != "support@example.test" {
+			t.Errorf("<%s>: envelope sender %q", id, m.From)
+		}
 		if ackIDs[caseID] == nil {
 			ackIDs[caseID] = map[string]bool{}
 		}
 		ackIDs[caseID][id] = true
+		ackTo[caseID] = append(ackTo[caseID], strings.Join(m.To, ","))
 	}
 
 	db, err := store.Open(filepath.Join(dir, "deskd.db"), store.Options{ReadOnly: true, Timeout: 5 * time.Second})
@@ -222,6 +256,11 @@ func TestCrashSafety(t *testing.T) {
 			if n := len(ackIDs[c.ID]); n != 1 {
 				t.Errorf("case %d got %d distinct acknowledgements, want 1", c.ID, n)
 			}
+			for _, to := range ackTo[c.ID] {
+				if to != c.Requester.Email {
+					t.Errorf("case %d (requester %s): acknowledgement sent to %s", c.ID, c.Requester.Email, to)
+				}
+			}
 			return nil
 		})
 	})
@@ -234,18 +273,26 @@ func TestCrashSafety(t *testing.T) {
 	if len(seen) != questions+replies {
 		t.Errorf("%d messages recorded, want %d", len(seen), questions+replies)
 	}
-	t.Logf("crash test: %d kills, %d cases, %d messages, %d acknowledgements sent, %d resends (same Message-ID)",
-		kills, caseCount, len(seen), len(mails), len(mails)-len(ackIDs))
+	t.Logf("crash test: %d kills (%d mid-ingest), %d cases, %d messages, %d acknowledgements sent, %d resends (same Message-ID)",
+		kills, midIngest, caseCount, len(seen), len(mails), len(mails)-len(ackIDs))
 }
 
-func caseFromMessageID(id string) uint64 {
-	// deskd.<case>.<random>.<mac>@domain; verified elsewhere, here only
-	// grouped.
-	var n uint64
-	if parts := strings.Split(id, "."); len(parts) > 2 {
-		fmt.Sscan(parts[1], &n)
+// caseFromMessageID reads the case number out of one of deskd's
+// Message-IDs, deskd.<case>.<hex>.<hex>@example.test (its HMAC is checked
+// elsewhere); ok is false for anything else.
+func caseFromMessageID(id string) (uint64, bool) {
+	local, domain, _ := strings.Cut(id, "@")
+	parts := strings.Split(local, ".")
+	if domain != "example.test" || len(parts) != 4 || parts[0] != "deskd" || !isHex(parts[2]) || !isHex(parts[3]) {
+		return 0, false
 	}
-	return n
+	n, err := strconv.ParseUint(parts[1], 10, 64)
+	return n, err == nil && n > 0
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return s != "" && err == nil
 }
 
 // syncBuffer collects a child process's output while the test reads it.
