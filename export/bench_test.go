@@ -3,6 +3,7 @@ package export
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -109,6 +110,26 @@ func cpuTime() time.Duration {
 func BenchmarkExport(b *testing.B) {
 	const nCases, perCase, size = 10_000, 3, 4096
 	db := benchStore(b, nCases, perCase, size)
+	// The limit a directory export chases, in the same run: creating as
+	// many directories and files (two per case) with as many bytes, bare.
+	b.Run("bare-files", func(b *testing.B) {
+		chunk := make([]byte, perCase*size/2)
+		for i := range b.N {
+			top := filepath.Join(b.TempDir(), fmt.Sprintf("bare%d", i))
+			for c := range nCases {
+				d := filepath.Join(top, fmt.Sprintf("%05d", c))
+				if err := os.MkdirAll(d, 0o700); err != nil {
+					b.Fatal(err)
+				}
+				for _, f := range []string{"case.json", "mails.mbox"} {
+					if err := os.WriteFile(filepath.Join(d, f), chunk, 0o600); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(nCases)/(b.Elapsed().Seconds()/float64(b.N)), "cases/s")
+	})
 	for _, target := range []string{"dir", "zip"} {
 		b.Run(target, func(b *testing.B) {
 			var st Stats
