@@ -24,6 +24,12 @@ type SourceHooks struct {
 	// loop, with its error (nil: logged in). Not called for Login, nor for
 	// an attempt cut short because the context ended.
 	OnLogin func(err error)
+	// OnReconnect is called each time a session ended and the loop signs
+	// in again, with why: "renew" (deskd ended it before its token
+	// expired), "expired" (the server ended it for its token), "refused"
+	// (the server refused the token; signing in with a fresh one) or
+	// "error" (anything else; after the backoff).
+	OnReconnect func(reason string)
 }
 
 const defaultHeartbeatEvery = 5 * time.Second
@@ -47,6 +53,12 @@ func (s *Source) loginDone(ctx context.Context, err error) {
 	}
 	if h := s.cfg.Hooks; h != nil && h.OnLogin != nil {
 		h.OnLogin(err)
+	}
+}
+
+func (s *Source) reconnected(reason string) {
+	if h := s.cfg.Hooks; h != nil && h.OnReconnect != nil {
+		h.OnReconnect(reason)
 	}
 }
 

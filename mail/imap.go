@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,10 @@ type IMAPConfig struct {
 	TLS      string // "implicit", "starttls" or "none" (loopback only; config refuses it elsewhere)
 	Username string
 	Password string
+	// Auth is "" or "password" (IMAP LOGIN with Password), AuthXOAUTH2 or
+	// AuthOAuthBearer (AUTHENTICATE with a token from Tokens).
+	Auth   string
+	Tokens TokenSource
 	// Mailbox is watched; handled mail moves to ProcessedMailbox or
 	// QuarantineMailbox (both created when missing).
 	Mailbox           string
@@ -106,6 +112,9 @@ type Source struct {
 	log      *slog.Logger
 	onStatus func(SourceStatus)
 	now      func() time.Time
+	// signedIn is set when the current session got past sign-in (Run's
+	// goroutine only).
+	signedIn bool
 }
 
 // NewSource returns a source; onStatus may be nil.
@@ -147,14 +156,31 @@ func (s *Source) SetClock(now func() time.Time) { s.now = now }
 // begun is finished (committed and moved) before Run returns.
 func (s *Source) Run(ctx context.Context, handle Handler) error {
 	backoff := time.Second
+	// quick is how many reconnects may skip the backoff: a session that
+	// ended for its token (the server's BYE on expiry, deskd's own renewal,
+	// a refused token) reconnects at once with a fresh one, but a sign-in
+	// that then fails too waits out the backoff like any other failure.
+	quick := 1
 	for ctx.Err() == nil {
 		start := time.Now()
+		s.signedIn = false
 		err := s.session(ctx, handle)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if s.signedIn {
+			quick = 1
+		}
+		var te *TokenEndError
+		if errors.As(err, &te) && quick > 0 {
+			quick--
+			s.log.Info("imap session ended for its token; reconnecting now with a fresh one", "reason", te.Reason)
+			s.reconnected(te.Reason)
+			continue
+		}
 		s.onStatus(SourceStatus{At: time.Now(), Err: err})
 		s.log.Warn("imap session ended, reconnecting", "err", err, "in", backoff)
+		s.reconnected("error")
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
@@ -218,7 +244,22 @@ func (s *Source) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 	// wedge the loop: close the connection when ctx ends during login.
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if err := c.Login(s.cfg.Username, s.cfg.Password).Wait(); err != nil {
+	if IsOAuth(s.cfg.Auth) {
+		sc, tok, exp, err := oauthClient(ctx, s.cfg.Tokens, s.cfg.Auth, s.cfg.Username, s.cfg.Host, s.cfg.Port)
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		if err := c.Authenticate(sc); err != nil {
+			c.Close()
+			// Never offer a refused token again: the next attempt
+			// fetches a new one.
+			s.cfg.Tokens.Invalidate(tok)
+			return nil, nil, &TokenEndError{Reason: "refused", Err: fmt.Errorf("authenticate as %s: %w", s.cfg.Username,
+				&SignInError{Mech: strings.ToUpper(s.cfg.Auth), Err: err})}
+		}
+		wc.tokenSince(tok, time.Now(), exp)
+	} else if err := c.Login(s.cfg.Username, s.cfg.Password).Wait(); err != nil {
 		c.Close()
 		return nil, nil, fmt.Errorf("login as %s: %w", s.cfg.Username, err)
 	}
@@ -226,17 +267,107 @@ func (s *Source) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 	return c, wc, nil
 }
 
-// watchedConn puts an inactivity deadline on every read.
+// watchedConn puts an inactivity deadline on every read, and keeps the
+// last bytes the server sent: go-imap's client closes on a BYE without
+// saying why, and the why (Exchange: "BYE Session invalidated -
+// AccessTokenExpired") decides whether deskd reconnects at once.
 type watchedConn struct {
 	net.Conn
 	timeout atomic.Int64 // time.Duration
+
+	mu   sync.Mutex
+	tail []byte // the last tailBytes read
+	// token is the session's access token, renewAt when it is about to
+	// expire, expiry when it does (zero for a password session).
+	token           string
+	renewAt, expiry time.Time
 }
+
+const tailBytes = 512
 
 func (c *watchedConn) Read(p []byte) (int, error) {
 	if t := time.Duration(c.timeout.Load()); t > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(t))
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.tail = append(c.tail, p[:n]...)
+		if len(c.tail) > tailBytes {
+			c.tail = append(c.tail[:0], c.tail[len(c.tail)-tailBytes:]...)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// tokenSince records the session's token: signed in at now, valid until
+// exp. The session ends itself at renewAt, a tenth of the token's life
+// (at least a second) before it expires, so no command and no IDLE runs
+// on a token the server is about to drop.
+func (c *watchedConn) tokenSince(token string, now, exp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.token, c.expiry = token, exp
+	c.renewAt = exp.Add(-max(exp.Sub(now)/10, time.Second))
+}
+
+func (c *watchedConn) tokenRenewAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.renewAt
+}
+
+// bye is the text of the last untagged BYE the server sent, if any.
+func (c *watchedConn) bye() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := bytes.LastIndex(c.tail, []byte("* BYE "))
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := bytes.Cut(c.tail[i+len("* BYE "):], []byte("\r\n"))
+	return string(line)
+}
+
+// TokenEndError is a session that ended because of its token: the server
+// said it expired (BYE ... AccessTokenExpired), deskd renewed it before it
+// did, or the server refused it at sign-in. Run reconnects at once.
+type TokenEndError struct {
+	Reason string // "expired", "renew", "refused"
+	Err    error
+}
+
+func (e *TokenEndError) Error() string { return e.Err.Error() }
+func (e *TokenEndError) Unwrap() error { return e.Err }
+
+// errRenew ends a session whose token is about to expire.
+var errRenew = errors.New("token about to expire: signing in again with a fresh one")
+
+// tokenEnd tells a session that ended for its token from any other end.
+func tokenEnd(wc *watchedConn, err error) error {
+	if err == nil || wc == nil {
+		return err
+	}
+	if errors.Is(err, errRenew) {
+		return &TokenEndError{Reason: "renew", Err: err}
+	}
+	wc.mu.Lock()
+	exp := wc.expiry
+	wc.mu.Unlock()
+	if exp.IsZero() {
+		return err
+	}
+	if bye := wc.bye(); bye != "" {
+		low := strings.ToLower(bye)
+		if strings.Contains(low, "expired") || strings.Contains(low, "session invalidated") {
+			return &TokenEndError{Reason: "expired", Err: fmt.Errorf("server ended the session (BYE %s): %w", bye, err)}
+		}
+	}
+	if !time.Now().Before(exp) {
+		return &TokenEndError{Reason: "expired", Err: fmt.Errorf("session token expired: %w", err)}
+	}
+	return err
 }
 
 // setTimeout changes the inactivity limit, including for a read already
@@ -248,7 +379,7 @@ func (c *watchedConn) setTimeout(d time.Duration) {
 
 // session is one connection's life: select, scan everything, then wait for
 // news (IDLE or poll) and scan again, until an error or ctx ends.
-func (s *Source) session(ctx context.Context, handle Handler) error {
+func (s *Source) session(ctx context.Context, handle Handler) (err error) {
 	// EXISTS responses arrive on the client's reader goroutine; a buffered
 	// channel of one turns any number of them into a single wake-up.
 	news := make(chan struct{}, 1)
@@ -267,7 +398,19 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 	if err != nil {
 		return err
 	}
+	s.signedIn = true
 	defer c.Close()
+	defer func() {
+		err = tokenEnd(wc, err)
+		var te *TokenEndError
+		if errors.As(err, &te) {
+			// The token is spent (or about to be): the next sign-in, and
+			// the SMTP side sharing the source, get a new one.
+			wc.mu.Lock()
+			s.cfg.Tokens.Invalidate(wc.token)
+			wc.mu.Unlock()
+		}
+	}()
 	// Closing the connection is the only way to interrupt a blocked
 	// command; do it when ctx ends, but never in the middle of a handler
 	// (see scan: handlers run to completion).
@@ -294,8 +437,12 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 
 	var lastUID uint32 // 0: the first scan looks at every message (start-up, new UIDVALIDITY)
 	lastFull := time.Now()
+	renewAt := wc.tokenRenewAt()
 	for {
 		s.heartbeat()
+		if !renewAt.IsZero() && !time.Now().Before(renewAt) {
+			return errRenew
+		}
 		full := lastUID == 0 || time.Since(lastFull) >= s.cfg.PollInterval
 		// The scan sees everything the server has now; a wake-up that
 		// arrives from here on means mail the scan may have missed, and
@@ -324,6 +471,14 @@ func (s *Source) session(ctx context.Context, handle Handler) error {
 			continue
 		}
 		wait := s.cfg.PollInterval - time.Since(lastFull)
+		if !renewAt.IsZero() {
+			// IDLE (or the poll's sleep) ends before the token does; the
+			// loop's top then signs in again with a fresh one.
+			wait = min(wait, time.Until(renewAt))
+			if wait <= 0 {
+				return errRenew
+			}
+		}
 		if useIdle {
 			if err := s.idle(ctx, c, wc, news, min(wait, s.cfg.IdleRefresh)); err != nil {
 				return err

@@ -28,9 +28,11 @@ type SMTPConfig struct {
 	TLS      string
 	Username string
 	Password string // never logged
-	// Auth is "plain", "login" or "none". Credentials are only sent over TLS
-	// or to a loopback host.
-	Auth string
+	// Auth is "plain", "login", "none", AuthXOAUTH2 or AuthOAuthBearer (a
+	// token from Tokens, the source the IMAP side uses too). Credentials
+	// are only sent over TLS or to a loopback host.
+	Auth   string
+	Tokens TokenSource
 	// HELO is the name deskd gives in EHLO; "" means "localhost".
 	HELO string
 	// Timeout bounds every network step (dial, each command, the data
@@ -184,7 +186,20 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom string, recipients []str
 	if err := ctx.Err(); err != nil {
 		return classify("dial", err)
 	}
+	err := s.send(ctx, envelopeFrom, rcpts, raw)
+	var sie *SignInError
+	if errors.As(err, &sie) && IsOAuth(s.cfg.Auth) {
+		// The server refused the token (expired early, revoked): auth
+		// invalidated it, so one more try signs in with a fresh one.
+		// Nothing was sent yet.
+		s.log.InfoContext(ctx, "smtp refused the token; trying once more with a fresh one", "err", err)
+		err = s.send(ctx, envelopeFrom, rcpts, raw)
+	}
+	return err
+}
 
+// send is one SMTP session delivering raw.
+func (s *Sender) send(ctx context.Context, envelopeFrom string, rcpts []string, raw []byte) error {
 	conn, err := s.dial(ctx)
 	if err != nil {
 		return err
@@ -208,7 +223,7 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom string, recipients []str
 		return wrap("hello", err)
 	}
 	defer c.Close()
-	if err := s.auth(c); err != nil {
+	if err := s.auth(ctx, c); err != nil {
 		return wrap("auth", err)
 	}
 
@@ -347,26 +362,39 @@ func (s *Sender) tlsConfig() *tls.Config {
 	}
 }
 
-func (s *Sender) auth(c *smtp.Client) error {
-	var client sasl.Client
-	switch s.cfg.Auth {
-	case "", "none":
+func (s *Sender) auth(ctx context.Context, c *smtp.Client) error {
+	if s.cfg.Auth == "" || s.cfg.Auth == "none" {
 		return nil
+	}
+	if _, isTLS := c.TLSConnectionState(); !isTLS && !isLoopback(s.cfg.Host) {
+		// Like net/smtp's PlainAuth: a password (or a token) does not go
+		// over plain text to another host.
+		return errors.New("refusing to send credentials without TLS")
+	}
+	var client sasl.Client
+	var token string
+	switch s.cfg.Auth {
 	case "plain":
 		client = sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)
 	case "login":
 		client = sasl.NewLoginClient(s.cfg.Username, s.cfg.Password)
+	case AuthXOAUTH2, AuthOAuthBearer:
+		var err error
+		client, token, _, err = oauthClient(ctx, s.cfg.Tokens, s.cfg.Auth, s.cfg.Username, s.cfg.Host, s.cfg.Port)
+		if err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown auth mechanism %q", s.cfg.Auth)
-	}
-	if _, isTLS := c.TLSConnectionState(); !isTLS && !isLoopback(s.cfg.Host) {
-		// Like net/smtp's PlainAuth: a password does not go over plain text
-		// to another host.
-		return errors.New("refusing to send credentials without TLS")
 	}
 	if err := c.Auth(client); err != nil {
 		// The server's reply never echoes the password; go-sasl's errors
 		// do not either.
+		var smtpErr *smtp.SMTPError
+		if token != "" && errors.As(err, &smtpErr) {
+			s.cfg.Tokens.Invalidate(token)
+			return &SignInError{Mech: strings.ToUpper(s.cfg.Auth), Err: err}
+		}
 		return err
 	}
 	return nil

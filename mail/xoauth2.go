@@ -30,6 +30,58 @@ type TokenSource interface {
 	Invalidate(token string)
 }
 
+// IsOAuth is true for the mechanisms that sign in with a token.
+func IsOAuth(auth string) bool { return auth == AuthXOAUTH2 || auth == AuthOAuthBearer }
+
+// SignInError is a server refusing the token deskd signed in with (IMAP NO
+// [AUTHENTICATIONFAILED], SMTP 535): the token endpoint was happy, the
+// mailbox side is not (a missing mailbox permission, a revoked token).
+type SignInError struct {
+	Mech string
+	Err  error
+}
+
+func (e *SignInError) Error() string { return e.Mech + " sign-in refused: " + e.Err.Error() }
+func (e *SignInError) Unwrap() error { return e.Err }
+
+// oauthClient fetches a token from tokens and returns the SASL client of
+// mech for user with it, and the token (to invalidate it if refused).
+func oauthClient(ctx context.Context, tokens TokenSource, mech, user, host string, port int) (sasl.Client, string, time.Time, error) {
+	if tokens == nil {
+		return nil, "", time.Time{}, fmt.Errorf("%s: no token source configured", mech)
+	}
+	tok, exp, err := tokens.Token(ctx)
+	if err != nil {
+		return nil, "", time.Time{}, fmt.Errorf("get token: %w", err)
+	}
+	if mech == AuthXOAUTH2 {
+		return NewXOAUTH2Client(user, tok), tok, exp, nil
+	}
+	return &oauthBearerClient{Client: sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{
+		Username: user, Token: tok, Host: host, Port: port,
+	})}, tok, exp, nil
+}
+
+// oauthBearerClient answers the server's error challenge with the dummy
+// response RFC 7628 §3.2.3 asks for (go-sasl's client stops instead, which
+// leaves the AUTHENTICATE command waiting); the JSON is kept for the error.
+type oauthBearerClient struct {
+	sasl.Client
+	failed error
+}
+
+func (c *oauthBearerClient) Next(challenge []byte) ([]byte, error) {
+	if c.failed != nil {
+		return nil, c.failed
+	}
+	_, err := c.Client.Next(challenge)
+	if err == nil {
+		err = errors.New("OAUTHBEARER: unexpected challenge")
+	}
+	c.failed = err
+	return []byte{0x01}, nil
+}
+
 // XOAUTH2 is the SASL mechanism name.
 const XOAUTH2 = "XOAUTH2"
 

@@ -29,6 +29,11 @@ type IMAP struct {
 	user   *imapmemserver.User
 	server *imapserver.Server
 	ln     net.Listener
+
+	mu       sync.Mutex
+	oauth    *OAuth // EnableOAuth
+	byes     int
+	sessions map[*oauthIMAPSession]struct{}
 }
 
 // StartIMAP starts an IMAP server on 127.0.0.1 with one user whose INBOX
@@ -40,8 +45,18 @@ func StartIMAP(username, password string) (*IMAP, error) {
 		return nil, fmt.Errorf("create inbox: %w", err)
 	}
 	mem.AddUser(user)
+	s := &IMAP{Username: username, Password: password, user: user, sessions: map[*oauthIMAPSession]struct{}{}}
 	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+		NewSession: func(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			s.mu.Lock()
+			o := s.oauth
+			s.mu.Unlock()
+			if o != nil {
+				// The in-memory session speaks IMAP4rev2, as the server
+				// advertises; the wrapper must say so too.
+				inner := mem.NewSession().(imapserver.SessionIMAP4rev2)
+				return &oauthIMAPSession{SessionIMAP4rev2: inner, peer: s, conn: conn, o: o}, nil, nil
+			}
 			return mem.NewSession(), nil, nil
 		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
@@ -53,7 +68,8 @@ func StartIMAP(username, password string) (*IMAP, error) {
 		return nil, err
 	}
 	go func() { _ = srv.Serve(ln) }()
-	return &IMAP{Addr: ln.Addr().String(), Username: username, Password: password, user: user, server: srv, ln: ln}, nil
+	s.Addr, s.server, s.ln = ln.Addr().String(), srv, ln
+	return s, nil
 }
 
 // Port is the listening port.
@@ -119,6 +135,7 @@ type SMTP struct {
 	failNext int
 	notify   chan struct{}
 	onMail   func(Mail)
+	oauth    *OAuth // EnableOAuth: AUTH required
 	server   *smtp.Server
 	ln       net.Listener
 }
@@ -183,13 +200,16 @@ func (s *SMTP) Close() error { return s.server.Close() }
 func (s *SMTP) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }
 
 type smtpSession struct {
-	sink *SMTP
-	from string
-	to   []string
+	sink   *SMTP
+	from   string
+	to     []string
+	authed bool
 }
 
-func (ss *smtpSession) AuthMechanisms() []string { return nil }
 func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.sink.tokens() != nil && !ss.authed {
+		return smtp.ErrAuthRequired
+	}
 	ss.from = from
 	return nil
 }
