@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/internal/oauth"
 	"deskd/mail"
 	"deskd/sla"
 	"deskd/store"
@@ -24,6 +25,12 @@ import (
 type Options struct {
 	IMAP mail.IMAPConfig
 	SMTP mail.SMTPConfig
+	// OAuth is the token source of IMAP and SMTP when they sign in with
+	// OAuth 2.0 (nil: passwords); the daemon reports its failures
+	// (oauth.go). OAuthExpiryWarning is how long before the credential
+	// expires staff.escalation are warned (0: never).
+	OAuth              *oauth.Source
+	OAuthExpiryWarning time.Duration
 	// Policy drives the decision engine.
 	Policy cases.Policy
 	// SupportName is the display name of the support address.
@@ -188,6 +195,9 @@ type Daemon struct {
 
 	// backupSched is the backup loop's own state (backup.go).
 	backupSched backupSchedule
+
+	// oauth is what the OAuth 2.0 sign-in reported (oauth.go).
+	oauth oauthState
 }
 
 // Open opens the store and prepares a daemon; Run starts it. The store is
@@ -212,6 +222,7 @@ func Open(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.rt.Store(rt)
+	d.watchOAuth(opts)
 	// Every case change from here on keeps the SLA deadline index in its
 	// own transaction (putCase); the index is rebuilt once now, for
 	// stores written before it existed or under other targets.
@@ -290,6 +301,8 @@ func (d *Daemon) Reload(opts Options) error {
 		d.log.Error("reload: sla deadline index not rebuilt", "err", err)
 	}
 	d.CheckDeadlines()
+	d.watchOAuth(opts)
+	d.checkCredentialExpiry()
 	if rt.opts.IMAP != old.opts.IMAP {
 		select {
 		case d.reloadSource <- struct{}{}:
@@ -334,6 +347,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.runBackups(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.runEscalations(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runCredentialWatch(ctx) }()
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {

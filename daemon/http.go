@@ -148,6 +148,8 @@ func (d *Daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
 		facts = append(facts, fmt.Sprintf("imap: last successful round %s ago%s", ago(now, im.ok), lastErr))
 	}
 
+	problems = append(problems, d.oauthProblems()...)
+
 	if checked, err := d.storeWritable(r.Context()); err != nil {
 		problems = append(problems, "store: not writable: "+err.Error())
 	} else {

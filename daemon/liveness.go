@@ -93,7 +93,8 @@ func (d *Daemon) sourceHooks(rt *runtime) *mail.SourceHooks {
 	return &mail.SourceHooks{
 		Heartbeat:      func() { d.beat("imap") },
 		HeartbeatEvery: rt.heartbeatEvery(),
-		OnLogin:        d.loginAttempt,
+		OnLogin:        func(err error) { d.loginAttempt(err); d.imapSignedIn(err) },
+		OnReconnect:    d.imapTokenReconnect,
 	}
 }
 

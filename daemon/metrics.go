@@ -25,6 +25,7 @@ type ops struct {
 	sent           *prometheus.CounterVec
 	sendFailures   *prometheus.CounterVec
 	imapReconnects prometheus.Counter
+	oauth          *oauthMetrics
 	slaWarnings    *prometheus.CounterVec
 	slaBreaches    *prometheus.CounterVec
 	backups        *prometheus.CounterVec
@@ -128,6 +129,8 @@ func newOps(d *Daemon, version string) *ops {
 		o.slaWarnings, o.slaBreaches, o.backups,
 		newScrapeCollector(d),
 	)
+	o.oauth = newOAuthMetrics(d)
+	o.reg.MustRegister(o.oauth)
 	return o
 }
 

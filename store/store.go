@@ -11,6 +11,8 @@
 //
 //	meta               "schema_version" → uint64; "hmac_key" → 32 random bytes
 //	                   "health" → ts of the health check's last write probe
+//	                   "once:" + name → ts a once-only notice was queued
+//	                   (MarkOnce: "once:oauth_expiry:<time>")
 //	cases              uint64 case id → JSON cases.Case; the bucket's sequence
 //	                   is the highest case id handed out
 //	case_status        one sub-bucket per status name; in each, uint64 case id

@@ -42,6 +42,10 @@
 // the case's subject so that it threads with the conversation. FormatWhen,
 // FormatWorking and PriorityName (format.go) make the words these fields
 // carry.
+//
+// "oauth_expiry" (staff.escalation) is about no case: the OAuth 2.0
+// credential deskd signs in to the mailbox with expires soon; Subject is
+// the expiry date, Text what to do.
 package templates
 
 import (
@@ -207,7 +211,7 @@ func sampleData(name string) []any {
 		fallback := d
 		fallback.FirstResponseDue = ""
 		return []any{d, fallback}
-	case "notify", "second_line", "confirm", "error", "closing":
+	case "notify", "second_line", "confirm", "error", "closing", "oauth_expiry":
 		return []any{sampleCase()}
 	case "unauthorised":
 		digest := sampleCase()

@@ -39,6 +39,9 @@ func (r *redirect) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.mu.Unlock()
 	req = req.Clone(req.Context())
 	path := "/token"
+	if strings.HasSuffix(req.URL.Path, "/devicecode") || strings.HasSuffix(req.URL.Path, "/device/code") {
+		path = "/devicecode"
+	}
 	req.URL.Scheme, req.URL.Host, req.URL.Path = r.to.Scheme, r.to.Host, path
 	return http.DefaultTransport.RoundTrip(req)
 }
@@ -322,5 +325,32 @@ func TestWriteSecretFileMode(t *testing.T) {
 	b, _ := os.ReadFile(file)
 	if string(b) != "abc\n" {
 		t.Errorf("content %q", b)
+	}
+}
+
+func TestLoginDeviceFlowThenRefresh(t *testing.T) {
+	o, rt := startServer(t, time.Hour)
+	o.AddClient("app-id", "", "person@contoso.com")
+	var shown string
+	refresh, err := Login(context.Background(), Config{Provider: Microsoft, Tenant: "organizations", ClientID: "app-id",
+		DeviceAuthURL: o.DeviceAuthURL, TokenURL: o.TokenURL, HTTPClient: &http.Client{Transport: rt}},
+		func(uri, code string) { shown = uri + " " + code })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(shown, "/device DESKD-1234") {
+		t.Errorf("prompt %q", shown)
+	}
+	dev := o.Requests()[0]
+	if dev.Get("scope") != "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access" {
+		t.Errorf("device request %v", dev)
+	}
+	src, err := New(Config{Provider: Microsoft, Tenant: "organizations", ClientID: "app-id", TokenURL: o.TokenURL, RefreshToken: refresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := src.Token(context.Background())
+	if user, _, _ := o.Check(tok); err != nil || user != "person@contoso.com" {
+		t.Errorf("token from the refresh token: %v, %q", err, user)
 	}
 }

@@ -30,12 +30,13 @@ import (
 type OAuth struct {
 	// URL is the server's base ("http://127.0.0.1:port"); TokenURL and
 	// IntrospectURL its two endpoints.
-	URL, TokenURL, IntrospectURL string
+	URL, TokenURL, IntrospectURL, DeviceAuthURL string
 
 	mu       sync.Mutex
 	ttl      time.Duration
 	clients  map[string]*oauthClient
 	refresh  map[string]string // refresh token -> client ID
+	devices  map[string]string // device code -> client ID, approved at once
 	tokens   map[string]oauthToken
 	fail     *OAuthFailure
 	issued   int
@@ -65,19 +66,21 @@ type OAuthFailure struct {
 
 // StartOAuth starts the server; tokens live ttl.
 func StartOAuth(ttl time.Duration) (*OAuth, error) {
-	o := &OAuth{ttl: ttl, clients: map[string]*oauthClient{}, refresh: map[string]string{}, tokens: map[string]oauthToken{}}
+	o := &OAuth{ttl: ttl, clients: map[string]*oauthClient{}, refresh: map[string]string{}, devices: map[string]string{}, tokens: map[string]oauthToken{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", o.token)
+	mux.HandleFunc("POST /devicecode", o.deviceCode)
 	mux.HandleFunc("/introspect", o.introspect)
 	o.ln = ln
 	o.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	o.URL = "http://" + ln.Addr().String()
 	o.TokenURL = o.URL + "/token"
 	o.IntrospectURL = o.URL + "/introspect"
+	o.DeviceAuthURL = o.URL + "/devicecode"
 	go func() { _ = o.server.Serve(ln) }()
 	return o, nil
 }
@@ -252,6 +255,19 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		clientID, user = claims.Iss, claims.Sub
+	case "urn:ietf:params:oauth:grant-type:device_code":
+		// The person signed in and consented at once: the grant gives
+		// an access token and a refresh token for later.
+		id, ok := o.devices[r.PostForm.Get("device_code")]
+		if !ok {
+			oauthError(w, 400, "expired_token", "AADSTS70019: Verification code expired.")
+			return
+		}
+		delete(o.devices, r.PostForm.Get("device_code"))
+		rt := "rt-" + randomHex()
+		o.refresh[rt] = id
+		o.issueLocked(w, id, o.clients[id].mailbox, rt)
+		return
 	case "refresh_token":
 		id, ok := o.refresh[r.PostForm.Get("refresh_token")]
 		c := o.clients[id]
@@ -268,14 +284,48 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, 400, "unsupported_grant_type", "grant_type "+grant+" is not supported")
 		return
 	}
+	o.issueLocked(w, clientID, user, "")
+}
+
+func randomHex() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	tok := "tok-" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// issueLocked answers with a new access token (and refreshToken, if set).
+func (o *OAuth) issueLocked(w http.ResponseWriter, clientID, user, refreshToken string) {
+	tok := "tok-" + randomHex()
 	o.tokens[tok] = oauthToken{client: clientID, user: user, expiry: time.Now().Add(o.ttl)}
 	o.issued++
+	resp := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(o.ttl / time.Second)}
+	if refreshToken != "" {
+		resp["refresh_token"] = refreshToken
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// deviceCode starts a device authorization (RFC 8628 §3.1).
+func (o *OAuth) deviceCode(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, 400, "invalid_request", err.Error())
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.requests = append(o.requests, r.PostForm)
+	id := r.PostForm.Get("client_id")
+	if o.clients[id] == nil {
+		oauthError(w, 400, "unauthorized_client", "AADSTS700016: Application with identifier '"+id+"' was not found in the directory.")
+		return
+	}
+	code := "dc-" + randomHex()
+	o.devices[code] = id
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": tok, "token_type": "Bearer", "expires_in": int(o.ttl / time.Second),
+		"device_code": code, "user_code": "DESKD-1234", "verification_uri": o.URL + "/device",
+		"expires_in": 900, "interval": 1,
 	})
 }
 
