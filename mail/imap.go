@@ -775,3 +775,19 @@ func ensureMailbox(c *imapclient.Client, name string) error {
 	}
 	return nil
 }
+
+// CheckMailbox signs in and selects the watched mailbox, for "deskd oauth
+// test": it returns the number of messages in it.
+func (s *Source) CheckMailbox(ctx context.Context) (uint32, error) {
+	c, _, err := s.dial(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	sel, err := c.Select(s.cfg.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return 0, fmt.Errorf("select %s: %w", s.cfg.Mailbox, err)
+	}
+	_ = c.Logout().Wait()
+	return sel.NumMessages, nil
+}

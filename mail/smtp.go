@@ -445,3 +445,22 @@ func envelopeAllASCII(ss []string) bool {
 	}
 	return true
 }
+
+// CheckAuth connects and signs in, and sends nothing ("deskd oauth test").
+func (s *Sender) CheckAuth(ctx context.Context) error {
+	conn, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c, err := s.session(conn)
+	if err != nil {
+		return classify("hello", err)
+	}
+	defer c.Close()
+	if err := s.auth(ctx, c); err != nil {
+		return classify("auth", err)
+	}
+	_ = c.Quit()
+	return nil
+}

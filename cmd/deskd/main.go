@@ -79,6 +79,10 @@ commands:
                                 discount due (R12, R13); --mail-to has the running daemon mail it
   calendar      [--year YYYY] [--customer NAME] [--config FILE]
                                 the working hours and the weekdays off the SLA clock uses (R11)
+  oauth test    --config FILE   get an OAuth 2.0 token, sign in to IMAP (SELECT) and SMTP (AUTH only),
+                                say what worked and the fix for what did not
+  oauth login   --config FILE   delegated access: device-code sign-in in a browser; writes
+                                oauth2.refresh_token_file (mode 0600)
   version                       print the version
 `
 
@@ -111,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdReport(ctx, args[1:], stdout, stderr)
 	case "calendar":
 		return cmdCalendar(ctx, args[1:], stdout, stderr)
+	case "oauth":
+		return cmdOAuth(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "deskd", version)
 		return nil

@@ -38,6 +38,11 @@ func loadConfig(path string) (*config.Config, error) {
 	if _, err := slaClocks(cfg); err != nil {
 		return nil, configError{err}
 	}
+	// Likewise the OAuth 2.0 files: a certificate that does not parse, a
+	// key that is not its own, a service account file that is not one.
+	if _, err := tokenSource(cfg); err != nil {
+		return nil, configError{err}
+	}
 	return cfg, nil
 }
 
@@ -80,7 +85,13 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 	}
 	// loadConfig has built the clocks once: no error is left here.
 	clocks, _ := slaClocks(cfg)
-	return daemon.Options{
+	// loadConfig has built a token source once: an error here means a
+	// file changed in between; sign-in then fails and says so.
+	tokens, err := tokenSource(cfg)
+	if err != nil {
+		log.Error("oauth2: " + err.Error())
+	}
+	opts := daemon.Options{
 		IMAP: mail.IMAPConfig{
 			Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, TLS: cfg.IMAP.TLS,
 			Username: cfg.IMAP.Username, Password: string(cfg.IMAP.Password),
@@ -125,7 +136,13 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		BackupDailyKeep:     cfg.Backup.DailyKeep,
 		BackupMaxAge:        cfg.Backup.MaxAge,
 		BackupZone:          supportZone(cfg),
+		OAuthExpiryWarning:  cfg.OAuth2.ExpiryWarning,
 	}
+	if tokens != nil {
+		opts.OAuth = tokens
+	}
+	withTokens(cfg, &opts.IMAP, &opts.SMTP, tokens)
+	return opts
 }
 
 // configSummary is what the start and reload log lines say of the
