@@ -96,6 +96,25 @@ func TestNoLoopWithRobots(t *testing.T) {
 	if n := len(w.inbox(bob, 1)); n != 1 {
 		t.Errorf("bob got %d mails from deskd, want 1", n)
 	}
+
+	// A real bounce: deskd acknowledges a mail from an address whose
+	// mailbox no longer exists; Postfix accepts the acknowledgement,
+	// Dovecot's LMTP refuses it, and Postfix returns it to support@ as a
+	// DSN (RFC 3464). That bounce silences the address: its next mail gets
+	// no acknowledgement.
+	w.send(gone, mailText("Gone <"+gone+">", "Licentie verlopen", "e2e-r3@acme.test", "", "Onze licentie is verlopen."))
+	reps = w.waitReports(4, 60*time.Second)
+	if reps[2].Ack == "" {
+		t.Fatalf("first mail from %s decided as %+v, want an acknowledgement", gone, reps[2])
+	}
+	if reps[3].Role != cases.RoleMachine || reps[3].Ack != "" || reps[3].CaseID != reps[2].CaseID {
+		t.Errorf("Postfix's bounce decided as %+v, want a machine's mail on case %d, unanswered", reps[3], reps[2].CaseID)
+	}
+	w.send(gone, mailText("Gone <"+gone+">", "Nog een vraag", "e2e-r4@acme.test", "", "Hallo?"))
+	reps = w.waitReports(5, 30*time.Second)
+	if reps[4].Ack != "" || !strings.Contains(reps[4].NoAck, "bounced") {
+		t.Errorf("mail from the bounced address after the bounce decided as %+v, want no acknowledgement, for the bounce", reps[4])
+	}
 }
 
 // A stranger who copies a customer's Message-ID and case token gets a case

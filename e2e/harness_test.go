@@ -30,6 +30,9 @@ const (
 	// staffNotify is the staff.notify list: a mailbox of its own, in the
 	// staff domain (the staff tests set it in their options).
 	staffNotify = "helpdesk@desk.test"
+	// gone is an address Postfix accepts and Dovecot refuses: mail to it
+	// comes back to its sender as a real DSN (mailstack.Options.Vanished).
+	gone = "gone@acme.test"
 )
 
 // world is one mail system (Dovecot + Postfix) with deskd running against
@@ -55,7 +58,7 @@ func newStack(t testing.TB) *mailstack.Stack {
 		{Address: stranger, Password: "ivan-pw"},
 		{Address: staffAddr, Password: "piet-pw"},
 		{Address: staffNotify, Password: "helpdesk-pw"},
-	}})
+	}, Vanished: []string{gone}})
 }
 
 func hostPort(t testing.TB, addr string) (string, int) {

@@ -60,6 +60,11 @@ type Options struct {
 	// included; list extra ones only to make Postfix answer "user unknown"
 	// rather than "relay access denied" for them.
 	Domains []string
+	// Vanished are addresses Postfix accepts (they are in its mailbox map)
+	// but Dovecot's LMTP refuses as unknown, like a mailbox closed after
+	// the fact: Postfix returns mail to them to its sender with a DSN
+	// (RFC 3464), a real bounce. Their domains must be Users' or Domains'.
+	Vanished []string
 }
 
 // Stack is a running private Dovecot + Postfix pair. Its methods that take a
@@ -74,8 +79,10 @@ type Stack struct {
 	// Dir is the stack's private directory (config, queue, mail, logs).
 	Dir string
 
-	users   map[string]string // lower-case address -> password
-	domains []string
+	users map[string]string // lower-case address -> password
+	// vanished are in Postfix's mailbox map only (Options.Vanished).
+	vanished []string
+	domains  []string
 
 	dovecotConf string
 	postfixConf string
@@ -138,7 +145,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	// A port picked free can be taken by another process before the daemon
 	// binds it; only that failure is worth a retry with fresh ports.
 	for attempt := 1; ; attempt++ {
-		s, err := start(users, domains)
+		s, err := start(users, domains, opts.Vanished)
 		if err == nil {
 			t.Cleanup(func() {
 				failed := t.Failed()
@@ -209,7 +216,7 @@ func checkOptions(opts Options) (map[string]string, []string, error) {
 	return users, domains, nil
 }
 
-func start(users map[string]string, domains []string) (*Stack, error) {
+func start(users map[string]string, domains, vanished []string) (*Stack, error) {
 	mu, err := user.Lookup(mailUser)
 	if err != nil {
 		return nil, fmt.Errorf("look up %s user: %w", mailUser, err)
@@ -225,6 +232,7 @@ func start(users map[string]string, domains []string) (*Stack, error) {
 	s := &Stack{
 		Dir:         dir,
 		users:       users,
+		vanished:    vanished,
 		domains:     domains,
 		dovecotConf: filepath.Join(dir, "dovecot", "dovecot.conf"),
 		postfixConf: filepath.Join(dir, "postfix", "etc"),

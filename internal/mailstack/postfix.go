@@ -13,7 +13,7 @@ import (
 func (s *Stack) writePostfixConfig(name string, smtpPort int) error {
 	pd := filepath.Join(s.Dir, "postfix")
 	var vm strings.Builder
-	for _, addr := range sortedKeys(s.users) {
+	for _, addr := range append(sortedKeys(s.users), s.vanished...) {
 		fmt.Fprintf(&vm, "%s %s\n", addr, addr)
 	}
 	vmaps := filepath.Join(pd, "etc", "virtual_mailboxes")
