@@ -77,6 +77,9 @@ else
 	}
 	trap cleanup EXIT
 
+	# dovecot-core carries the oauth2 passdb (XOAUTH2, OAUTHBEARER with
+	# token introspection) that internal/mailstack/oauth2.go configures:
+	# Debian 12's 2.3.19 builds it in, no extra package is needed.
 	pkgs=(dovecot-core dovecot-imapd dovecot-lmtpd postfix)
 	log "apt-get install ${pkgs[*]}"
 	if ! apt-get install -y -q --no-install-recommends "${pkgs[@]}"; then

@@ -56,6 +56,11 @@ type User struct {
 type Options struct {
 	// Users get a mailbox each. At least one is required.
 	Users []User
+	// OAuth2IntrospectURL, when set, makes Dovecot check XOAUTH2 and
+	// OAUTHBEARER tokens at this RFC 7662 introspection endpoint, and adds
+	// a submission listener (Stack.SubmissionAddr) that takes them too
+	// (oauth2.go).
+	OAuth2IntrospectURL string
 	// Domains that Postfix accepts mail for. The domains of Users are always
 	// included; list extra ones only to make Postfix answer "user unknown"
 	// rather than "relay access denied" for them.
@@ -76,13 +81,17 @@ type Stack struct {
 	// SMTPAddr is Postfix's smtpd, "127.0.0.1:port". Clients on loopback may
 	// submit without authentication (mynetworks = 127.0.0.0/8).
 	SMTPAddr string
+	// SubmissionAddr is Postfix's submission listener, "127.0.0.1:port",
+	// with Options.OAuth2IntrospectURL only: AUTH (from Dovecot) required.
+	SubmissionAddr string
 	// Dir is the stack's private directory (config, queue, mail, logs).
 	Dir string
 
 	users map[string]string // lower-case address -> password
 	// vanished are in Postfix's mailbox map only (Options.Vanished).
-	vanished []string
-	domains  []string
+	vanished  []string
+	domains   []string
+	oauth2URL string
 
 	dovecotConf string
 	postfixConf string
@@ -145,7 +154,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	// A port picked free can be taken by another process before the daemon
 	// binds it; only that failure is worth a retry with fresh ports.
 	for attempt := 1; ; attempt++ {
-		s, err := start(users, domains, opts.Vanished)
+		s, err := start(users, domains, opts.Vanished, opts.OAuth2IntrospectURL)
 		if err == nil {
 			t.Cleanup(func() {
 				failed := t.Failed()
@@ -216,7 +225,7 @@ func checkOptions(opts Options) (map[string]string, []string, error) {
 	return users, domains, nil
 }
 
-func start(users map[string]string, domains, vanished []string) (*Stack, error) {
+func start(users map[string]string, domains, vanished []string, oauth2URL string) (*Stack, error) {
 	mu, err := user.Lookup(mailUser)
 	if err != nil {
 		return nil, fmt.Errorf("look up %s user: %w", mailUser, err)
@@ -234,6 +243,7 @@ func start(users map[string]string, domains, vanished []string) (*Stack, error) 
 		users:       users,
 		vanished:    vanished,
 		domains:     domains,
+		oauth2URL:   oauth2URL,
 		dovecotConf: filepath.Join(dir, "dovecot", "dovecot.conf"),
 		postfixConf: filepath.Join(dir, "postfix", "etc"),
 		dovecotPid:  filepath.Join(dir, "dovecot", "run", "master.pid"),
@@ -244,7 +254,7 @@ func start(users map[string]string, domains, vanished []string) (*Stack, error) 
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return s, err
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(4) // imap, smtp, submission, dovecot auth
 	if err != nil {
 		return s, err
 	}
@@ -266,7 +276,15 @@ func start(users map[string]string, domains, vanished []string) (*Stack, error) 
 	if err := s.writeDovecotConfig(name, ports[0], uid, gid); err != nil {
 		return s, err
 	}
-	if err := s.writePostfixConfig(name, ports[1]); err != nil {
+	submission := ""
+	if oauth2URL != "" {
+		s.SubmissionAddr = fmt.Sprintf("127.0.0.1:%d", ports[2])
+		if err := s.oauth2Dovecot(ports[3]); err != nil {
+			return s, err
+		}
+		submission = oauth2Submission(ports[2], ports[3])
+	}
+	if err := s.writePostfixConfig(name, ports[1], submission); err != nil {
 		return s, err
 	}
 
@@ -295,6 +313,11 @@ func start(users map[string]string, domains, vanished []string) (*Stack, error) 
 	}
 	if err := waitGreeting(s.SMTPAddr, "220 "); err != nil {
 		return s, fmt.Errorf("postfix smtpd: %w", err)
+	}
+	if s.SubmissionAddr != "" {
+		if err := waitGreeting(s.SubmissionAddr, "220 "); err != nil {
+			return s, fmt.Errorf("postfix submission: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func (s *Stack) writePostfixConfig(name string, smtpPort int) error {
+func (s *Stack) writePostfixConfig(name string, smtpPort int, extraServices string) error {
 	pd := filepath.Join(s.Dir, "postfix")
 	var vm strings.Builder
 	for _, addr := range append(sortedKeys(s.users), s.vanished...) {
@@ -98,7 +98,7 @@ lmtp      unix  -       -       n       -       -       lmtp
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-`, smtpPort)
+`, smtpPort) + extraServices
 	if err := writeFile(filepath.Join(pd, "etc", "main.cf"), main, 0o644); err != nil {
 		return err
 	}
