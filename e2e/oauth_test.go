@@ -106,9 +106,6 @@ func TestOAuthBearerIngestAndAck(t *testing.T) {
 // minutes; two renewals are what the run must cover, and 55 s do that on
 // a shared 2-core machine.)
 func TestOAuthShortTokensContinuousMail(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 55 s run")
-	}
 	w, o := oauthWorld(t, mail.AuthXOAUTH2, 20*time.Second)
 	var ids []string
 	end := time.Now().Add(55 * time.Second)
