@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -43,24 +42,15 @@ func (tx *Tx) indexCustomer(id uint64, hadOld bool, old, customer string) error 
 // first error, which it returns. In an Update, fn may change the cases it
 // is given (PutCase), even their customer.
 func (tx *Tx) ForEachCaseOfCustomer(name string, fn func(*cases.Case) error) error {
-	idx, err := tx.bucket(bucketCaseCustomer)
+	// The ids come first: fn may write (PutCase), and a bbolt cursor is
+	// not safe across writes to its bucket.
+	ids, err := tx.CaseIDsOfCustomer(name)
 	if err != nil {
 		return fmt.Errorf("cases of %q: %w", name, err)
 	}
 	b, err := tx.bucket(bucketCases)
 	if err != nil {
 		return fmt.Errorf("cases of %q: %w", name, err)
-	}
-	prefix := append([]byte(name), 0)
-	var ids []uint64
-	c := idx.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) != len(prefix)+8 {
-			return fmt.Errorf("cases of %q: index key %x: bad length", name, k)
-		}
-		// Collected first: fn may write (PutCase), and a bbolt cursor is
-		// not safe across writes to its bucket.
-		ids = append(ids, binary.BigEndian.Uint64(k[len(prefix):]))
 	}
 	for _, id := range ids {
 		v := b.Get(u64(id))

@@ -72,11 +72,12 @@ func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 	var old struct {
 		Status   cases.Status `json:"status"`
 		Customer string       `json:"customer"`
+		Parties  []string     `json:"parties"`
 	}
 	existed := false
 	if v := b.Get(key); v != nil {
 		existed = true
-		// Only the status and customer are needed to find the old index
+		// Only the status, customer and parties are needed to find the old index
 		// entries.
 		if err := json.Unmarshal(v, &old); err != nil {
 			return fmt.Errorf("put case %d: old record: %w", c.ID, err)
@@ -93,6 +94,12 @@ func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 		if err := tx.indexCustomer(c.ID, existed, old.Customer, c.Customer); err != nil {
 			return fmt.Errorf("put case %d: %w", c.ID, err)
 		}
+	}
+	if err := tx.indexParties(c.ID, old.Parties, c.Parties); err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
+	}
+	if err := tx.putSummary(c); err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
 	if old.Status != c.Status {
 		if err := tx.indexStatus(c.ID, old.Status, c.Status); err != nil {

@@ -14,6 +14,9 @@ package store
 //	2  case_customer: the cases of one customer without reading them all
 //	3  deadline, deadline_case: the SLA deadline index, kept by PutCase;
 //	   filled by the daemon's ReindexDeadlines at start, not by the step
+//	4  case_party, case_summary: the portal's case lists (by party address,
+//	   and a customer's cases without decoding their histories), built
+//	   from the cases; portal_session, portal_signin, portal_revoked: empty
 
 import (
 	"encoding/binary"
@@ -38,6 +41,8 @@ func migrate(tx *bolt.Tx, from uint64) error {
 			err = migrateV1toV2(tx)
 		case 2:
 			err = migrateV2toV3(tx)
+		case 3:
+			err = migrateV3toV4(tx)
 		default:
 			err = errors.New("no migration step known")
 		}

@@ -43,6 +43,16 @@
 //	deadline_case      uint64 case id → that case's keys in deadline, without
 //	                   the id: per entry ts At, uint8 len(kind), kind; in key
 //	                   order; absent when the case has none
+//	case_party         lower-cased address, 0x00, uint64 case id → empty: the
+//	                   cases each party address is in (schema 4, portal)
+//	case_summary       uint64 case id → JSON CaseSummary: what a case list
+//	                   shows, without decoding the case's history (schema 4)
+//	portal_session     sha256(session token) → JSON PortalSession
+//	portal_signin      sha256(sign-in token) → JSON PortalSignIn; deleted
+//	                   when used (single use) or expired
+//	portal_revoked     uint64 case id, 0x00, lower-cased address → ts: the
+//	                   portal's case links for that pair issued before ts
+//	                   are revoked
 package store
 
 import (
@@ -63,7 +73,7 @@ import (
 // schemaVersion is the layout this binary reads and writes. Raise it with a
 // migration step in migrate (migrate.go) whenever a bucket or encoding
 // changes.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // Bucket names. Constants (strings), not []byte vars, so that the package
 // keeps no mutable state.
@@ -87,6 +97,11 @@ const (
 	bucketDeadline      = "deadline"
 	bucketDeadlineCase  = "deadline_case"
 	bucketNoticeDigest  = "notice_digest"
+	bucketCaseParty     = "case_party"
+	bucketCaseSummary   = "case_summary"
+	bucketPortalSession = "portal_session"
+	bucketPortalSignIn  = "portal_signin"
+	bucketPortalRevoked = "portal_revoked"
 
 	keySchemaVersion = "schema_version"
 	keyHMAC          = "hmac_key"
@@ -100,6 +115,8 @@ func allBuckets() []string {
 		bucketOutbox, bucketOutboxRaw, bucketOutboxDue, bucketAutoMail,
 		bucketAutoMailTime, bucketUndeliverable, bucketCaseCustomer,
 		bucketDeadline, bucketDeadlineCase, bucketNoticeDigest,
+		bucketCaseParty, bucketCaseSummary,
+		bucketPortalSession, bucketPortalSignIn, bucketPortalRevoked,
 	}
 }
 

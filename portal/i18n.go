@@ -1,0 +1,246 @@
+package portal
+
+import (
+	"net/http"
+	"strings"
+
+	"golang.org/x/text/language"
+)
+
+// The portal speaks Dutch and English. A page's language is, first to
+// last: ?lang= (remembered in a cookie), the browser's Accept-Language,
+// the customer's configured language, the default customer's language.
+
+var langMatcher = language.NewMatcher([]language.Tag{language.Dutch, language.English})
+
+const langCookie = "deskd_lang"
+
+func normLang(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "nl", "nl-nl", "nl-be", "dutch":
+		return "nl"
+	case "en", "en-gb", "en-us", "english":
+		return "en"
+	}
+	return ""
+}
+
+// pickLang chooses the page's language; customerLang may be "".
+func pickLang(w http.ResponseWriter, r *http.Request, customerLang, fallback string) string {
+	if l := normLang(r.URL.Query().Get("lang")); l != "" {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600})
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l := normLang(c.Value); l != "" {
+			return l
+		}
+	}
+	if al := r.Header.Get("Accept-Language"); al != "" {
+		if tags, _, err := language.ParseAcceptLanguage(al); err == nil && len(tags) > 0 {
+			if _, idx, conf := langMatcher.Match(tags...); conf >= language.High {
+				return []string{"nl", "en"}[idx]
+			}
+		}
+	}
+	if l := normLang(customerLang); l != "" {
+		return l
+	}
+	if l := normLang(fallback); l != "" {
+		return l
+	}
+	return "nl"
+}
+
+// text holds every string a page shows, per language.
+var text = map[string]map[string]string{
+	"en": {
+		"title":                   "Support cases",
+		"skip":                    "Skip to content",
+		"signin.title":            "Sign in",
+		"signin.intro":            "Enter your e-mail address. If it is known to us, you will receive a link to sign in, valid for 15 minutes. No password needed.",
+		"signin.email":            "E-mail address",
+		"signin.submit":           "Send me a sign-in link",
+		"signin.sent":             "Check your mail",
+		"signin.sentbody":         "If this address is known to us, a sign-in link is on its way. It works once and for 15 minutes.",
+		"signin.confirm":          "Sign in to your cases",
+		"signin.confirmb":         "Press the button to sign in. The link can be used once.",
+		"signin.go":               "Sign in",
+		"signin.bad":              "This sign-in link is not valid any more. It may have been used already or expired. Ask for a new one.",
+		"signin.again":            "Ask for a new link",
+		"signout":                 "Sign out",
+		"limited":                 "Too many requests. Please try again later.",
+		"notfound":                "Not found",
+		"notfoundbody":            "There is no case here, or you may not see it.",
+		"badrequest":              "This request could not be handled. Reload the page and try again.",
+		"error":                   "Something went wrong on our side. Please try again later.",
+		"cases":                   "Your cases",
+		"filter":                  "Show",
+		"filter.open":             "Open",
+		"filter.closed":           "Closed",
+		"filter.all":              "All",
+		"apply":                   "Apply",
+		"col.case":                "Case",
+		"col.subject":             "Subject",
+		"col.status":              "Status",
+		"col.priority":            "Priority",
+		"col.kind":                "Kind",
+		"col.activity":            "Last activity",
+		"col.deadline":            "Next deadline",
+		"none":                    "No cases.",
+		"proposed":                "proposed",
+		"page.prev":               "Newer",
+		"page.next":               "Older",
+		"status.open":             "Open",
+		"status.pending":          "Waiting for you",
+		"status.closed":           "Closed",
+		"kind.incident":           "Incident",
+		"kind.question":           "Question",
+		"kind.change":             "Change request",
+		"state.on_track":          "on track",
+		"state.warning":           "on track, due soon",
+		"state.paused":            "paused while we wait for you",
+		"state.met":               "met",
+		"state.breached":          "missed",
+		"state.none":              "no deadline",
+		"conversation":            "Conversation",
+		"history":                 "History",
+		"deadlines":               "Deadlines",
+		"target.first_response":   "First response",
+		"target.resolution":       "Resolution",
+		"target.resolution_tier2": "Resolution (at the latest)",
+		"target.answer":           "Answer",
+		"target.answer_tier2":     "Answer (at the latest)",
+		"target.limit":            "Target",
+		"target.due":              "Due",
+		"target.left":             "Working time left",
+		"target.state":            "State",
+		"from.you":                "You",
+		"from.support":            "Support",
+		"attachments":             "Attachments",
+		"quoted":                  "Show quoted text",
+		"html.note":               "This mail was sent as HTML; it is shown simplified.",
+		"truncated":               "This mail was too large to keep; only its headers were stored.",
+		"reply":                   "Reply",
+		"reply.text":              "Your message",
+		"reply.files":             "Attachments (optional)",
+		"reply.send":              "Send reply",
+		"reply.sent":              "Your reply was added to the case.",
+		"reply.toolarge":          "Your message and its attachments are too large.",
+		"reply.empty":             "Please write a message.",
+		"solved":                  "My problem is solved, please close this case",
+		"solved.sent":             "Thank you. We have told the support team; they will close the case.",
+		"back":                    "All cases",
+		"ev.received":             "Received",
+		"ev.opened_by_staff":      "Opened by support",
+		"ev.priority_set":         "Priority set",
+		"ev.pending":              "Waiting for you",
+		"ev.resumed":              "Resumed",
+		"ev.customer_reply":       "You replied",
+		"ev.staff_response":       "Support answered",
+		"ev.closed":               "Closed",
+		"ev.reopened":             "Reopened",
+		"ev.solved_wish":          "You asked to close it",
+		"lang.other":              "Nederlands",
+		"footer":                  "Support portal",
+	},
+	"nl": {
+		"title":                   "Supportzaken",
+		"skip":                    "Naar de inhoud",
+		"signin.title":            "Inloggen",
+		"signin.intro":            "Vul uw e-mailadres in. Als het bij ons bekend is, ontvangt u een link om in te loggen, 15 minuten geldig. Geen wachtwoord nodig.",
+		"signin.email":            "E-mailadres",
+		"signin.submit":           "Stuur mij een inloglink",
+		"signin.sent":             "Kijk in uw mail",
+		"signin.sentbody":         "Als dit adres bij ons bekend is, is een inloglink onderweg. Hij werkt één keer en 15 minuten lang.",
+		"signin.confirm":          "Inloggen op uw zaken",
+		"signin.confirmb":         "Druk op de knop om in te loggen. De link werkt één keer.",
+		"signin.go":               "Inloggen",
+		"signin.bad":              "Deze inloglink is niet meer geldig. Misschien is hij al gebruikt of verlopen. Vraag een nieuwe aan.",
+		"signin.again":            "Nieuwe link aanvragen",
+		"signout":                 "Uitloggen",
+		"limited":                 "Te veel verzoeken. Probeer het later nog eens.",
+		"notfound":                "Niet gevonden",
+		"notfoundbody":            "Hier is geen zaak, of u mag hem niet zien.",
+		"badrequest":              "Dit verzoek kon niet worden verwerkt. Laad de pagina opnieuw en probeer het nog eens.",
+		"error":                   "Er ging bij ons iets mis. Probeer het later nog eens.",
+		"cases":                   "Uw zaken",
+		"filter":                  "Toon",
+		"filter.open":             "Open",
+		"filter.closed":           "Gesloten",
+		"filter.all":              "Alle",
+		"apply":                   "Toepassen",
+		"col.case":                "Zaak",
+		"col.subject":             "Onderwerp",
+		"col.status":              "Status",
+		"col.priority":            "Prioriteit",
+		"col.kind":                "Soort",
+		"col.activity":            "Laatste activiteit",
+		"col.deadline":            "Volgende termijn",
+		"none":                    "Geen zaken.",
+		"proposed":                "voorgesteld",
+		"page.prev":               "Nieuwer",
+		"page.next":               "Ouder",
+		"status.open":             "Open",
+		"status.pending":          "Wacht op u",
+		"status.closed":           "Gesloten",
+		"kind.incident":           "Incident",
+		"kind.question":           "Vraag",
+		"kind.change":             "Wijzigingsverzoek",
+		"state.on_track":          "op schema",
+		"state.warning":           "op schema, bijna verlopen",
+		"state.paused":            "gepauzeerd, we wachten op u",
+		"state.met":               "gehaald",
+		"state.breached":          "niet gehaald",
+		"state.none":              "geen termijn",
+		"conversation":            "Gesprek",
+		"history":                 "Geschiedenis",
+		"deadlines":               "Termijnen",
+		"target.first_response":   "Eerste reactie",
+		"target.resolution":       "Oplossing",
+		"target.resolution_tier2": "Oplossing (uiterlijk)",
+		"target.answer":           "Antwoord",
+		"target.answer_tier2":     "Antwoord (uiterlijk)",
+		"target.limit":            "Norm",
+		"target.due":              "Uiterlijk",
+		"target.left":             "Resterende werktijd",
+		"target.state":            "Stand",
+		"from.you":                "U",
+		"from.support":            "Support",
+		"attachments":             "Bijlagen",
+		"quoted":                  "Toon geciteerde tekst",
+		"html.note":               "Deze mail is als HTML verstuurd; hij wordt vereenvoudigd getoond.",
+		"truncated":               "Deze mail was te groot om te bewaren; alleen de kopregels zijn bewaard.",
+		"reply":                   "Reageren",
+		"reply.text":              "Uw bericht",
+		"reply.files":             "Bijlagen (niet verplicht)",
+		"reply.send":              "Reactie versturen",
+		"reply.sent":              "Uw reactie is aan de zaak toegevoegd.",
+		"reply.toolarge":          "Uw bericht en de bijlagen zijn te groot.",
+		"reply.empty":             "Schrijf alstublieft een bericht.",
+		"solved":                  "Mijn probleem is opgelost, sluit deze zaak",
+		"solved.sent":             "Dank u. We hebben het supportteam ingelicht; zij sluiten de zaak.",
+		"back":                    "Alle zaken",
+		"ev.received":             "Ontvangen",
+		"ev.opened_by_staff":      "Geopend door support",
+		"ev.priority_set":         "Prioriteit vastgesteld",
+		"ev.pending":              "Wacht op u",
+		"ev.resumed":              "Hervat",
+		"ev.customer_reply":       "U reageerde",
+		"ev.staff_response":       "Support antwoordde",
+		"ev.closed":               "Gesloten",
+		"ev.reopened":             "Heropend",
+		"ev.solved_wish":          "U vroeg om te sluiten",
+		"lang.other":              "English",
+		"footer":                  "Supportportaal",
+	},
+}
+
+// T returns the text of key in lang (the key itself when missing, which a
+// test catches).
+func T(lang, key string) string {
+	if s, ok := text[lang][key]; ok {
+		return s
+	}
+	return key
+}
