@@ -30,6 +30,7 @@ const (
 	MailConfirm      MailKind = "confirm"      // the staff member: what their keywords changed
 	MailError        MailKind = "error"        // the staff member: keywords that could not apply
 	MailUnauthorised MailKind = "unauthorised" // the customer's named contacts: a digest of R1 notices
+	MailSignIn       MailKind = "signin"       // a customer: the portal's single-use sign-in link
 )
 
 // OutMail is one mail deskd sends. The daemon composes it from the
@@ -84,6 +85,10 @@ type OutMail struct {
 	RateLimited bool
 	// NoCase marks an error reply about a mail that belongs to no case.
 	NoCase bool
+	// Link and LinkExpires are the customer portal's sign-in link and
+	// until when it works (MailSignIn).
+	Link        string
+	LinkExpires time.Time
 }
 
 // Sent is what the daemon made of an OutMail: the rendered mail's

@@ -122,6 +122,7 @@ type Config struct {
 	Store     Store      `mapstructure:"store"`
 	Admin     Admin      `mapstructure:"admin"`
 	HTTP      HTTP       `mapstructure:"http"`
+	Portal    Portal     `mapstructure:"portal"`
 	Backup    Backup     `mapstructure:"backup"`
 	Log       Log        `mapstructure:"log"`
 	Templates Templates  `mapstructure:"templates"`
@@ -394,6 +395,24 @@ type HTTP struct {
 	HealthMaxAge time.Duration `mapstructure:"health_max_age"`
 }
 
+// Portal is the customer case portal (R3): a web page on its own
+// listener, never the operators' one.
+type Portal struct {
+	// Listen is host:port; "" (the default) turns the portal off.
+	Listen string `mapstructure:"listen"`
+	// BaseURL is the public address customers reach it at, used in the
+	// links of mails ("https://support.example.nl"). It must be https
+	// unless its host is loopback (a reverse proxy terminates TLS).
+	BaseURL string `mapstructure:"base_url"`
+	// SessionLifetime is how long a sign-in lasts; LinkLifetime how long
+	// a sign-in link works (single use).
+	SessionLifetime time.Duration `mapstructure:"session_lifetime"`
+	LinkLifetime    time.Duration `mapstructure:"link_lifetime"`
+	// SignInPerAddress and SignInPerIP cap sign-in requests per hour.
+	SignInPerAddress int `mapstructure:"signin_per_address"`
+	SignInPerIP      int `mapstructure:"signin_per_ip"`
+}
+
 // Backup is where and how often the daemon copies its store (R19).
 type Backup struct {
 	// Dir receives the scheduled backups; "" turns them off (deskd backup
@@ -612,6 +631,12 @@ func defaults() Config {
 			Listen:       "127.0.0.1:9465",
 			HealthMaxAge: 15 * time.Minute,
 		},
+		Portal: Portal{
+			SessionLifetime:  8 * time.Hour,
+			LinkLifetime:     15 * time.Minute,
+			SignInPerAddress: 5,
+			SignInPerIP:      30,
+		},
 		Backup: Backup{
 			Dir:           "/var/lib/deskd/backups",
 			Compression:   "zstd",
@@ -710,7 +735,7 @@ func (c *Config) normalize() {
 		&c.Support.TokenPrefix, &c.Support.DefaultCustomer,
 		&c.Support.HMACKeyFile, &c.Support.Timezone,
 		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
-		&c.HTTP.Listen, &c.Backup.Dir,
+		&c.HTTP.Listen, &c.Portal.Listen, &c.Portal.BaseURL, &c.Backup.Dir,
 	} {
 		trim(s)
 	}

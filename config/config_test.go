@@ -1136,3 +1136,37 @@ func TestSLATargets(t *testing.T) {
 		t.Errorf("targets %+v", got)
 	}
 }
+
+// The portal section (R3): off by default; when on, a plain-http base_url
+// on a host that is not loopback is refused, as is sharing the operators'
+// listener, and lifetimes and limits must be positive.
+func TestPortalSection(t *testing.T) {
+	t.Setenv("DESKD_IMAP_PASSWORD", "secret")
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML))
+	if err != nil || c.Portal.Listen != "" || c.Portal.SessionLifetime != 8*time.Hour || c.Portal.LinkLifetime != 15*time.Minute {
+		t.Fatalf("defaults: %+v %v", c.Portal, err)
+	}
+	for _, ok := range []string{
+		"portal:\n  listen: 127.0.0.1:8080\n  base_url: https://support.example.com\n",
+		"portal:\n  listen: 127.0.0.1:8080\n  base_url: http://127.0.0.1:8080/\n",
+		"portal:\n  listen: \"[::1]:8080\"\n  base_url: http://localhost:8080\n",
+	} {
+		if _, err := Load(writeFile(t, "deskd.yaml", minimalYAML+ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, tc := range []struct{ yaml, key, msg string }{
+		{"portal:\n  listen: 0.0.0.0:8080\n  base_url: http://support.example.com\n", "portal.base_url", "plain http"},
+		{"portal:\n  listen: 0.0.0.0:8080\n", "portal.base_url", ""},
+		{"portal:\n  listen: 0.0.0.0:8080\n  base_url: support.example.com\n", "portal.base_url", "absolute"},
+		{"portal:\n  listen: 127.0.0.1:9465\n  base_url: https://s.example\n", "portal.listen", "operators' listener"},
+		{"portal:\n  listen: nonsense\n  base_url: https://s.example\n", "portal.listen", "host:port"},
+		{"portal:\n  session_lifetime: 0s\n", "portal.session_lifetime", ""},
+		{"portal:\n  link_lifetime: 48h\n", "portal.link_lifetime", "24h"},
+		{"portal:\n  signin_per_ip: 0\n", "portal.signin_per_ip", "positive"},
+	} {
+		if p := loadProblems(t, writeFile(t, "deskd.yaml", minimalYAML+tc.yaml)); !hasProblem(p, tc.key, tc.msg) {
+			t.Errorf("%s: problems %v, want %s %q", tc.yaml, p, tc.key, tc.msg)
+		}
+	}
+}

@@ -461,6 +461,8 @@ func (c *Config) validateRest(v *validator) {
 		v.add("http.health_max_age", "%s must be longer than imap.poll_interval %s, or a healthy idle daemon fails its check", c.HTTP.HealthMaxAge, c.IMAP.PollInterval)
 	}
 
+	v.portal(c)
+
 	b := &c.Backup
 	v.oneOf("backup.compression", b.Compression, "zstd", "gzip")
 	if b.SnapshotEvery < 0 {
@@ -551,4 +553,50 @@ func holidayKeySyntax(k string) bool {
 		}
 	}
 	return true
+}
+
+// portal checks the portal section: off when listen is empty; when on, a
+// public base_url that is https unless it is loopback (session cookies
+// and sign-in links must not cross the network in the clear), a listener
+// apart from the operators' one, and sane lifetimes and limits.
+func (v *validator) portal(c *Config) {
+	p := &c.Portal
+	v.positive("portal.session_lifetime", p.SessionLifetime)
+	v.positive("portal.link_lifetime", p.LinkLifetime)
+	if p.LinkLifetime > 24*time.Hour {
+		v.add("portal.link_lifetime", "%s is too long for a sign-in link (at most 24h)", p.LinkLifetime)
+	}
+	if p.SignInPerAddress <= 0 {
+		v.add("portal.signin_per_address", "must be positive, not %d", p.SignInPerAddress)
+	}
+	if p.SignInPerIP <= 0 {
+		v.add("portal.signin_per_ip", "must be positive, not %d", p.SignInPerIP)
+	}
+	if p.Listen == "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+		v.add("portal.listen", "%q is not host:port: %v", p.Listen, err)
+	} else if p.Listen == c.HTTP.Listen {
+		v.add("portal.listen", "%q is the operators' listener (http.listen): the portal needs its own", p.Listen)
+	}
+	if !v.required("portal.base_url", p.BaseURL) {
+		return
+	}
+	u, err := url.Parse(p.BaseURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		v.add("portal.base_url", "%q is not an absolute http(s) URL without user, query or fragment", p.BaseURL)
+		return
+	}
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		v.add("portal.base_url", "%q is plain http on a host that is not loopback: customers' sign-in links and cookies would cross the network unencrypted; use https (a reverse proxy, see the README)", p.BaseURL)
+	}
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

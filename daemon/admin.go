@@ -30,6 +30,9 @@ type AdminRequest struct {
 	Compression string `json:"compression,omitempty"`
 	// ReportArgs of "report" and "report.mail" (report.go).
 	ReportArgs
+	// Session is what "portal.revoke" revokes: a session id (a prefix of
+	// the hash "portal.sessions" lists) or an address (all its sessions).
+	Session string `json:"session,omitempty"`
 }
 
 type adminResponse struct {
@@ -96,6 +99,15 @@ func (d *Daemon) answer(req AdminRequest) (any, error) {
 	if req.Op == "report" || req.Op == "report.mail" {
 		return d.answerReport(req) // report.go: its own transactions
 	}
+	if req.Op == "portal.revoke" {
+		var n int
+		err := d.db.Update(func(tx *store.Tx) error {
+			var err error
+			n, err = tx.RevokePortalSessions(req.Session)
+			return err
+		})
+		return n, err
+	}
 	var result any
 	err := d.db.View(func(tx *store.Tx) error {
 		var err error
@@ -106,6 +118,8 @@ func (d *Daemon) answer(req AdminRequest) (any, error) {
 			result, err = ListCases(tx, req.Status, d.CaseView())
 		case "cases.show":
 			result, err = ShowCase(tx, req.ID, d.CaseView())
+		case "portal.sessions":
+			result, err = PortalSessions(tx, d.now())
 		default:
 			err = fmt.Errorf("unknown op %q", req.Op)
 		}

@@ -50,6 +50,11 @@ func caseData(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) templ
 		ReopenWindow: templates.FormatDays(rt.opts.Policy.ReopenWindow, m.Language),
 		SupportName:  rt.opts.SupportName,
 		Subject:      mail.SanitizeHeaderText(m.Subject),
+		FollowURL:    rt.followURL(c, m),
+		SignInURL:    m.Link,
+	}
+	if !m.LinkExpires.IsZero() {
+		data.SignInExpires = templates.FormatWhen(m.LinkExpires, rt.clocks.Default.Calendar.Location(), m.Language)
 	}
 	if len(m.To) > 0 {
 		data.ContactName = m.To[0].Name

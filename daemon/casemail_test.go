@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"log/slog"
 	"mime"
 	"os"
@@ -439,5 +440,51 @@ func TestCaseMailClosingNoticeAboveSignature(t *testing.T) {
 		if found && (strings.Contains(sig, "gesloten") || strings.Contains(sig, "Beantwoord dan deze e-mail")) {
 			t.Errorf("the closing notice sits below the signature delimiter of the staff member's text, where clients hide it:\n%s", in.Text)
 		}
+	}
+}
+
+// With the customer portal on, every mail to the customer carries its
+// "follow your case" link for that recipient (the closing mail, a relay,
+// and the acknowledgement and priority mail in their templates), and no
+// mail to staff does. Goldens follow_<name>.
+func TestCaseMailFollowLink(t *testing.T) {
+	rt := caseMailRuntime(t)
+	rt.follow = func(id uint64, email string) string {
+		return fmt.Sprintf("https://portal.desk.test/c/LINK-%d-%s", id, email)
+	}
+	for _, tc := range caseMailCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := renderMail(rt, tc.c(), tc.m, caseMailNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := mail.Parse(r.raw, caseMailNow, mail.ParseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := portalMailKinds[tc.m.Kind]
+			link := "https://portal.desk.test/c/LINK-7-" + tc.m.To[0].Email
+			if got := strings.Contains(in.Text, link); got != want {
+				t.Fatalf("%s: link %s in the text: %v, want %v\n%s", tc.m.Kind, link, got, want, in.Text)
+			}
+			if !want {
+				return
+			}
+			got := normaliseCaseMail(t, r, 7)
+			path := filepath.Join("testdata", "casemail", "follow_"+tc.name+".golden")
+			if *updateCaseMailGolden {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantB, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, wantB) {
+				t.Errorf("%s differs (run with -update after checking):\n%s", path, lineDiff(string(wantB), string(got)))
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"deskd/cases"
 	"deskd/internal/oauth"
 	"deskd/mail"
+	"deskd/portal"
 	"deskd/sla"
 	"deskd/store"
 	"deskd/templates"
@@ -120,6 +121,10 @@ type Options struct {
 	BackupDailyKeep     time.Duration
 	BackupMaxAge        time.Duration
 	BackupZone          *time.Location
+
+	// Portal is the customer case portal (portal.go); off when Listen is
+	// "".
+	Portal PortalOptions
 }
 
 // Report describes one inbound mail's fate, for logs, the demo and tests.
@@ -167,6 +172,9 @@ type runtime struct {
 	hmacKey   []byte
 	domain    string
 	clocks    *sla.Clocks
+	// follow makes the portal's "follow your case" link of a case for an
+	// address; nil when the portal is off.
+	follow func(caseID uint64, email string) string
 }
 
 // Daemon is a running deskd.
@@ -260,7 +268,12 @@ func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 	if i := strings.LastIndexByte(domain, '@'); i >= 0 {
 		domain = domain[i+1:]
 	}
+	var follow func(uint64, string) string
+	if opts.Portal.Listen != "" && opts.Portal.BaseURL != "" {
+		follow = portal.CaseLinker(opts.Portal.BaseURL, key, d.now)
+	}
 	return &runtime{
+		follow:    follow,
 		opts:      opts,
 		engine:    cases.NewEngine(&policy),
 		templates: tpl,
@@ -330,6 +343,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer ln.Close() // when a later start-up step fails
 		wg.Add(1)
 		go func() { defer wg.Done(); d.serveHTTP(ctx, ln) }()
+	}
+	if rt.opts.Portal.Listen != "" {
+		// Bound at start like the operators' listener: a port in use
+		// fails start-up rather than leaving customers without a portal.
+		srv, ln, err := d.newPortal(rt)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ctx, ln); err != nil {
+				d.log.Error("portal stopped", "err", err)
+			}
+		}()
 	}
 	if rt.opts.AdminSocket != "" {
 		ln, err := d.listenAdmin(rt.opts.AdminSocket, rt.opts.AdminSocketMode)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type ops struct {
 	slaWarnings    *prometheus.CounterVec
 	slaBreaches    *prometheus.CounterVec
 	backups        *prometheus.CounterVec
+	// The customer portal's (portal.go).
+	portalRequests *prometheus.CounterVec
+	portalLatency  *prometheus.HistogramVec
+	portalSignIns  prometheus.Counter
+	portalDenied   prometheus.Counter
 
 	mu          sync.Mutex
 	imapOK      time.Time // last successful IMAP round (zero: none yet)
@@ -40,6 +46,7 @@ type ops struct {
 	probeEvery  time.Duration // see http.go
 	probeWithin time.Duration
 	httpAddr    string // the bound listener (http.go)
+	portalAddr  string // the portal's bound listener (portal.go)
 }
 
 // Metric names, for the collector and the tests.
@@ -105,6 +112,23 @@ func newOps(d *Daemon, version string) *ops {
 			Name: "deskd_backups_total",
 			Help: "Store backups finished, by result (ok, failed).",
 		}, []string{"result"}),
+		portalRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deskd_portal_requests_total",
+			Help: "Customer portal requests, by page and HTTP status code.",
+		}, []string{"page", "code"}),
+		portalLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "deskd_portal_request_duration_seconds",
+			Help:    "Time to answer a customer portal request, by page.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"page"}),
+		portalSignIns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deskd_portal_signin_mails_total",
+			Help: "Sign-in mails the customer portal queued.",
+		}),
+		portalDenied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deskd_portal_denied_total",
+			Help: "Portal requests for a case the visitor may not see (answered \"not found\", logged as portal_denied).",
+		}),
 	}
 	for _, dec := range decisionsKnown() {
 		o.ingested.WithLabelValues(dec)
@@ -127,11 +151,18 @@ func newOps(d *Daemon, version string) *ops {
 		buildInfo,
 		o.ingested, o.ingestDuration, o.sent, o.sendFailures, o.imapReconnects,
 		o.slaWarnings, o.slaBreaches, o.backups,
+		o.portalRequests, o.portalLatency, o.portalSignIns, o.portalDenied,
 		newScrapeCollector(d),
 	)
 	o.oauth = newOAuthMetrics(d)
 	o.reg.MustRegister(o.oauth)
 	return o
+}
+
+// observePortal counts one portal request.
+func (o *ops) observePortal(page string, code int, took time.Duration) {
+	o.portalRequests.WithLabelValues(page, strconv.Itoa(code)).Inc()
+	o.portalLatency.WithLabelValues(page).Observe(took.Seconds())
 }
 
 // observeDecision, observeSend and observeSource are the points where the

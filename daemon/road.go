@@ -209,6 +209,11 @@ func renderMail(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) (*r
 	switch m.Kind {
 	case cases.MailRelay:
 		subject, text = m.Subject, m.Text
+		if u := rt.followURL(c, m); u != "" {
+			// The staff member's words carry no template; the portal's
+			// link goes below them (followLine).
+			text = strings.TrimRight(text, "\n") + "\n\n" + templates.FollowLine(m.Language, u)
+		}
 	default:
 		var data any
 		if m.Kind == cases.MailAck {
@@ -261,6 +266,7 @@ func ackData(rt *runtime, c *cases.Case, m *cases.OutMail, now time.Time) templa
 		FirstResponse:    firstResponseText(rt.clocks.For(c.Customer).Targets, c.Plan, m.Language),
 		FirstResponseDue: firstResponseDue(rt, c, m.Language, now),
 		SupportName:      rt.opts.SupportName,
+		FollowURL:        rt.followURL(c, m),
 	}
 	if len(m.To) > 0 {
 		data.ContactName = m.To[0].Name

@@ -30,7 +30,9 @@ const (
 	maxAddressLen = 254 // RFC 5321 §4.5.3.1.3 path limit, less the brackets
 )
 
-var b64 = base64.RawURLEncoding
+// Strict: a token has one spelling (no slack in the last character's
+// unused bits), so an edited token never decodes to the same bytes.
+var b64 = base64.RawURLEncoding.Strict()
 
 // CaseLink is a verified case link.
 type CaseLink struct {

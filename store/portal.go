@@ -187,17 +187,6 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
-	b, err := tx.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	enc, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, enc)
-}
 
 // PutPortalSession stores session s under token.
 func (tx *Tx) PutPortalSession(token string, s *PortalSession) error {

@@ -191,3 +191,13 @@ func PriorityName(p, lang string) string {
 	}
 	return p
 }
+
+// FollowLine is the line that carries the customer portal's "follow your
+// case" link below a relayed staff reply, in lang (unknown = Dutch); the
+// templated mails say the same in their own layout.
+func FollowLine(lang, url string) string {
+	if formatLang(lang) == "en" {
+		return "Follow your case online:\n" + url
+	}
+	return "Volg uw case online:\n" + url
+}

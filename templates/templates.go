@@ -91,6 +91,10 @@ type AckData struct {
 	FirstResponseDue string
 	// SupportName signs the mail, e.g. "Servicedesk Voorbeeld B.V.".
 	SupportName string
+	// FollowURL is the customer portal's "follow your case" link for the
+	// recipient (a capability for this case and address); "" when the
+	// portal is off.
+	FollowURL string
 }
 
 // NoticeLine is one case of a digest of R1 notices.
@@ -193,6 +197,15 @@ type CaseData struct {
 	// mail can tell the customer their proposal was not followed.
 	ResolutionTarget string
 	ResolutionDue    string
+
+	// FollowURL is the customer portal's "follow your case" link for the
+	// recipient, in every mail to the customer ("ack", "priority_set",
+	// "closing"; relays get it as a last line); "" when the portal is off.
+	FollowURL string
+	// SignInURL and SignInExpires fill "signin": the portal's single-use
+	// sign-in link and until when it works (FormatWhen).
+	SignInURL     string
+	SignInExpires string
 }
 
 // sampleData returns the data to dry-run template name with at Load, one
@@ -207,12 +220,20 @@ func sampleData(name string) []any {
 			CaseID: 1, Token: "[Case #1]", Subject: "sample", CustomerName: "Customer",
 			ContactName: "Contact", Plan: "Premium", FirstResponse: "4 working hours",
 			FirstResponseDue: "Monday 30 November 2026, 12:00 CET", SupportName: "Support",
+			FollowURL: "https://support.example/c/token",
 		}
 		fallback := d
 		fallback.FirstResponseDue = ""
+		fallback.FollowURL = ""
 		return []any{d, fallback}
-	case "notify", "second_line", "confirm", "error", "closing", "oauth_expiry":
+	case "signin":
 		return []any{sampleCase()}
+	case "notify", "second_line", "confirm", "error", "oauth_expiry":
+		return []any{sampleCase()}
+	case "closing":
+		bare := sampleCase()
+		bare.FollowURL, bare.Text, bare.Signature = "", "", ""
+		return []any{sampleCase(), bare}
 	case "unauthorised":
 		digest := sampleCase()
 		digest.Notices = []NoticeLine{
@@ -246,6 +267,8 @@ func sampleCase() CaseData {
 		Target: "resolution_tier2", TargetLimit: "2 working days", Due: "Monday 30 November 2026, 12:00 CET",
 		Elapsed: "2 working days and 3 hours", Over: "3 hours", WarnShare: 75,
 		ResolutionTarget: "1 working day", ResolutionDue: "Tuesday 1 December 2026, 12:00 CET",
+		FollowURL: "https://support.example/c/token", SignInURL: "https://support.example/signin/token",
+		SignInExpires: "Monday 30 November 2026, 12:15 CET",
 	}
 }
 

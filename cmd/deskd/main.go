@@ -77,6 +77,9 @@ commands:
                 [--config FILE|--socket PATH|--store PATH]
                                 a month's service report: targets met per priority, missed cases,
                                 discount due (R12, R13); --mail-to has the running daemon mail it
+  portal sessions list [--json] [--config FILE|--socket PATH|--store PATH]
+  portal sessions revoke ID|ADDRESS [--config FILE|--socket PATH|--store PATH]
+                                the customer portal's sign-ins: list them, end one (by id) or all of an address
   calendar      [--year YYYY] [--customer NAME] [--config FILE]
                                 the working hours and the weekdays off the SLA clock uses (R11)
   oauth test    --config FILE   get an OAuth 2.0 token, sign in to IMAP (SELECT) and SMTP (AUTH only),
@@ -113,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(ctx, args[1:], stdout, stderr)
+	case "portal":
+		return cmdPortal(ctx, args[1:], stdout, stderr)
 	case "calendar":
 		return cmdCalendar(ctx, args[1:], stdout, stderr)
 	case "oauth":

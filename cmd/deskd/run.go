@@ -124,7 +124,12 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		GiveUpAfter:      cfg.SMTP.GiveUpAfter,
 		Log:              log,
 		// The operators' HTTP listener: /healthz and /metrics.
-		HTTPListen:   cfg.HTTP.Listen,
+		HTTPListen: cfg.HTTP.Listen,
+		Portal: daemon.PortalOptions{
+			Listen: cfg.Portal.Listen, BaseURL: cfg.Portal.BaseURL,
+			SessionLifetime: cfg.Portal.SessionLifetime, LinkLifetime: cfg.Portal.LinkLifetime,
+			SignInPerAddress: cfg.Portal.SignInPerAddress, SignInPerIP: cfg.Portal.SignInPerIP,
+		},
 		HealthMaxAge: cfg.HTTP.HealthMaxAge,
 		Version:      version,
 		// Scheduled backups (daemon/backup.go, cmd/deskd/backup.go).
