@@ -187,7 +187,6 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-
 // PutPortalSession stores session s under token.
 func (tx *Tx) PutPortalSession(token string, s *PortalSession) error {
 	if err := tx.putJSON(bucketPortalSession, tokenHash(token), s); err != nil {
