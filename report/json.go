@@ -142,7 +142,7 @@ func renderJSON(w io.Writer, v *view) error {
 	r := v.r
 	rfc := func(t time.Time) string { return t.In(v.loc).Format(time.RFC3339) }
 	doc := jsonReport{
-		FormatVersion: 1, Supplier: cmp.Or(clean(v.opts.Supplier), languages[English].msg["supplier"]), Month: v.MonthID, Zone: v.loc.String(),
+		FormatVersion: 1, Supplier: cmp.Or(clean(v.opts.Supplier), messages.Text(English, "supplier")), Month: v.MonthID, Zone: v.loc.String(),
 		From: rfc(r.From), To: rfc(r.To), AsOf: rfc(r.Now), Customer: r.Customer,
 		Customers: []jsonCustomer{},
 	}

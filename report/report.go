@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"deskd/internal/i18n"
 	"deskd/sla"
 )
 
@@ -48,14 +49,15 @@ func ParseFormat(s string) (Format, error) {
 
 // The languages of the text and HTML formats, as in customers[].language.
 const (
-	Dutch   = "nl"
-	English = "en"
+	Dutch   = i18n.Dutch
+	English = i18n.English
 )
 
-// ParseLang reads a language name ("nl" or "en", any case).
+// ParseLang reads a language tag: "nl" or "en" in any case, with any
+// region ("en-GB"); only the primary subtag counts (i18n.Parse).
 func ParseLang(s string) (string, error) {
-	l := strings.ToLower(strings.TrimSpace(s))
-	if _, ok := languages[l]; !ok {
+	l, ok := i18n.Parse(s)
+	if !ok {
 		return "", fmt.Errorf("unknown language %q (nl or en)", s)
 	}
 	return l, nil

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"deskd/internal/i18n"
 	"deskd/sla"
 )
 
@@ -45,26 +46,17 @@ func newView(r *sla.Report, opts Options) *view {
 }
 
 // t is message key in the view's language, formatted with args. A key
-// missing there falls back to English, then to the key itself; the tests
-// see that no key is missing.
+// missing there falls back (i18n.Catalog.Text); the tests see that no
+// key is missing.
 func (v *view) t(key string, args ...any) string {
-	msg, ok := v.l.msg[key]
-	if !ok {
-		if msg, ok = languages[English].msg[key]; !ok {
-			return key
-		}
-	}
-	return fmt.Sprintf(msg, args...)
+	return messages.Text(v.l.tag, key, args...)
 }
 
 // word names a code (a verdict, priority, kind or target) in the view's
 // language: the message "<group>.<code>", or the code when there is none.
 func (v *view) word(group, code string) string {
 	key := group + "." + code
-	if _, ok := v.l.msg[key]; ok {
-		return v.t(key)
-	}
-	if _, ok := languages[English].msg[key]; ok {
+	if messages.Has(key) {
 		return v.t(key)
 	}
 	return code
@@ -79,7 +71,7 @@ func (v *view) month(m time.Month) string {
 	if m < time.January || m > time.December {
 		return m.String()
 	}
-	return v.l.months[m-1]
+	return i18n.Month(v.l.tag, m)
 }
 
 func (v *view) shortMonth(m time.Month) string {

@@ -1,10 +1,10 @@
 package templates
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
+	"deskd/internal/i18n"
 	"deskd/sla"
 )
 
@@ -13,29 +13,54 @@ import (
 // (defaults and operators' overrides alike) receive ready text and need no
 // template functions.
 
-// normLang reduces a language tag to the primary subtag the templates are
-// stored under: "en-GB" and "EN" give "en".
-func normLang(lang string) string {
-	lang = strings.ToLower(strings.TrimSpace(lang))
-	if i := strings.IndexAny(lang, "-_"); i >= 0 {
-		lang = lang[:i]
-	}
-	return lang
+// words is everything the helpers below say, in the one wording scheme
+// (internal/i18n): the Dutch of the agreement and English.
+var words = i18n.Catalog{
+	i18n.Dutch: {
+		// weekday, day, month, year, clock time, zone
+		"when":                          "%s %d %s %d om %s (%s)",
+		"working_day.one":               "1 werkdag",
+		"working_day.other":             "%d werkdagen",
+		"working_hour.one":              "1 werkuur",
+		"working_hour.other":            "%d werkuren",
+		"working_hour.after_days.one":   "1 werkuur",
+		"working_hour.after_days.other": "%d werkuren",
+		"minute.one":                    "1 minuut",
+		"minute.other":                  "%d minuten",
+		"day.one":                       "1 dag",
+		"day.other":                     "%d dagen",
+		"and":                           " en ",
+		"follow":                        "Volg uw case online:\n%s",
+		// Labels of codes in staff mails: the agreement's words (R7 table,
+		// R10, R14).
+		"label.urgent": "urgent", "label.high": "hoog", "label.medium": "medium", "label.low": "laag",
+		"label.incident": "incident", "label.question": "vraag", "label.change": "wijziging",
+		"label.open": "open", "label.pending": "wacht op klant", "label.closed": "gesloten",
+		// Priorities for customers, as the agreement's table names them (R7).
+		"priority.urgent": "Urgent", "priority.high": "Hoog", "priority.medium": "Medium", "priority.low": "Laag",
+	},
+	i18n.English: {
+		"when":               "%s %d %s %d, %s %s",
+		"working_day.one":    "1 working day",
+		"working_day.other":  "%d working days",
+		"working_hour.one":   "1 working hour",
+		"working_hour.other": "%d working hours",
+		// "5 working days and 3 hours": "working" once is enough.
+		"working_hour.after_days.one":   "1 hour",
+		"working_hour.after_days.other": "%d hours",
+		"minute.one":                    "1 minute",
+		"minute.other":                  "%d minutes",
+		"day.one":                       "1 day",
+		"day.other":                     "%d days",
+		"and":                           " and ",
+		"follow":                        "Follow your case online:\n%s",
+		// English staff mails use the codes themselves.
+		"label.urgent": "urgent", "label.high": "high", "label.medium": "medium", "label.low": "low",
+		"label.incident": "incident", "label.question": "question", "label.change": "change",
+		"label.open": "open", "label.pending": "pending", "label.closed": "closed",
+		"priority.urgent": "Urgent", "priority.high": "High", "priority.medium": "Medium", "priority.low": "Low",
+	},
 }
-
-// formatLang is the language of the words: English, or Dutch for anything
-// else (DefaultLang), matching Render's fallback.
-func formatLang(lang string) string {
-	if normLang(lang) == "en" {
-		return "en"
-	}
-	return DefaultLang
-}
-
-var (
-	nlWeekdays = [...]string{"zondag", "maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag"}
-	nlMonths   = [...]string{"januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober", "november", "december"}
-)
 
 // FormatWhen shows instant t to people, in zone loc (nil = UTC) and
 // language lang:
@@ -57,10 +82,7 @@ func FormatWhen(t time.Time, loc *time.Location, lang string) string {
 	}
 	t = t.In(loc)
 	zone, _ := t.Zone()
-	if formatLang(lang) == "en" {
-		return fmt.Sprintf("%s %d %s %d, %s %s", t.Weekday(), t.Day(), t.Month(), t.Year(), t.Format("15:04"), zone)
-	}
-	return fmt.Sprintf("%s %d %s %d om %s (%s)", nlWeekdays[t.Weekday()], t.Day(), nlMonths[t.Month()-1], t.Year(), t.Format("15:04"), zone)
+	return words.Text(lang, "when", i18n.Weekday(lang, t.Weekday()), t.Day(), i18n.Month(lang, t.Month()), t.Year(), t.Format("15:04"), zone)
 }
 
 // FormatWorking shows a working-time duration in words, in lang (unknown
@@ -79,7 +101,6 @@ func FormatWhen(t time.Time, loc *time.Location, lang string) string {
 // A negative duration gets a leading "-"; the SLA engine passes none (an
 // overrun is reported as a positive Over).
 func FormatWorking(d time.Duration, lang string) string {
-	en := formatLang(lang) == "en"
 	neg, days, hours, minutes := sla.SplitWorking(d) // -20s is "0 minutes"
 	sign := ""
 	if neg {
@@ -88,26 +109,21 @@ func FormatWorking(d time.Duration, lang string) string {
 
 	var parts []string
 	if days > 0 {
-		parts = append(parts, count(days, en, "werkdag", "werkdagen", "working day", "working days"))
+		parts = append(parts, words.Count(lang, "working_day", days))
 	}
 	if hours > 0 {
-		if days > 0 && en {
-			// "5 working days and 3 hours": "working" once is enough.
-			parts = append(parts, count(hours, en, "", "", "hour", "hours"))
-		} else {
-			parts = append(parts, count(hours, en, "werkuur", "werkuren", "working hour", "working hours"))
+		unit := "working_hour"
+		if days > 0 {
+			unit = "working_hour.after_days"
 		}
+		parts = append(parts, words.Count(lang, unit, hours))
 	}
 	if minutes > 0 || len(parts) == 0 {
-		parts = append(parts, count(minutes, en, "minuut", "minuten", "minute", "minutes"))
-	}
-	and := " en "
-	if en {
-		and = " and "
+		parts = append(parts, words.Count(lang, "minute", minutes))
 	}
 	s := parts[len(parts)-1]
 	if len(parts) > 1 {
-		s = strings.Join(parts[:len(parts)-1], ", ") + and + s
+		s = strings.Join(parts[:len(parts)-1], ", ") + words.Text(lang, "and") + s
 	}
 	return sign + s
 }
@@ -117,14 +133,14 @@ func FormatWorking(d time.Duration, lang string) string {
 // turned into days, "4 werkuren", "48 working hours", "1 werkuur".
 func FormatWorkingHours(d time.Duration, lang string) string {
 	hours := int64(d.Round(time.Hour) / time.Hour)
-	return count(hours, formatLang(lang) == "en", "werkuur", "werkuren", "working hour", "working hours")
+	return words.Count(lang, "working_hour", hours)
 }
 
 // FormatDays names a duration in whole calendar days, the reopen window
 // (R11c): "14 dagen", "1 day".
 func FormatDays(d time.Duration, lang string) string {
 	days := int64(d.Round(24*time.Hour) / (24 * time.Hour))
-	return count(days, formatLang(lang) == "en", "dag", "dagen", "day", "days")
+	return words.Count(lang, "day", days)
 }
 
 // Label names a priority, kind or status code in a staff mail the way the
@@ -132,36 +148,10 @@ func FormatDays(d time.Duration, lang string) string {
 // klant". English mails use the codes themselves, as does any code the
 // agreement has no word for ("urgent", "medium", "open").
 func Label(code, lang string) string {
-	if formatLang(lang) == "en" {
-		return code
-	}
-	switch code {
-	case "high":
-		return "hoog"
-	case "low":
-		return "laag"
-	case "question":
-		return "vraag"
-	case "change":
-		return "wijziging"
-	case "pending":
-		return "wacht op klant"
-	case "closed":
-		return "gesloten"
+	if key := "label." + code; words.Has(key) {
+		return words.Text(lang, key)
 	}
 	return code
-}
-
-// count is "<n> <unit>" with the singular for 1.
-func count(n int64, en bool, nlOne, nlMany, enOne, enMany string) string {
-	one, many := nlOne, nlMany
-	if en {
-		one, many = enOne, enMany
-	}
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // PriorityName names priority p for a customer, in lang, the way the
@@ -172,22 +162,15 @@ func count(n int64, en bool, nlOne, nlMany, enOne, enMany string) string {
 // mail; staff mails keep the codes. Anything else is returned unchanged,
 // "" included.
 func PriorityName(p, lang string) string {
-	en := formatLang(lang) == "en"
-	switch strings.ToLower(strings.TrimSpace(p)) {
-	case "urgent":
-		return "Urgent"
-	case "high", "hoog":
-		if en {
-			return "High"
-		}
-		return "Hoog"
-	case "medium":
-		return "Medium"
-	case "low", "laag":
-		if en {
-			return "Low"
-		}
-		return "Laag"
+	code := strings.ToLower(strings.TrimSpace(p))
+	switch code {
+	case "hoog":
+		code = "high"
+	case "laag":
+		code = "low"
+	}
+	if key := "priority." + code; words.Has(key) {
+		return words.Text(lang, key)
 	}
 	return p
 }
@@ -196,8 +179,5 @@ func PriorityName(p, lang string) string {
 // case" link below a relayed staff reply, in lang (unknown = Dutch); the
 // templated mails say the same in their own layout.
 func FollowLine(lang, url string) string {
-	if formatLang(lang) == "en" {
-		return "Follow your case online:\n" + url
-	}
-	return "Volg uw case online:\n" + url
+	return words.Text(lang, "follow", url)
 }

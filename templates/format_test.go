@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"deskd/internal/i18n"
 	"deskd/sla"
 
 	// The zone data is compiled into the test binary so that the tests
@@ -308,5 +309,13 @@ func TestFormatWorkingAgreesWithSplit(t *testing.T) {
 			(minutes > 0 || (days == 0 && hours == 0)) != strings.Contains(got, "minute") {
 			t.Errorf("FormatWorking(%v) = %q, SplitWorking = %v %d %d %d", d, got, neg, days, hours, minutes)
 		}
+	}
+}
+
+// The mails' words follow the one wording scheme (internal/i18n): every
+// word in both languages, with the same verbs.
+func TestWordsCatalog(t *testing.T) {
+	for _, err := range i18n.CheckCatalog(words) {
+		t.Error(err)
 	}
 }

@@ -60,6 +60,8 @@ import (
 	"sort"
 	"strings"
 	texttemplate "text/template"
+
+	"deskd/internal/i18n"
 )
 
 //go:embed default
@@ -67,7 +69,7 @@ var defaultFS embed.FS
 
 // DefaultLang is the language used when a mail's language is unknown or has
 // no template: the customer's contract is Dutch.
-const DefaultLang = "nl"
+const DefaultLang = i18n.Default
 
 // AckData is the data of the "ack" template, the acknowledgement of a new
 // case.
@@ -437,7 +439,7 @@ func (s *Set) Render(name, lang string, data any) (subject, text, html string, e
 }
 
 func (s *Set) lookup(name, lang string) *mailTemplates {
-	lang = normLang(lang)
+	lang = i18n.Primary(lang)
 	if mt := s.m[lang+"/"+name]; mt != nil {
 		return mt
 	}
