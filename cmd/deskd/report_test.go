@@ -256,7 +256,7 @@ func TestReportCLIStoppedStore(t *testing.T) {
 		{"--month", "2025-03", "--out", dir},
 		{"--month", "2025-03", "--lang", "de"},
 		{"--month", "2025-03", "--lang", ""},
-		{"--month", "2025-03", "--lang", "nl-NL"},
+		{"--month", "2025-03", "--lang", "fr-NL"},
 	} {
 		if _, errOut, code := runCLI(t, append([]string{"report", "--store", path, "--config", cfg}, args...)...); code != exitUsage {
 			t.Errorf("deskd report %v: exit %d, want %d\n%s", args, code, exitUsage, errOut)
