@@ -52,6 +52,48 @@ func (d *Daemon) SendSignIn(to cases.Address, lang, link string, expires time.Ti
 	return err
 }
 
+// portalMailer is the daemon as the portal's Mailer: its sign-in mails
+// and solved-wish notifications go on the one road (SendMail), its
+// replies through the ingest (Deliver).
+type portalMailer struct{ d *Daemon }
+
+func (p portalMailer) SendSignIn(to cases.Address, lang, link string, expires time.Time) error {
+	return p.d.SendSignIn(to, lang, link, expires)
+}
+
+// DeliverReply takes a reply the portal built through Deliver and tells
+// the portal where it landed: the report's case and decision are what
+// the engine decided in the commit's own transaction.
+func (p portalMailer) DeliverReply(raw []byte, receivedAt time.Time) (portal.Delivery, error) {
+	rep, err := p.d.Deliver(raw, receivedAt)
+	return portal.Delivery{CaseID: rep.CaseID, Decision: rep.Decision, Reason: rep.Reason}, err
+}
+
+func (p portalMailer) SolvedWish(caseID uint64, by cases.Address) (bool, error) {
+	return p.d.SolvedWish(caseID, by)
+}
+
+// SolvedWish records that by asks, in the customer portal, to close case
+// caseID because their problem is solved (cases.Case.SolvedWish: an
+// event, nothing else; only staff close), and tells staff.notify on the
+// one road, in one transaction. It reports false when there was nothing
+// new to record (a closed case, the same wish again).
+func (d *Daemon) SolvedWish(caseID uint64, by cases.Address) (recorded bool, err error) {
+	policy := d.rt.Load().opts.Policy
+	_, err = d.sendOnCase(caseID, func(c *cases.Case) (*cases.OutMail, bool) {
+		var m *cases.OutMail
+		m, recorded = c.SolvedWish(&policy, by, d.now())
+		return m, recorded
+	})
+	if err != nil {
+		return false, err
+	}
+	if recorded {
+		d.log.Info("portal: customer asks to close", "case", caseID, "by", by.Email)
+	}
+	return recorded, nil
+}
+
 // newPortal builds the portal server and binds its listener.
 func (d *Daemon) newPortal(rt *runtime) (*portal.Server, net.Listener, error) {
 	p := rt.opts.Portal
@@ -61,7 +103,7 @@ func (d *Daemon) newPortal(rt *runtime) (*portal.Server, net.Listener, error) {
 		SignInPerAddress: p.SignInPerAddress, SignInPerIP: p.SignInPerIP,
 		MaxMessageBytes: rt.opts.MaxMessageBytes,
 		Store:           d.db, Policy: &policy, Clocks: rt.clocks, Key: rt.hmacKey,
-		Mailer: d, Log: d.log.With("component", "portal"), Now: d.now,
+		Mailer: portalMailer{d}, Log: d.log.With("component", "portal"), Now: d.now,
 		Observe: d.ops.observePortal, Denied: d.ops.portalDenied.Inc, SignInSent: d.ops.portalSignIns.Inc,
 	})
 	if err != nil {

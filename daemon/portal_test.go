@@ -1,17 +1,22 @@
 package daemon
 
 import (
+	"bytes"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"deskd/cases"
 	"deskd/internal/peers"
 	"deskd/mail"
+	"deskd/store"
 )
 
 // portalClient is a browser against the daemon's portal listener; links
@@ -29,14 +34,18 @@ func newPortalClient(t *testing.T, addr string) *portalClient {
 
 func (c *portalClient) do(method, link string, form url.Values) (int, string) {
 	c.t.Helper()
-	path := strings.TrimPrefix(link, "https://portal.example.test")
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return c.send(method, link, nil, "")
 	}
+	return c.send(method, link, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
+}
+
+func (c *portalClient) send(method, link string, body io.Reader, contentType string) (int, string) {
+	c.t.Helper()
+	path := strings.TrimPrefix(link, "https://portal.example.test")
 	req, _ := http.NewRequest(method, c.base+path, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -131,5 +140,162 @@ func TestPortalThroughDaemon(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Errorf("the operators' listener serves the portal")
 		}
+	}
+}
+
+// postReply sends a case page's reply form as a browser does.
+func (c *portalClient) postReply(casePath, text, fileName string, file []byte) (int, string) {
+	c.t.Helper()
+	_, page := c.do("GET", casePath, nil)
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("csrf", formToken(c.t, page))
+	if m := regexp.MustCompile(`name="nonce" value="([^"]+)"`).FindStringSubmatch(page); m != nil {
+		w.WriteField("nonce", m[1])
+	}
+	w.WriteField("text", text)
+	if fileName != "" {
+		fw, _ := w.CreateFormFile("files", fileName)
+		fw.Write(file)
+	}
+	w.Close()
+	return c.send("POST", casePath+"/reply", &body, w.FormDataContentType())
+}
+
+// waitMailTo waits for a mail to addr whose text contains want, after the
+// first skip mails, and returns its index.
+func (h *harness) waitMailTo(skip int, addr, want string) (int, peers.Mail) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ms := h.smtp.Mails()
+		for i := skip; i < len(ms); i++ {
+			in, err := mail.Parse(ms[i].Data, time.Now(), mail.ParseOptions{})
+			if err == nil && slices.Contains(ms[i].To, addr) && strings.Contains(in.Text, want) {
+				return i, ms[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no mail to %s with %q among %d", addr, want, len(ms))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A reply typed into the portal goes through the daemon's ingest as a
+// mail from the customer (R3): on a pending case it resumes the clock
+// (R11c), staff are notified with the attachment, the raw message is
+// stored (export, mbox) and the history shows it; the wish to close is an
+// event and a mail to staff, and the case stays open (only staff close);
+// after staff close it, a reply from the portal reopens it within
+// reopen_window.
+func TestPortalReplyThroughDaemon(t *testing.T) {
+	h := newHarness(t, func(o *Options) {
+		o.Portal = PortalOptions{Listen: "127.0.0.1:0", BaseURL: "https://portal.example.test"}
+		o.Policy.StaffNotify = []string{"team@example.test"}
+	})
+	h.deliver(question("q1@acme.example", "Bob <bob@acme.example>", "Printer on fire", ""))
+	rep := h.waitReports(1)[0]
+	ack, _ := h.waitMailTo(0, "bob@acme.example", "Printer on fire")
+	h.deliver(question("s1@example.test", "Sam <sam@example.test>", "[pending] Re: [Case #1] Printer on fire", "In-Reply-To: <"+rep.Ack+">\n"))
+	h.waitReports(2)
+	status := func() (*cases.Case, []*cases.Message) {
+		var c *cases.Case
+		var ms []*cases.Message
+		err := h.d.DB().View(func(tx *store.Tx) error {
+			var err error
+			if c, err = tx.Case(1); err != nil {
+				return err
+			}
+			for _, k := range c.MessageKeys {
+				m, err := tx.Message(k)
+				if err != nil {
+					return err
+				}
+				ms = append(ms, m)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, ms
+	}
+	if c, _ := status(); c.Status != cases.StatusPending {
+		t.Fatalf("staff's [pending]: %s", c.Status)
+	}
+
+	var addr string
+	for deadline := time.Now().Add(5 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		addr = h.d.PortalAddr()
+	}
+	c := newPortalClient(t, addr)
+	_, form := c.do("GET", "/signin?lang=en", nil)
+	c.do("POST", "/signin", url.Values{"email": {"bob@acme.example"}, "csrf": {formToken(t, form)}})
+	i, signin := h.waitMailTo(ack, "bob@acme.example", "/signin/")
+	link := linkIn(t, signin)
+	_, confirm := c.do("GET", link, nil)
+	c.do("POST", link, url.Values{"csrf": {formToken(t, confirm)}})
+
+	photo := []byte("\x89PNG\r\n\x1a\nphoto of the display")
+	if code, page := c.postReply("/cases/1", "Here is the photo you asked for.", "display.png", photo); code != 200 || !strings.Contains(page, "Your reply was added") {
+		t.Fatalf("reply: %d\n%s", code, page)
+	}
+	cs, ms := status()
+	if cs.Status != cases.StatusOpen {
+		t.Errorf("R11c: the portal reply left the case %s", cs.Status)
+	}
+	last := ms[len(ms)-1]
+	for _, m := range ms {
+		if m.Direction == cases.DirectionIn && strings.Contains(m.Text, "Here is the photo") {
+			last = m
+		}
+	}
+	if last.From.Email != "bob@acme.example" || last.Role != cases.RoleCustomer || len(last.Attachments) != 1 || last.Attachments[0].Filename != "display.png" {
+		t.Errorf("the reply on the case: %+v", last)
+	}
+	err := h.d.DB().View(func(tx *store.Tx) error {
+		raw, err := tx.Raw(last.Key)
+		if err != nil || !bytes.Contains(raw, []byte("Message-Id: <portal.")) || !bytes.Contains(raw, []byte("In-Reply-To: <")) {
+			t.Errorf("raw reply stored for export: %v\n%.600s", err, raw)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, notify := h.waitMailTo(i, "team@example.test", "Here is the photo you asked for.")
+	if !bytes.Contains(notify.Data, []byte("display.png")) {
+		t.Errorf("the staff notification lacks the attachment")
+	}
+
+	// The wish to close: an event, a mail to staff, the case still open.
+	_, page := c.do("GET", "/cases/1", nil)
+	if code, page := c.do("POST", "/cases/1/solved", url.Values{"csrf": {formToken(t, page)}}); code != 200 || !strings.Contains(page, "You asked to close it") {
+		t.Fatalf("wish: %d\n%s", code, page)
+	}
+	h.waitMailTo(j, "team@example.test", "klantportaal") // staff_language nl
+	cs, _ = status()
+	if cs.Status != cases.StatusOpen || !slices.ContainsFunc(cs.Events, func(e cases.Event) bool {
+		return e.Type == cases.EventSolvedWish && e.By == "bob@acme.example"
+	}) {
+		t.Errorf("after the wish: %s %+v", cs.Status, cs.Events)
+	}
+
+	// Staff close; a reply from the portal reopens within the window.
+	h.deliver(question("s2@example.test", "Sam <sam@example.test>", "[opgelost] Re: [Case #1] Printer on fire", "In-Reply-To: <"+rep.Ack+">\n"))
+	h.waitReports(4)
+	if cs, _ = status(); cs.Status != cases.StatusClosed {
+		t.Fatalf("staff's [opgelost]: %s", cs.Status)
+	}
+	if code, page := c.postReply("/cases/1", "It jams again.", "", nil); code != 200 || !strings.Contains(page, "Your reply was added") {
+		t.Fatalf("reply to the closed case: %d\n%s", code, page)
+	}
+	reps := h.waitReports(5)
+	if r := reps[len(reps)-1]; r.Decision != string(cases.OutcomeReopened) || r.CaseID != 1 {
+		t.Errorf("reply to a closed case: %+v", r)
+	}
+	if cs, _ = status(); cs.Status != cases.StatusOpen {
+		t.Errorf("reopened case %s", cs.Status)
 	}
 }

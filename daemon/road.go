@@ -58,10 +58,36 @@ var ErrNotSent = errors.New("mail not sent")
 // The customer portal sends its sign-in mails with it (a kind of its
 // own, with its template under templates/default).
 func (d *Daemon) SendMail(caseID uint64, m *cases.OutMail) (messageID string, err error) {
+	return d.sendOnCase(caseID, func(*cases.Case) (*cases.OutMail, bool) { return m, false })
+}
+
+// sendOnCase is SendMail's transaction: mail(c) is given the case (nil
+// for caseID 0) as it stands in the transaction and returns the mail to
+// send, having changed c through the cases package when changed is true
+// (the case is then written even when there is no mail). The mail's
+// Message-ID is "" when there was none.
+func (d *Daemon) sendOnCase(caseID uint64, mail func(c *cases.Case) (m *cases.OutMail, changed bool)) (messageID string, err error) {
 	rt := d.rt.Load()
 	now := d.now()
 	err = d.db.Update(func(tx *store.Tx) error {
 		messageID = ""
+		var c *cases.Case
+		if caseID != 0 {
+			var err error
+			if c, err = tx.Case(caseID); err != nil {
+				return err
+			}
+			if c == nil {
+				return fmt.Errorf("%w: no case %d", ErrNotSent, caseID)
+			}
+		}
+		m, changed := mail(c)
+		if m == nil {
+			if changed && c != nil {
+				return d.putCase(tx, rt, c, now)
+			}
+			return nil
+		}
 		if m.RateLimited {
 			for _, a := range slices.Concat(m.To, m.Cc) {
 				why, err := rt.engine.AutoBlocked(m.Kind, strings.ToLower(a.Email), txLookup{tx}, now)
@@ -71,16 +97,6 @@ func (d *Daemon) SendMail(caseID uint64, m *cases.OutMail) (messageID string, er
 				if why != "" {
 					return fmt.Errorf("%w: %s to %s: %s", ErrNotSent, m.Kind, a.Email, why)
 				}
-			}
-		}
-		var c *cases.Case
-		if caseID != 0 {
-			var err error
-			if c, err = tx.Case(caseID); err != nil {
-				return err
-			}
-			if c == nil {
-				return fmt.Errorf("%w: no case %d", ErrNotSent, caseID)
 			}
 		}
 		sent, err := d.queueMails(tx, rt, c, []*cases.OutMail{m}, now)
@@ -103,7 +119,9 @@ func (d *Daemon) SendMail(caseID uint64, m *cases.OutMail) (messageID string, er
 	if err != nil {
 		return "", err
 	}
-	d.wakeOutbox()
+	if messageID != "" {
+		d.wakeOutbox()
+	}
 	return messageID, nil
 }
 

@@ -27,10 +27,19 @@ import (
 	"deskd/store"
 )
 
-// Mailer sends what the portal asks the daemon to send.
+// Mailer is the daemon as the portal sees it: what it sends and what it
+// takes in (reply.go).
 type Mailer interface {
 	// SendSignIn queues the sign-in mail with link to to, in lang.
 	SendSignIn(to cases.Address, lang, link string, expires time.Time) error
+	// DeliverReply takes a customer's reply, built by the portal as a raw
+	// RFC 5322 message, through the ingest as if it had arrived by IMAP
+	// at receivedAt (Daemon.Deliver), and says where it landed. An error
+	// means nothing was written.
+	DeliverReply(raw []byte, receivedAt time.Time) (Delivery, error)
+	// SolvedWish records that by asks to close case caseID and tells
+	// staff; false when there was nothing new to record.
+	SolvedWish(caseID uint64, by cases.Address) (bool, error)
 }
 
 // Config is everything the portal needs, as plain values.
@@ -195,6 +204,8 @@ func (s *Server) Handler() http.Handler {
 	route("POST /signout", "signout", s.signOut)
 	route("GET /cases", "list", s.list)
 	route("GET /cases/{id}", "case", s.casePage)
+	route("POST /cases/{id}/reply", "reply", s.reply)
+	route("POST /cases/{id}/solved", "solved", s.solved)
 	route("GET /cases/{id}/m/{msg}/a/{att}", "attachment", s.attachment)
 	route("GET /cases/{id}/m/{msg}/cid/{cid}", "inline", s.inline)
 	route("GET /c/{cap}", "case", s.casePage)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/mail"
 	"deskd/sla"
 	"deskd/store"
 )
@@ -30,12 +31,52 @@ type sentMail struct {
 	to, lang, link string
 }
 
-// recMailer records the sign-in mails (the daemon's outbox is tested in
-// daemon; here what matters is what the portal asks for).
+// recMailer records the sign-in mails, replies and wishes (the daemon's
+// ingest and outbox are tested in daemon, through this very handler; here
+// what matters is what the portal asks for).
 type recMailer struct {
 	mu   sync.Mutex
 	sent []sentMail
 	ch   chan sentMail
+	// replies are the raw replies delivered; landOn, when set, is the
+	// case the daemon says a reply landed on (default: the one it
+	// threads into, by its subject token).
+	replies [][]byte
+	landOn  uint64
+	wishes  []wish
+}
+
+type wish struct {
+	caseID uint64
+	by     cases.Address
+}
+
+func (m *recMailer) DeliverReply(raw []byte, _ time.Time) (Delivery, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.replies = append(m.replies, raw)
+	id := m.landOn
+	if id == 0 {
+		in, err := mail.Parse(raw, time.Now(), mail.ParseOptions{})
+		if err != nil {
+			return Delivery{}, err
+		}
+		id, _ = cases.NewTokens("Case").Find(in.Subject)
+	}
+	return Delivery{CaseID: id, Decision: "reply"}, nil
+}
+
+func (m *recMailer) SolvedWish(caseID uint64, by cases.Address) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.wishes = append(m.wishes, wish{caseID, by})
+	return true, nil
+}
+
+func (m *recMailer) counts() (replies, wishes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.replies), len(m.wishes)
 }
 
 func (m *recMailer) SendSignIn(to cases.Address, lang, link string, _ time.Time) error {
@@ -58,11 +99,16 @@ type fixture struct {
 	now    time.Time
 	logs   *strings.Builder
 	logMu  *sync.Mutex
+	hmac   []byte
 }
+
+// key is the store's HMAC key.
+func (f *fixture) key() []byte { return f.hmac }
 
 func testPolicy() *cases.Policy {
 	return &cases.Policy{
 		SupportAddress: "support@desk.example",
+		TokenPrefix:    "Case",
 		StaffAddresses: []string{"sam@desk.example"},
 		StaffDomains:   []string{"desk.example"},
 		ReopenWindow:   14 * 24 * time.Hour,
@@ -108,6 +154,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.hmac = key
 	f.ts = httptest.NewServer(f.srv.Handler())
 	t.Cleanup(f.ts.Close)
 	return f

@@ -44,7 +44,7 @@ type CaseLink struct {
 // keys are the portal's keys, each derived from the store's HMAC key with
 // its own label, so that a token of one kind can never pass as another.
 type keys struct {
-	link, csrf []byte
+	link, csrf, reply []byte
 }
 
 func deriveKeys(master []byte) keys {
@@ -53,7 +53,7 @@ func deriveKeys(master []byte) keys {
 		m.Write([]byte("deskd portal " + label))
 		return m.Sum(nil)
 	}
-	return keys{link: d("case link v1"), csrf: d("csrf v1")}
+	return keys{link: d("case link v1"), csrf: d("csrf v1"), reply: d("reply message-id v1")}
 }
 
 func mac(key []byte, parts ...[]byte) []byte {

@@ -68,6 +68,7 @@ var shownEvents = map[string]bool{
 	cases.EventReceived: true, cases.EventOpenedByStaff: true, cases.EventPrioritySet: true,
 	cases.EventPending: true, cases.EventResumed: true, cases.EventCustomerReply: true,
 	cases.EventStaffResponse: true, cases.EventClosed: true, cases.EventReopened: true,
+	cases.EventSolvedWish: true,
 }
 
 // mayView reports whether email may see a case of customer with parties.
@@ -195,6 +196,13 @@ type caseData struct {
 	BackURL                   string
 	CapLink                   bool
 	Zone                      string
+	// The reply form (a session only: a case link is read-only): where
+	// it posts, its nonce, the text kept after a problem, the size limit;
+	// the wish to close, for a case not closed.
+	CanReply              bool
+	ReplyURL, SolvedURL   string
+	Nonce, Draft, MaxSize string
+	Closed                bool
 }
 
 type targetRow struct {
@@ -381,35 +389,44 @@ func (s *Server) nextDeadline(c *cases.Case, lang string, now time.Time) (due, s
 }
 
 func (s *Server) casePage(w http.ResponseWriter, r *http.Request) int {
+	return s.showCase(w, r, http.StatusOK, "", "")
+}
+
+// showCase renders the request's case page with code; errMsg and draft
+// are a reply form's problem and the text to keep in it.
+func (s *Server) showCase(w http.ResponseWriter, r *http.Request, code int, errMsg, draft string) int {
 	var pd pageData
-	code := 0
+	denied := 0
 	err := s.cfg.Store.View(func(tx *store.Tx) error {
-		v, c, denied := s.resolveCase(w, r, tx)
+		v, c, dcode := s.resolveCase(w, r, tx)
 		if v == nil {
-			code = denied
+			denied = dcode
 			return nil
 		}
 		cd, err := s.caseData(tx, v, c)
 		if err != nil {
 			return err
 		}
-		pd = pageData{Lang: v.lang, Title: fmt.Sprintf("#%d %s", c.ID, c.Subject), CSRF: v.csrf, Case: cd, Email: v.email}
+		cd.Draft = draft
+		pd = pageData{Lang: v.lang, Title: fmt.Sprintf("#%d %s", c.ID, c.Subject), CSRF: v.csrf, Case: cd, Email: v.email, Error: errMsg}
 		pd.SignedIn = v.capCase == 0
 		switch r.URL.Query().Get("done") {
 		case "solved":
 			pd.Notice = T(v.lang, "solved.sent")
 		case "reply":
 			pd.Notice = T(v.lang, "reply.sent")
+		case "linked":
+			pd.Notice = T(v.lang, "reply.linked")
 		}
 		return nil
 	})
 	if err != nil {
 		return s.serverError(w, r, err)
 	}
-	if code != 0 {
-		return code
+	if denied != 0 {
+		return denied
 	}
-	return s.render(w, http.StatusOK, "case", pd.Lang, pd)
+	return s.render(w, code, "case", pd.Lang, pd)
 }
 
 func (s *Server) caseData(tx *store.Tx, v *viewer, c *cases.Case) (*caseData, error) {
@@ -419,6 +436,11 @@ func (s *Server) caseData(tx *store.Tx, v *viewer, c *cases.Case) (*caseData, er
 		BackURL: "/cases", CapLink: v.capCase != 0, Zone: s.loc(c.Customer).String(),
 	}
 	cd.Priority, cd.Proposed = priority(c, lang)
+	cd.Closed = c.Status == cases.StatusClosed
+	if v.capCase == 0 {
+		cd.CanReply, cd.ReplyURL, cd.SolvedURL = true, v.prefix+"/reply", v.prefix+"/solved"
+		cd.Nonce, cd.MaxSize = randomToken(), humanSize(s.maxReply())
+	}
 	if st, ok := s.status(c, now); ok {
 		for _, t := range st.Targets() {
 			row := targetRow{Name: T(lang, "target."+t.Name), Limit: templates.FormatWorking(t.Limit, lang), StateClass: string(t.State)}

@@ -117,11 +117,13 @@ func TestNotifyEvents(t *testing.T) {
 		{"nl", "reopened", []string{"gesloten case", "heropend"}},
 		{"nl", "linked", []string{"vervolg op gesloten case #7"}},
 		{"nl", "on_behalf", []string{"namens de klant", "R6"}},
+		{"nl", "solved_wish", []string{"klantportaal", "opgelost", "Alleen support sluit"}},
 		{"en", "new", []string{"New case from Jan Jansen <jan@voorbeeld.nl>."}},
 		{"en", "reply", []string{"New reply from Jan Jansen"}},
 		{"en", "reopened", []string{"closed case", "reopened"}},
 		{"en", "linked", []string{"continuing closed case #7"}},
 		{"en", "on_behalf", []string{"on behalf of the customer", "R6"}},
+		{"en", "solved_wish", []string{"customer portal", "problem is solved", "Only staff close"}},
 	} {
 		t.Run(tc.lang+"/"+tc.event, func(t *testing.T) {
 			d := caseData(tc.lang)
