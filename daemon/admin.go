@@ -33,6 +33,9 @@ type AdminRequest struct {
 	// Session is what "portal.revoke" revokes: a session id (a prefix of
 	// the hash "portal.sessions" lists) or an address (all its sessions).
 	Session string `json:"session,omitempty"`
+	// Address is whose follow links of case ID "portal.revoke_links"
+	// revokes ("" = every address's).
+	Address string `json:"address,omitempty"`
 }
 
 type adminResponse struct {
@@ -98,6 +101,18 @@ func (d *Daemon) serveAdminConn(ctx context.Context, conn net.Conn) {
 func (d *Daemon) answer(req AdminRequest) (any, error) {
 	if req.Op == "report" || req.Op == "report.mail" {
 		return d.answerReport(req) // report.go: its own transactions
+	}
+	if req.Op == "portal.revoke_links" {
+		var r CaseLinkRevocation
+		err := d.db.Update(func(tx *store.Tx) error {
+			var err error
+			r, err = RevokeCaseLinks(tx, req.ID, req.Address, d.now())
+			return err
+		})
+		if err == nil {
+			d.log.Info("portal: case links revoked", "case", r.CaseID, "address", r.Address, "before", r.Before)
+		}
+		return r, err
 	}
 	if req.Op == "portal.revoke" {
 		var n int

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"deskd/cases"
@@ -152,4 +153,42 @@ func PortalSessions(tx *store.Tx, now time.Time) ([]PortalSessionInfo, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
 	return out, nil
+}
+
+// CaseLinkRevocation is what "deskd portal links revoke" did: case CaseID's
+// follow links for Address ("" = every address) issued up to Before no
+// longer open the case. Parties lists the case's parties, whose links a
+// case-wide revocation ends.
+type CaseLinkRevocation struct {
+	CaseID  uint64    `json:"case_id"`
+	Address string    `json:"address,omitempty"`
+	Before  time.Time `json:"before"`
+	Parties []string  `json:"parties,omitempty"`
+}
+
+// RevokeCaseLinks revokes case caseID's follow links for addr ("" = every
+// address) issued up to now (store.Tx.RevokeCaseLinks; second-granular,
+// so a link minted in the same second goes too). New mails carry new
+// links, which work: revoking stops a leaked link, not the customer.
+func RevokeCaseLinks(tx *store.Tx, caseID uint64, addr string, now time.Time) (CaseLinkRevocation, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	c, err := tx.Case(caseID)
+	if err != nil {
+		return CaseLinkRevocation{}, err
+	}
+	if c == nil {
+		return CaseLinkRevocation{}, fmt.Errorf("no case %d", caseID)
+	}
+	if addr != "" && !strings.Contains(addr, "@") {
+		return CaseLinkRevocation{}, fmt.Errorf("%q is not an address", addr)
+	}
+	before := now.Truncate(time.Second)
+	if err := tx.RevokeCaseLinks(caseID, addr, before); err != nil {
+		return CaseLinkRevocation{}, err
+	}
+	r := CaseLinkRevocation{CaseID: caseID, Address: addr, Before: before}
+	if addr == "" {
+		r.Parties = c.Parties
+	}
+	return r, nil
 }

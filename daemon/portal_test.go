@@ -123,13 +123,26 @@ func TestPortalThroughDaemon(t *testing.T) {
 		t.Fatalf("signed in: %d\n%s", code, page)
 	}
 
+	// deskd portal links revoke, through the admin socket: the follow
+	// link stops opening the case, the same "not found" as any.
+	var r CaseLinkRevocation
+	if err := AdminCall(h.opts.AdminSocket, AdminRequest{Op: "portal.revoke_links", ID: 1, Address: "Bob@acme.example"}, &r); err != nil || r.CaseID != 1 || r.Address != "bob@acme.example" {
+		t.Fatalf("revoke links: %+v, %v", r, err)
+	}
+	if code, _ := newPortalClient(t, addr).do("GET", follow, nil); code != http.StatusNotFound {
+		t.Errorf("a revoked follow link: %d", code)
+	}
+	if err := AdminCall(h.opts.AdminSocket, AdminRequest{Op: "portal.revoke_links", ID: 99}, &r); err == nil || !strings.Contains(err.Error(), "no case 99") {
+		t.Errorf("revoke links of a case that does not exist: %v", err)
+	}
+
 	resp, err := http.Get("http://" + h.d.HTTPAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	metrics, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`deskd_portal_requests_total{code="200",page="case"}`, "deskd_portal_signin_mails_total 1", "deskd_portal_request_duration_seconds_bucket", "deskd_portal_denied_total 0"} {
+	for _, want := range []string{`deskd_portal_requests_total{code="200",page="case"}`, "deskd_portal_signin_mails_total 1", "deskd_portal_request_duration_seconds_bucket", "deskd_portal_denied_total 1"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -364,7 +364,7 @@ func revokedKey(caseID uint64, addr string) []byte {
 }
 
 // RevokeCaseLinks revokes every case link of caseID for addr issued
-// before at.
+// before at; addr "" revokes the case's links for every address.
 func (tx *Tx) RevokeCaseLinks(caseID uint64, addr string, at time.Time) error {
 	b, err := tx.bucket(bucketPortalRevoked)
 	if err != nil {
@@ -374,15 +374,20 @@ func (tx *Tx) RevokeCaseLinks(caseID uint64, addr string, at time.Time) error {
 }
 
 // CaseLinksRevokedBefore returns the time before which caseID's links for
-// addr are revoked (zero when none are).
+// addr are revoked: the later of addr's revocation and the case-wide one
+// (zero when there is neither).
 func (tx *Tx) CaseLinksRevokedBefore(caseID uint64, addr string) (time.Time, error) {
 	b, err := tx.bucket(bucketPortalRevoked)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("case links: %w", err)
 	}
-	v := b.Get(revokedKey(caseID, addr))
-	if len(v) != 12 {
-		return time.Time{}, nil
+	var t time.Time
+	for _, k := range [][]byte{revokedKey(caseID, addr), revokedKey(caseID, "")} {
+		if v := b.Get(k); len(v) == 12 {
+			if at := parseTS(v); at.After(t) {
+				t = at
+			}
+		}
 	}
-	return parseTS(v), nil
+	return t, nil
 }

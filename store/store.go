@@ -52,7 +52,7 @@
 //	                   when used (single use) or expired
 //	portal_revoked     uint64 case id, 0x00, lower-cased address → ts: the
 //	                   portal's case links for that pair issued before ts
-//	                   are revoked
+//	                   are revoked; an empty address: every address's
 package store
 
 import (

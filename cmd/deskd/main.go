@@ -80,6 +80,9 @@ commands:
   portal sessions list [--json] [--config FILE|--socket PATH|--store PATH]
   portal sessions revoke ID|ADDRESS [--config FILE|--socket PATH|--store PATH]
                                 the customer portal's sign-ins: list them, end one (by id) or all of an address
+  portal links revoke CASE [ADDRESS] [--json] [--config FILE|--socket PATH|--store PATH]
+                                the case's "follow your case" links (of ADDRESS, or of everyone) sent so far
+                                stop working; mails sent later carry new ones
   calendar      [--year YYYY] [--customer NAME] [--config FILE]
                                 the working hours and the weekdays off the SLA clock uses (R11)
   oauth test    --config FILE   get an OAuth 2.0 token, sign in to IMAP (SELECT) and SMTP (AUTH only),
