@@ -492,6 +492,7 @@ func TestStopWhileSMTPHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	accepted := make(chan struct{}, 1)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -499,6 +500,10 @@ func TestStopWhileSMTPHangs(t *testing.T) {
 				return
 			}
 			defer c.Close() // accept and say nothing: a hung relay
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	h := newHarness(t, func(o *Options) {
@@ -507,7 +512,11 @@ func TestStopWhileSMTPHangs(t *testing.T) {
 	})
 	h.deliver(question("h1@acme.example", "bob@acme.example", "Hang", ""))
 	h.waitReports(1)
-	time.Sleep(200 * time.Millisecond) // the send is now stuck in the greeting
+	select { // the send is now stuck in the greeting
+	case <-accepted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("deskd never connected to the relay")
+	}
 	// An "exits after stop" bound, the one kind of clock this suite keeps:
 	// the send is stuck with a minute's timeout, so a stop that waited for
 	// it would take a minute; 10 s is far above a stop that cancels it

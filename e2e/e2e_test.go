@@ -56,7 +56,12 @@ func TestCustomerRoundTrip(t *testing.T) {
 			t.Errorf("%s holds %d messages, want %d", mbox.name, *st.NumMessages, mbox.want)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The reply queued nothing, and nothing is left in Postfix: anna's
+	// mailbox is final.
+	if reps[1].Ack != "" || len(reps[1].Mails) != 0 {
+		t.Errorf("the reply queued %q %v, want nothing", reps[1].Ack, reps[1].Mails)
+	}
+	w.stack.WaitQueueEmpty(t, 30*time.Second)
 	if n := len(w.inbox(anna, 1)); n != 1 {
 		t.Errorf("anna has %d mails from deskd, want 1 (a reply gets no acknowledgement)", n)
 	}
@@ -92,7 +97,12 @@ func TestNoLoopWithRobots(t *testing.T) {
 	if reps[1].Decision != string(cases.OutcomeAutoRecord) || reps[1].CaseID != 1 || reps[1].Ack != "" {
 		t.Fatalf("robot reply decided as %+v", reps[1])
 	}
-	time.Sleep(time.Second)
+	// Nothing queued for the robot's mail (Ack is empty above, Mails
+	// here), and nothing left in Postfix: bob's mailbox is final.
+	if len(reps[1].Mails) != 0 {
+		t.Errorf("robot reply queued %v", reps[1].Mails)
+	}
+	w.stack.WaitQueueEmpty(t, 30*time.Second)
 	if n := len(w.inbox(bob, 1)); n != 1 {
 		t.Errorf("bob got %d mails from deskd, want 1", n)
 	}

@@ -133,9 +133,15 @@ func (r *recorder) wait(t *testing.T, n int) []*Fetched {
 
 func runSource(t *testing.T, cfg IMAPConfig, h Handler) (stop func()) {
 	t.Helper()
+	return runSourceStatus(t, cfg, h, nil)
+}
+
+// runSourceStatus is runSource with onStatus seeing every scan round.
+func runSourceStatus(t *testing.T, cfg IMAPConfig, h Handler, onStatus func(SourceStatus)) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	src := NewSource(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	src := NewSource(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), onStatus)
 	go func() { _ = src.Run(ctx, h); close(done) }()
 	return func() {
 		cancel()
@@ -212,10 +218,28 @@ func TestSourceWithoutMoveOrIdle(t *testing.T) {
 	p.deliver(t, fmt.Sprintf(sample, 1, 1))
 	p.deliver(t, fmt.Sprintf(sample, 2, 2))
 	rec := newRecorder(nil)
-	stop := runSource(t, cfg, rec.handle)
+	rounds := make(chan struct{}, 100)
+	stop := runSourceStatus(t, cfg, rec.handle, func(SourceStatus) {
+		select {
+		case rounds <- struct{}{}:
+		default:
+		}
+	})
 	rec.wait(t, 2)
 	waitCount(t, p, "Processed", 2)
-	time.Sleep(300 * time.Millisecond) // several poll rounds
+	// Four more scan rounds reported after both were moved (the first
+	// may have begun before), so at least three whole rounds saw the
+	// flagged copies in INBOX and had to skip them.
+	for range len(rounds) {
+		<-rounds
+	}
+	for i := range 4 {
+		select {
+		case <-rounds:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("scan round %d of 4 after the moves did not come", i+1)
+		}
+	}
 	stop()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
