@@ -10,6 +10,7 @@ package e2e
 // None of them asserts on timings: they report figures with b.ReportMetric.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
 
 	"deskd/cases"
 	"deskd/daemon"
@@ -578,4 +580,96 @@ func BenchmarkIdleCPU(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "cpu-ms/10s")
 	b.ReportMetric(float64(baseline.Microseconds())/1000, "baseline-cpu-ms/10s")
+}
+
+// BenchmarkBareSMTP2000 is Postfix alone, the limit deskd's outbound side
+// chases (BenchmarkBacklog2000's acks/s, in the same run): a bare go-smtp
+// client submits 2,000 acknowledgement-sized mails (about 1.5 KB) from
+// support@ to the same 400 customers to the private Postfix, which
+// delivers them into their Dovecot mailboxes over LMTP. conn-per-mail
+// opens a connection per mail (EHLO, MAIL, RCPT, DATA, QUIT); one-conn
+// sends them all over one connection (RSET between mails). accepted/s
+// counts Postfix's 250 to DATA; delivered/s runs until Postfix's queue is
+// empty, every mail in Dovecot.
+func BenchmarkBareSMTP2000(b *testing.B) {
+	skipWithoutMailstack(b)
+	custs := benchCustomers(400)
+	ack := func(i int) (string, []byte) {
+		c := custs[i%len(custs)]
+		raw := fmt.Sprintf("From: Desk Support <%s>\r\nTo: %q <%s>\r\nSubject: [Case #%d] Ontvangen: Vraag %d\r\n"+
+			"Message-ID: <bare-%d-%d@desk.test>\r\nDate: %s\r\nAuto-Submitted: auto-replied\r\n"+
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
+			support, c.name, c.addr, i+1, i, i, time.Now().UnixNano(), time.Now().Format(time.RFC1123Z),
+			strings.Repeat("Wij hebben uw vraag ontvangen en behandelen die binnen de afgesproken tijd.\r\n", 16))
+		return c.addr, []byte(raw)
+	}
+	oneConn := func(stack *mailstack.Stack, msgs func(yield func(string, []byte) bool)) error {
+		c, err := smtp.Dial(stack.SMTPAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Hello("bare.desk.test"); err != nil {
+			return err
+		}
+		for to, raw := range msgs {
+			if err := c.SendMail(support, []string{to}, bytes.NewReader(raw)); err != nil {
+				return err
+			}
+			if err := c.Reset(); err != nil {
+				return err
+			}
+		}
+		return c.Quit()
+	}
+	for _, mode := range []string{"conn-per-mail", "one-conn"} {
+		b.Run(mode, func(b *testing.B) {
+			stack := benchStack(b, custs)
+			var sumAccepted, sumDelivered time.Duration
+			for range b.N {
+				b.StopTimer()
+				msgs := make([][]byte, backlogSize)
+				rcpts := make([]string, backlogSize)
+				for i := range msgs {
+					rcpts[i], msgs[i] = ack(i)
+				}
+				all := func(yield func(string, []byte) bool) {
+					for i := range msgs {
+						if !yield(rcpts[i], msgs[i]) {
+							return
+						}
+					}
+				}
+				b.StartTimer()
+				start := time.Now()
+				if mode == "one-conn" {
+					if err := oneConn(stack, all); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					for to, raw := range all {
+						if err := stack.SendSMTP(support, []string{to}, raw); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				sumAccepted += time.Since(start)
+				stack.WaitQueueEmpty(b, 5*time.Minute)
+				sumDelivered += time.Since(start)
+			}
+			b.StopTimer()
+			// Every mail is in its customer's mailbox, so the figure is
+			// Postfix and Dovecot doing the whole job.
+			total := 0
+			for _, c := range custs {
+				total += len(stack.WaitForMessages(b, c.addr, "INBOX", 0, 30*time.Second))
+			}
+			if total != b.N*backlogSize {
+				b.Fatalf("%d mails in the customers' mailboxes, want %d", total, b.N*backlogSize)
+			}
+			n := float64(b.N)
+			b.ReportMetric(backlogSize/(sumAccepted.Seconds()/n), "accepted/s")
+			b.ReportMetric(backlogSize/(sumDelivered.Seconds()/n), "delivered/s")
+		})
+	}
 }
