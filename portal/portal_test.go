@@ -135,7 +135,14 @@ func (w syncWriter) Write(p []byte) (int, error) {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "deskd.db"), store.Options{})
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "deskd.db"), testPolicy())
+}
+
+// newFixtureAt is a fixture on the store at path (created when missing),
+// with policy.
+func newFixtureAt(t testing.TB, path string, policy *cases.Policy) *fixture {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +153,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	f := &fixture{t: t, db: db, mailer: &recMailer{}, now: t0.Add(2 * time.Hour), logs: &strings.Builder{}, logMu: &sync.Mutex{}}
 	f.srv, err = New(Config{
-		BaseURL: "http://portal.test", Store: db, Policy: testPolicy(), Key: key, Mailer: f.mailer,
+		BaseURL: "http://portal.test", Store: db, Policy: policy, Key: key, Mailer: f.mailer,
 		Clocks: &sla.Clocks{Default: &sla.Clock{Calendar: sla.DefaultCalendar(ams), Targets: sla.Default()}},
 		Now:    func() time.Time { return f.now },
 		Log:    slogTo(syncWriter{f.logMu, f.logs}),

@@ -15,9 +15,11 @@ import (
 	"deskd/internal/browser"
 )
 
-// TestScreenshots writes the README's pictures of the case list and a case
-// page to $DESKD_PORTAL_SCREENSHOTS (run it by hand: it asserts only that
-// the pages render; the pictures are for people to look at).
+// TestScreenshots writes the README's picture of the case list to
+// $DESKD_PORTAL_SCREENSHOTS (run it by hand: it asserts only that the page
+// renders; the picture is for people to look at). The case page's comes
+// from the end-to-end run (e2e.TestPortalInChromium): a real conversation
+// with a reply sent from the portal.
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("DESKD_PORTAL_SCREENSHOTS")
 	if dir == "" {
@@ -55,7 +57,7 @@ func TestScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name, path := range map[string]string{"portal-list.png": "/cases?status=all&lang=en", "portal-case.png": "/cases/1?lang=en"} {
+	for name, path := range map[string]string{"portal-list.png": "/cases?status=all&lang=en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(f.ts.URL+path)); err != nil {
 			t.Fatal(err)
 		}
