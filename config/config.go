@@ -382,6 +382,11 @@ type Admin struct {
 	// SocketMode is given as an octal string ("0660") or a YAML integer
 	// (0660 is octal in YAML).
 	SocketMode os.FileMode `mapstructure:"socket_mode"`
+	// InactivityTimeout ends an admin-socket request whose other side
+	// has sent or taken nothing for this long (a client that stopped
+	// reading, a daemon that stopped answering). No wall on the whole
+	// request: a long answer streams, and each write pushes it on.
+	InactivityTimeout time.Duration `mapstructure:"inactivity_timeout"`
 }
 
 // HTTP is the operators' listener: /healthz and Prometheus /metrics.
@@ -624,8 +629,9 @@ func defaults() Config {
 			LockTimeout: time.Second,
 		},
 		Admin: Admin{
-			Socket:     "/run/deskd/admin.sock",
-			SocketMode: 0o660,
+			Socket:            "/run/deskd/admin.sock",
+			SocketMode:        0o660,
+			InactivityTimeout: time.Minute,
 		},
 		HTTP: HTTP{
 			Listen:       "127.0.0.1:9465",

@@ -450,6 +450,7 @@ func (c *Config) validateRest(v *validator) {
 	if c.Admin.SocketMode == 0 || c.Admin.SocketMode > 0o777 {
 		v.add("admin.socket_mode", "%#o is not a permission mode between 0001 and 0777 (write it as a string: \"0660\")", uint32(c.Admin.SocketMode))
 	}
+	v.positive("admin.inactivity_timeout", c.Admin.InactivityTimeout)
 
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

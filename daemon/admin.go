@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -15,17 +16,33 @@ import (
 	"deskd/store"
 )
 
-// The admin socket speaks one JSON request per connection, one JSON
-// response back: {"op":"cases.list","status":"open"} →
-// {"result":[...]} or {"error":"..."}. The CLI uses it while the daemon
-// holds the store's lock; access is the socket file's mode (0660 by
-// default: the deskd user and its group).
+// The admin socket speaks one JSON request per connection, then the
+// answer: {"op":"cases.show","id":12} → {"result":{...}} or
+// {"error":"..."}. The CLI uses it while the daemon holds the store's lock;
+// access is the socket file's mode (0660 by default: the deskd user and
+// its group).
+//
+// Long answers stream, so neither side ever holds a whole answer:
+// "cases.list" as JSON lines (adminlist.go), "backup" and "export" in
+// frames (adminbackup.go, adminexport.go). There is no wall on a whole
+// request, only on inactivity (admin.inactivity_timeout): every write
+// pushes the deadline on, and while a short answer is being computed
+// (a report) the daemon writes a newline every few seconds, which JSON
+// readers skip as whitespace. The client sends nothing after its request,
+// so the daemon reads on: when that read ends (EOF: the client closed
+// or died), the request's context is cancelled, and with it the read
+// transaction (store.DB.ViewContext) and the writes in flight. The
+// daemon's own stop cancels every request the same way (Run).
 
 // AdminRequest is one admin-socket request.
 type AdminRequest struct {
-	Op     string `json:"op"` // "cases.list", "cases.show", "ping", "backup", "report", "report.mail"
+	Op     string `json:"op"` // "cases.list", "cases.show", "ping", "backup", "export", "report", "report.mail", "portal.sessions", "portal.revoke", "portal.revoke_links"
 	Status string `json:"status,omitempty"`
 	ID     uint64 `json:"id,omitempty"`
+	// After and Limit page "cases.list": the cases after id After, at
+	// most Limit of them (0 = all).
+	After uint64 `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 	// Compression of "backup": zstd, gzip or none (adminbackup.go).
 	Compression string `json:"compression,omitempty"`
 	// ReportArgs of "report" and "report.mail" (report.go).
@@ -36,11 +53,29 @@ type AdminRequest struct {
 	// Address is whose follow links of case ID "portal.revoke_links"
 	// revokes ("" = every address's).
 	Address string `json:"address,omitempty"`
+	// Export is what "export" exports (adminexport.go).
+	Export *ExportArgs `json:"export,omitempty"`
 }
 
 type adminResponse struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
+}
+
+// DefaultAdminTimeout is admin.inactivity_timeout's default.
+const DefaultAdminTimeout = time.Minute
+
+// heartbeatEvery is how often a request still computing its answer
+// writes a newline: well inside the other side's inactivity timeout.
+func heartbeatEvery(timeout time.Duration) time.Duration {
+	return min(10*time.Second, timeout/3)
+}
+
+func (d *Daemon) adminTimeout() time.Duration {
+	if t := d.rt.Load().opts.AdminTimeout; t > 0 {
+		return t
+	}
+	return DefaultAdminTimeout
 }
 
 func (d *Daemon) listenAdmin(path string, mode uint32) (net.Listener, error) {
@@ -66,6 +101,8 @@ func (d *Daemon) listenAdmin(path string, mode uint32) (net.Listener, error) {
 	return ln, nil
 }
 
+// serveAdmin accepts until ctx ends. Every request runs under a context
+// derived from ctx and is counted in d.admin, which Run waits for.
 func (d *Daemon) serveAdmin(ctx context.Context, ln net.Listener) {
 	context.AfterFunc(ctx, func() { ln.Close() })
 	for {
@@ -76,31 +113,126 @@ func (d *Daemon) serveAdmin(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
-		go d.serveAdminConn(ctx, conn)
+		d.admin.Add(1)
+		go func() {
+			defer d.admin.Done()
+			d.serveAdminConn(ctx, conn)
+		}()
 	}
 }
 
-func (d *Daemon) serveAdminConn(ctx context.Context, conn net.Conn) {
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+// idleConn pushes a deadline on before every read and write: the
+// inactivity timeout of both ends of the admin socket.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+	// werr is the first failed write: the other side went away or
+	// stopped reading.
+	werr error
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	n, err := c.Conn.Write(p)
+	if err != nil && c.werr == nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (d *Daemon) serveAdminConn(ctx context.Context, raw net.Conn) {
+	defer raw.Close()
+	start := time.Now()
+	timeout := d.adminTimeout()
+	conn := &idleConn{Conn: raw, timeout: timeout}
 	var req AdminRequest
-	var resp adminResponse
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
-		resp.Error = "bad request: " + err.Error()
-	} else if req.Op == "backup" {
-		d.serveBackup(ctx, conn, req) // streams; adminbackup.go
+	if err := json.NewDecoder(conn).Decode(&req); err != nil {
+		_ = writeLine(conn, adminResponse{Error: "bad request: " + err.Error()})
 		return
-	} else if result, err := d.answer(req); err != nil {
-		resp.Error = err.Error()
-	} else {
-		resp.Result, _ = json.Marshal(result)
 	}
-	_ = json.NewEncoder(conn).Encode(resp)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Nothing more comes after the request: this read ends when the
+	// client closes or dies (or when we close the conn).
+	_ = raw.SetReadDeadline(time.Time{})
+	go func() {
+		_, _ = io.Copy(io.Discard, raw)
+		cancel()
+	}()
+	// A cancelled request's blocked write fails now, not after the
+	// inactivity timeout.
+	stop := context.AfterFunc(rctx, func() { _ = raw.SetDeadline(time.Now()) })
+	defer stop()
+	switch req.Op {
+	case "backup":
+		d.serveBackup(rctx, conn, req)
+	case "cases.list":
+		d.serveList(rctx, conn, req)
+	case "export":
+		d.serveExport(rctx, conn, req)
+	default:
+		d.serveAnswer(rctx, conn, req)
+	}
+	if rctx.Err() != nil || conn.werr != nil {
+		why := "the client went away or stopped reading"
+		if ctx.Err() != nil {
+			why = "the daemon is stopping"
+		}
+		d.log.Info("admin request abandoned", "op", req.Op, "why", why, "after", time.Since(start).Round(time.Millisecond))
+	}
 }
 
-func (d *Daemon) answer(req AdminRequest) (any, error) {
+// writeLine writes one JSON line.
+func writeLine(w io.Writer, resp adminResponse) error {
+	return json.NewEncoder(w).Encode(resp)
+}
+
+// serveAnswer computes a short answer (one JSON value), writing a
+// newline every heartbeat meanwhile so the client's inactivity deadline
+// does not end a report that takes a while.
+func (d *Daemon) serveAnswer(ctx context.Context, conn *idleConn, req AdminRequest) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		v   any
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		v, err := d.answer(ctx, req)
+		done <- answer{v, err}
+	}()
+	tick := time.NewTicker(heartbeatEvery(conn.timeout))
+	defer tick.Stop()
+	for {
+		select {
+		case a := <-done:
+			var resp adminResponse
+			if a.err != nil {
+				resp.Error = a.err.Error()
+			} else {
+				resp.Result, _ = json.Marshal(a.v)
+			}
+			_ = writeLine(conn, resp)
+			return
+		case <-tick.C:
+			if _, err := conn.Write([]byte{'\n'}); err != nil {
+				cancel() // nobody reads: stop the work and its read tx
+				<-done
+				return
+			}
+		}
+	}
+}
+
+func (d *Daemon) answer(ctx context.Context, req AdminRequest) (any, error) {
 	if req.Op == "report" || req.Op == "report.mail" {
-		return d.answerReport(req) // report.go: its own transactions
+		return d.answerReport(ctx, req) // report.go: its own transactions
 	}
 	if req.Op == "portal.revoke_links" {
 		var r CaseLinkRevocation
@@ -124,13 +256,11 @@ func (d *Daemon) answer(req AdminRequest) (any, error) {
 		return n, err
 	}
 	var result any
-	err := d.db.View(func(tx *store.Tx) error {
+	err := d.db.ViewContext(ctx, func(tx *store.Tx) error {
 		var err error
 		switch req.Op {
 		case "ping":
 			result = "pong"
-		case "cases.list":
-			result, err = ListCases(tx, req.Status, d.CaseView())
 		case "cases.show":
 			result, err = ShowCase(tx, req.ID, d.CaseView())
 		case "portal.sessions":
@@ -147,19 +277,41 @@ func (d *Daemon) answer(req AdminRequest) (any, error) {
 // the store itself.
 var ErrNoDaemon = errors.New("no daemon on the admin socket")
 
-// AdminCall sends req to the daemon at socket and decodes the result into
-// out. It returns ErrNoDaemon when no daemon answers there.
-func AdminCall(socket string, req AdminRequest, out any) error {
-	conn, err := net.DialTimeout("unix", socket, 2*time.Second)
+// AdminClient talks to the daemon on Socket. Timeout is its side's
+// inactivity timeout (admin.inactivity_timeout; 0 = a minute).
+type AdminClient struct {
+	Socket  string
+	Timeout time.Duration
+}
+
+// dial connects and sends req. It returns an error matching ErrNoDaemon
+// when no daemon answers on the socket.
+func (c AdminClient) dial(req AdminRequest) (*idleConn, error) {
+	raw, err := net.DialTimeout("unix", c.Socket, 2*time.Second)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoDaemon, err)
+		return nil, fmt.Errorf("%w: %v", ErrNoDaemon, err)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultAdminTimeout
+	}
+	conn := &idleConn{Conn: raw, timeout: timeout}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("admin request: %w", err)
+	}
+	return conn, nil
+}
+
+// Call sends req and decodes the result into out.
+func (c AdminClient) Call(req AdminRequest, out any) error {
+	conn, err := c.dial(req)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Minute))
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return fmt.Errorf("admin request: %w", err)
-	}
 	var resp adminResponse
+	// The decoder skips the daemon's heartbeat newlines.
 	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
 		return fmt.Errorf("admin response: %w", err)
 	}
@@ -167,4 +319,52 @@ func AdminCall(socket string, req AdminRequest, out any) error {
 		return errors.New(resp.Error)
 	}
 	return json.Unmarshal(resp.Result, out)
+}
+
+// AdminCall sends req to the daemon at socket and decodes the result into
+// out. It returns ErrNoDaemon when no daemon answers there.
+func AdminCall(socket string, req AdminRequest, out any) error {
+	return AdminClient{Socket: socket}.Call(req, out)
+}
+
+// readLine reads one line of the answer (a JSON line, heartbeats
+// skipped) of any length.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(line) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(line) > 1 {
+			return line[:len(line)-1], nil
+		}
+	}
+}
+
+// readResponse reads one JSON line as an adminResponse, its error as an
+// error.
+func readResponse(br *bufio.Reader) (adminResponse, error) {
+	var resp adminResponse
+	line, err := readLine(br)
+	if err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return resp, err
+	}
+	if resp.Error != "" {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"deskd/internal/safeio"
@@ -26,40 +25,33 @@ import (
 // complete backup from one cut short, and the trailer's SHA-256 (of the
 // bytes sent) lets it check what it received end to end.
 
-const (
-	maxFrame = 1 << 20
-	// backupIOTimeout bounds each write to (and read from) the other side
-	// of a backup transfer. A client that stops reading must not keep the
-	// backup's read transaction open for ever: bbolt reuses no page freed
-	// after it began, and a remap would wait for it.
-	backupIOTimeout = time.Minute
-)
+// maxFrame bounds a frame; a client refuses a longer one.
+const maxFrame = 1 << 20
 
 func validCompression(c string) bool {
 	return c == store.CompressionZstd || c == store.CompressionGzip || c == store.CompressionNone
 }
 
-// serveBackup answers the "backup" op on conn.
-func (d *Daemon) serveBackup(ctx context.Context, conn net.Conn, req AdminRequest) {
+// serveBackup answers the "backup" op on conn. A client that stops
+// reading fails the next write after the inactivity timeout (idleConn),
+// one that goes away cancels ctx (admin.go): either way the backup's
+// read transaction ends, since bbolt reuses no page freed after it began
+// and a remap would wait for it.
+func (d *Daemon) serveBackup(ctx context.Context, conn io.Writer, req AdminRequest) {
 	comp := req.Compression
 	if comp == "" {
 		comp = store.CompressionZstd
 	}
-	_ = conn.SetDeadline(time.Time{})
-	writeLine := func(resp adminResponse) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(backupIOTimeout))
-		return json.NewEncoder(conn).Encode(resp)
-	}
 	if !validCompression(comp) {
-		_ = writeLine(adminResponse{Error: fmt.Sprintf("backup: unknown compression %q (zstd, gzip or none)", comp)})
+		_ = writeLine(conn, adminResponse{Error: fmt.Sprintf("backup: unknown compression %q (zstd, gzip or none)", comp)})
 		return
 	}
 	hdr, _ := json.Marshal(map[string]string{"compression": comp})
-	if err := writeLine(adminResponse{Result: hdr}); err != nil {
+	if err := writeLine(conn, adminResponse{Result: hdr}); err != nil {
 		return
 	}
 	start := time.Now()
-	fw := &frameWriter{ctx: ctx, conn: conn}
+	fw := &frameWriter{ctx: ctx, w: conn}
 	info, err := d.db.Backup(fw, comp)
 	if fw.err != nil {
 		// The connection is gone (or we are stopping): no trailer.
@@ -78,14 +70,15 @@ func (d *Daemon) serveBackup(ctx context.Context, conn net.Conn, req AdminReques
 		d.log.Info("backup sent over the admin socket", "compression", comp, "size", info.Size,
 			"took", time.Since(start).Round(time.Millisecond), "sha256", info.SHA256)
 	}
-	_ = writeLine(trailer)
+	_ = writeLine(conn, trailer)
 }
 
+// frameWriter writes frames: a big-endian uint32 length, that many bytes.
 type frameWriter struct {
-	ctx  context.Context
-	conn net.Conn
-	err  error
-	hdr  [4]byte
+	ctx context.Context
+	w   io.Writer
+	err error
+	hdr [4]byte
 }
 
 func (f *frameWriter) Write(p []byte) (int, error) {
@@ -96,9 +89,10 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 		}
 		n := min(len(p), maxFrame)
 		binary.BigEndian.PutUint32(f.hdr[:], uint32(n))
-		_ = f.conn.SetWriteDeadline(time.Now().Add(backupIOTimeout))
-		bufs := net.Buffers{f.hdr[:], p[:n]}
-		if _, f.err = bufs.WriteTo(f.conn); f.err == nil {
+		if _, f.err = f.w.Write(f.hdr[:]); f.err != nil {
+			break
+		}
+		if _, f.err = f.w.Write(p[:n]); f.err == nil {
 			written += n
 			p = p[n:]
 		}
@@ -106,73 +100,66 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	return written, f.err
 }
 
+// end writes the zero-length frame that ends a run of frames.
 func (f *frameWriter) end() error {
 	if f.err != nil {
 		return f.err
 	}
-	_ = f.conn.SetWriteDeadline(time.Now().Add(backupIOTimeout))
-	_, f.err = f.conn.Write([]byte{0, 0, 0, 0})
+	_, f.err = f.w.Write([]byte{0, 0, 0, 0})
 	return f.err
+}
+
+// readFrames copies a run of frames from br to w, up to the zero-length
+// frame that ends it, and returns the bytes copied.
+func readFrames(br *bufio.Reader, w io.Writer) (int64, error) {
+	var n int64
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return n, fmt.Errorf("cut short after %d bytes: %w", n, err)
+		}
+		size := binary.BigEndian.Uint32(hdr[:])
+		if size == 0 {
+			return n, nil
+		}
+		if size > maxFrame {
+			return n, fmt.Errorf("frame of %d bytes", size)
+		}
+		m, err := io.CopyN(w, br, int64(size))
+		n += m
+		if err != nil {
+			return n, fmt.Errorf("after %d bytes: %w", n, err)
+		}
+	}
 }
 
 // FetchBackup asks the daemon on the admin socket for a backup in the given
 // compression (store.CompressionZstd, CompressionGzip, or CompressionNone
-// for the raw bbolt file) and writes it to w. It checks the received bytes
-// against the SHA-256 the daemon computed. It returns an error matching
-// ErrNoDaemon when no daemon answers on socket.
+// for the raw bbolt file) and writes it to w as it arrives. It checks the
+// received bytes against the SHA-256 the daemon computed. It returns an
+// error matching ErrNoDaemon when no daemon answers on socket.
 func FetchBackup(socket string, w io.Writer, compression string) (store.BackupInfo, error) {
+	return AdminClient{Socket: socket}.Backup(w, compression)
+}
+
+// Backup is FetchBackup through c.
+func (c AdminClient) Backup(w io.Writer, compression string) (store.BackupInfo, error) {
 	var info store.BackupInfo
-	conn, err := net.DialTimeout("unix", socket, 2*time.Second)
+	conn, err := c.dial(AdminRequest{Op: "backup", Compression: compression})
 	if err != nil {
-		return info, fmt.Errorf("%w: %v", ErrNoDaemon, err)
+		return info, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(backupIOTimeout))
-	if err := json.NewEncoder(conn).Encode(AdminRequest{Op: "backup", Compression: compression}); err != nil {
-		return info, fmt.Errorf("backup request: %w", err)
-	}
 	br := bufio.NewReaderSize(conn, maxFrame+4)
-	readLine := func() (adminResponse, error) {
-		var resp adminResponse
-		_ = conn.SetReadDeadline(time.Now().Add(backupIOTimeout))
-		line, err := br.ReadBytes('\n')
-		if err != nil {
-			return resp, err
-		}
-		if err := json.Unmarshal(line, &resp); err != nil {
-			return resp, err
-		}
-		if resp.Error != "" {
-			return resp, errors.New(resp.Error)
-		}
-		return resp, nil
-	}
-	if _, err := readLine(); err != nil {
+	if _, err := readResponse(br); err != nil {
 		return info, fmt.Errorf("backup: %w", err)
 	}
 	h := sha256.New()
-	out := io.MultiWriter(w, h)
-	var n int64
-	var hdr [4]byte
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(backupIOTimeout))
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return info, fmt.Errorf("backup: cut short after %d bytes: %w", n, err)
-		}
-		size := binary.BigEndian.Uint32(hdr[:])
-		if size == 0 {
-			break
-		}
-		if size > maxFrame {
-			return info, fmt.Errorf("backup: frame of %d bytes", size)
-		}
-		m, err := io.CopyN(out, br, int64(size))
-		n += m
-		if err != nil {
-			return info, fmt.Errorf("backup: after %d bytes: %w", n, err)
-		}
+	n, err := readFrames(br, io.MultiWriter(w, h))
+	if err != nil {
+		return info, fmt.Errorf("backup: %w", err)
 	}
-	resp, err := readLine()
+	resp, err := readResponse(br)
 	if err != nil {
 		return info, fmt.Errorf("backup: %w", err)
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	// ("" = none); AdminSocketMode its permission bits (0660).
 	AdminSocket     string
 	AdminSocketMode uint32
+	// AdminTimeout ends an admin-socket request after this long without
+	// progress either way (0 = a minute); admin.go.
+	AdminTimeout time.Duration
 	// TemplatesDir overrides the embedded templates ("" = embedded only).
 	TemplatesDir string
 
@@ -206,7 +209,15 @@ type Daemon struct {
 
 	// oauth is what the OAuth 2.0 sign-in reported (oauth.go).
 	oauth oauthState
+
+	// admin counts the admin-socket requests in flight, which Run
+	// cancels and waits for (boundedly) before closing the store.
+	admin sync.WaitGroup
 }
+
+// adminStopWait bounds how long Run waits, at the stop, for cancelled
+// admin requests to end (SIGTERM stops within 10 s, README).
+const adminStopWait = 5 * time.Second
 
 // Open opens the store and prepares a daemon; Run starts it. The store is
 // locked from here on: the CLI must go through the admin socket.
@@ -328,9 +339,19 @@ func (d *Daemon) Reload(opts Options) error {
 }
 
 // Run runs the loops until ctx ends, then finishes the transaction and the
-// send in flight and closes the store.
+// send in flight and closes the store. Admin-socket requests in flight
+// are cancelled, not waited for: their reads stop between two records
+// (admin.go), and should one still hold its read transaction after
+// adminStopWait, Run returns without closing the store rather than wait
+// for it (bbolt's Close would), which the exit that follows makes safe:
+// every write transaction has ended by then.
 func (d *Daemon) Run(ctx context.Context) error {
-	defer d.db.Close()
+	closeDB := true
+	defer func() {
+		if closeDB {
+			d.db.Close()
+		}
+	}()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	rt := d.rt.Load()
@@ -411,6 +432,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	wg.Wait()
+	adminDone := make(chan struct{})
+	go func() { d.admin.Wait(); close(adminDone) }()
+	select {
+	case <-adminDone:
+	case <-time.After(adminStopWait):
+		closeDB = false
+		d.log.Error("admin requests still reading after the stop; leaving the store to the exit", "waited", adminStopWait)
+	}
 	select {
 	case err := <-errc:
 		return err

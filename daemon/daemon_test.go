@@ -267,8 +267,8 @@ func TestNewCaseAckAndReply(t *testing.T) {
 	if len(det.Messages) != 3 || det.Messages[1].Direction != cases.DirectionOut {
 		t.Errorf("case 1 messages: %+v", det.Messages)
 	}
-	var list []CaseSummary
-	if err := AdminCall(h.opts.AdminSocket, AdminRequest{Op: "cases.list", Status: "all"}, &list); err != nil {
+	list, err := ListAll(h.opts.AdminSocket, "all")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(list) != 1 || list[0].Messages != 3 || list[0].Customer != "Bakkerij Jansen" {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -107,7 +108,7 @@ func BuildReport(tx *store.Tx, clocks *sla.Clocks, args ReportArgs, now time.Tim
 // answerReport serves "report" and "report.mail". A report reads in one
 // transaction; a mail is queued in a second one, after rendering, so the
 // writer is not held while the cases are evaluated.
-func (d *Daemon) answerReport(req AdminRequest) (any, error) {
+func (d *Daemon) answerReport(ctx context.Context, req AdminRequest) (any, error) {
 	rt := d.rt.Load()
 	clocks := rt.clocks
 	now := d.now()
@@ -125,7 +126,8 @@ func (d *Daemon) answerReport(req AdminRequest) (any, error) {
 		}
 	}
 	var rep *sla.Report
-	err := d.db.View(func(tx *store.Tx) error {
+	// ctx ends the walk when the client goes away (admin.go).
+	err := d.db.ViewContext(ctx, func(tx *store.Tx) error {
 		var err error
 		rep, err = BuildReport(tx, clocks, req.ReportArgs, now, nil)
 		return err

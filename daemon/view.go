@@ -156,21 +156,26 @@ func emails(as []cases.Address) []string {
 	return out
 }
 
-// ListCases returns the cases with the given status ("" or "all" for
-// every case), oldest first. It reads through tx so the daemon (admin
-// socket) and the CLI on a stopped store give the same answer.
-func ListCases(tx *store.Tx, status string, v SLAView) ([]CaseSummary, error) {
+// listStatus checks a listing's status ("" or "all" for every case).
+func listStatus(status string) (cases.Status, error) {
 	if status == "all" {
 		status = ""
 	}
 	switch cases.Status(status) {
 	case "", cases.StatusOpen, cases.StatusPending, cases.StatusClosed:
-	default:
-		return nil, fmt.Errorf("unknown status %q (open, pending, closed or all)", status)
+		return cases.Status(status), nil
 	}
+	return "", fmt.Errorf("unknown status %q (open, pending, closed or all)", status)
+}
+
+// ListCases returns the cases with the given status ("" or "all" for
+// every case), oldest first, in memory: for small answers (the portal,
+// tests); listings stream through WriteCaseLines.
+func ListCases(tx *store.Tx, status string, v SLAView) ([]CaseSummary, error) {
 	out := []CaseSummary{}
-	err := tx.ForEachCase(cases.Status(status), func(c *cases.Case) error {
-		out = append(out, summarize(c, v))
+	var end ListEnd
+	err := forEachSummary(tx, status, 0, 0, v, &end, func(s *CaseSummary) error {
+		out = append(out, *s)
 		return nil
 	})
 	return out, err

@@ -205,12 +205,7 @@ func Write(ctx context.Context, tx *store.Tx, sel Selection, dst Destination, op
 // from the case_customer index: the one place that knows how to find a
 // customer's cases.
 func customerCaseIDs(tx *store.Tx, name string) ([]uint64, error) {
-	var ids []uint64
-	err := tx.ForEachCaseOfCustomer(name, func(c *cases.Case) error {
-		ids = append(ids, c.ID)
-		return nil
-	})
-	return ids, err
+	return tx.CaseIDsOfCustomer(name)
 }
 
 // customersWithCases lists the distinct customer names of all cases,

@@ -8,8 +8,9 @@ package store
 // CRC-32), so even a file separated from its sidecar cannot decompress into
 // silently wrong bytes; the SHA-256 is the one an operator can compare with
 // a copy kept elsewhere. A backup is first written under a hidden temporary
-// name, fsynced, verified (decompressed, opened, checked by bbolt), and only
-// then renamed: the final name never holds a half or unverified backup.
+// name, fsynced, verified (decompressed while it is written and its bbolt
+// file checked: streamcheck.go), and only then renamed: the final name
+// never holds a half or unverified backup.
 
 import (
 	"bufio"
@@ -168,7 +169,13 @@ func describe(tx *bolt.Tx) (version uint64, cases, messages int, err error) {
 	if version == 0 {
 		return 0, 0, 0, errors.New("not a deskd store: no schema version")
 	}
-	// KeyN walks the record buckets' pages only, not the raw mail.
+	if version >= 5 {
+		// The counters (counters.go): no walk before the first byte.
+		cases, messages, err = readCounts(meta)
+		return version, cases, messages, err
+	}
+	// An older store (BackupStore saves any version): KeyN walks the
+	// record buckets' pages only, not the raw mail.
 	if b := tx.Bucket([]byte(bucketCases)); b != nil {
 		cases = b.Stats().KeyN
 	}
@@ -245,28 +252,31 @@ type BackupWriter func(w io.Writer) (BackupInfo, error)
 // WriteBackupFile writes a backup to path and its checksum to
 // path.sha256, atomically (internal/safeio): both go to hidden temporary
 // files in path's directory first, which are fsynced; the backup is
-// verified (checksum, decompression, bbolt's consistency check, schema
-// version) unless it is CompressionNone; then the sidecar and the backup
-// are renamed into place and the directory is fsynced. On any error,
-// including ctx ending, nothing is left under either name.
+// verified while it is written (streamcheck.go: decompressed on the fly
+// into a check of the bbolt file inside, no second copy on disk); then
+// the sidecar and the backup are renamed into place and the directory is
+// fsynced. On any error, including ctx ending, nothing is left under
+// either name.
 func WriteBackupFile(ctx context.Context, path string, write BackupWriter) (BackupInfo, error) {
-	dir := filepath.Dir(path)
 	var info BackupInfo
+	var verr error
 	sidecar := false
 	err := safeio.Write(path, func(w io.Writer) error {
+		sv := newStreamVerifier(ctx)
 		var err error
-		info, err = write(ctxWriter{ctx, w})
-		return err
-	}, safeio.Options{SyncEvery: safeio.SyncEvery, Verify: func(tmpName string) error {
-		if info.Compression != CompressionNone {
-			vinfo, err := verifyFile(ctx, tmpName, info.SHA256, dir, nil)
-			if err != nil {
-				return fmt.Errorf("verify: %w", err)
-			}
-			if vinfo.RawSize != info.RawSize {
-				return fmt.Errorf("verify: %d bytes inside, %d written", vinfo.RawSize, info.RawSize)
-			}
+		info, err = write(ctxWriter{ctx, io.MultiWriter(w, sv)})
+		var vinfo BackupInfo
+		vinfo, verr = sv.Close(err)
+		switch {
+		case err != nil:
+			return err
+		case verr != nil:
+			return fmt.Errorf("verify: %w", verr)
+		case vinfo.RawSize != info.RawSize:
+			return fmt.Errorf("verify: %d bytes inside, %d written", vinfo.RawSize, info.RawSize)
 		}
+		return nil
+	}, safeio.Options{SyncEvery: safeio.SyncEvery, Verify: func(tmpName string) error {
 		// The sidecar first: a crash between the renames leaves a checksum
 		// without its backup (harmless), never a backup that looks finished
 		// but cannot be checked.

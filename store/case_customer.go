@@ -53,6 +53,9 @@ func (tx *Tx) ForEachCaseOfCustomer(name string, fn func(*cases.Case) error) err
 		return fmt.Errorf("cases of %q: %w", name, err)
 	}
 	for _, id := range ids {
+		if err := tx.Err(); err != nil {
+			return err
+		}
 		v := b.Get(u64(id))
 		if v == nil {
 			return fmt.Errorf("cases of %q: index names case %d, which does not exist", name, id)

@@ -90,6 +90,11 @@ func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 	if err := b.Put(key, v); err != nil {
 		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
+	if !existed {
+		if err := tx.addCount(keyCountCases); err != nil {
+			return fmt.Errorf("put case %d: %w", c.ID, err)
+		}
+	}
 	if !existed || old.Customer != c.Customer {
 		if err := tx.indexCustomer(c.ID, existed, old.Customer, c.Customer); err != nil {
 			return fmt.Errorf("put case %d: %w", c.ID, err)
@@ -142,12 +147,22 @@ func (tx *Tx) indexStatus(id uint64, old, status cases.Status) error {
 // ForEachCase calls fn for every case with the given status ("" for all), in
 // ascending id order, and stops at fn's first error, which it returns. In an
 // Update, fn may change the cases it is given (PutCase), even their status.
+// In a ViewContext it stops with the context's error once that ends.
 func (tx *Tx) ForEachCase(status cases.Status, fn func(*cases.Case) error) error {
+	return tx.ForEachCaseAfter(status, 0, fn)
+}
+
+// ForEachCaseAfter is ForEachCase from the first case after id after
+// (a page of a listing starts where the last one ended: --after).
+func (tx *Tx) ForEachCaseAfter(status cases.Status, after uint64, fn func(*cases.Case) error) error {
 	b, err := tx.bucket(bucketCases)
 	if err != nil {
 		return fmt.Errorf("list cases: %w", err)
 	}
 	decode := func(k, v []byte) error {
+		if err := tx.Err(); err != nil {
+			return err
+		}
 		id := binary.BigEndian.Uint64(k)
 		if v == nil {
 			return fmt.Errorf("list cases: status index names case %d, which does not exist", id)
@@ -170,13 +185,17 @@ func (tx *Tx) ForEachCase(status cases.Status, fn func(*cases.Case) error) error
 			return nil
 		}
 	}
+	if after == ^uint64(0) {
+		return nil
+	}
+	start := u64(after + 1)
 	if tx.tx.Writable() {
 		// bbolt cursors are not safe across writes to their bucket, and fn
 		// may write (PutCase moves ids between status buckets), so take the
 		// ids first. A read-only tx cannot write and skips the copy.
 		var keys [][]byte
 		c := ids.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, _ := c.Seek(start); k != nil; k, _ = c.Next() {
 			keys = append(keys, bytes.Clone(k))
 		}
 		for _, k := range keys {
@@ -187,7 +206,7 @@ func (tx *Tx) ForEachCase(status cases.Status, fn func(*cases.Case) error) error
 		return nil
 	}
 	c := ids.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	for k, v := c.Seek(start); k != nil; k, v = c.Next() {
 		if status != "" {
 			v = b.Get(k)
 		}
@@ -264,7 +283,12 @@ func (tx *Tx) PutMessage(m *cases.Message, raw []byte) error {
 		return fmt.Errorf("put message %q: %w", m.Key, err)
 	}
 	key := []byte(m.Key)
-	if v := b.Get(key); v != nil {
+	v := b.Get(key)
+	if v == nil {
+		if err := tx.addCount(keyCountMessages); err != nil {
+			return fmt.Errorf("put message %q: %w", m.Key, err)
+		}
+	} else {
 		// A changed Message-ID or case must not leave the old mapping
 		// behind pointing at this message's case.
 		var old struct {
@@ -280,7 +304,7 @@ func (tx *Tx) PutMessage(m *cases.Message, raw []byte) error {
 			}
 		}
 	}
-	v, err := json.Marshal(m)
+	v, err = json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("put message %q: %w", m.Key, err)
 	}

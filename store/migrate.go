@@ -17,6 +17,8 @@ package store
 //	4  case_party, case_summary: the portal's case lists (by party address,
 //	   and a customer's cases without decoding their histories), built
 //	   from the cases; portal_session, portal_signin, portal_revoked: empty
+//	5  meta count:cases, count:messages: the counters a backup reports,
+//	   counted once here, then kept by PutCase and PutMessage
 
 import (
 	"encoding/binary"
@@ -43,6 +45,8 @@ func migrate(tx *bolt.Tx, from uint64) error {
 			err = migrateV2toV3(tx)
 		case 3:
 			err = migrateV3toV4(tx)
+		case 4:
+			err = migrateV4toV5(tx)
 		default:
 			err = errors.New("no migration step known")
 		}

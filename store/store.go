@@ -10,6 +10,9 @@
 // flipped, then uint32 nanoseconds, so byte order is time order for any time):
 //
 //	meta               "schema_version" → uint64; "hmac_key" → 32 random bytes
+//	                   "count:cases", "count:messages" → uint64: how many
+//	                   records the cases and messages buckets hold, kept
+//	                   by PutCase and PutMessage (schema 5; counters.go)
 //	                   "health" → ts of the health check's last write probe
 //	                   "once:" + name → ts a once-only notice was queued
 //	                   (MarkOnce: "once:oauth_expiry:<time>")
@@ -57,6 +60,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -73,7 +77,7 @@ import (
 // schemaVersion is the layout this binary reads and writes. Raise it with a
 // migration step in migrate (migrate.go) whenever a bucket or encoding
 // changes.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // Bucket names. Constants (strings), not []byte vars, so that the package
 // keeps no mutable state.
@@ -330,6 +334,11 @@ func (db *DB) Path() string { return db.path }
 type Tx struct {
 	tx *bolt.Tx
 	db *DB
+	// ctx, when not nil, stops the walks over many records (ForEachCase
+	// and its kind) between two records: a read transaction of a client
+	// that went away, or of a daemon that stops, ends within a record
+	// rather than after the whole store (ViewContext).
+	ctx context.Context
 }
 
 // Update runs fn in one read-write transaction: committed (and fsynced) if fn
@@ -345,6 +354,26 @@ func (db *DB) View(fn func(*Tx) error) error {
 	return db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
 	})
+}
+
+// ViewContext is View for a long read: the walks over many records that fn
+// runs through tx return ctx's error between two records once ctx ends,
+// so the transaction closes soon after (bbolt's Close waits for every
+// open read transaction, and no page freed after it began is reused).
+func (db *DB) ViewContext(ctx context.Context, fn func(*Tx) error) error {
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		return fn(&Tx{tx: btx, db: db, ctx: ctx})
+	})
+}
+
+// Err is the error of the context the transaction was opened with
+// (ViewContext), nil while it runs or when it has none. A long walk of
+// its own calls it between records.
+func (tx *Tx) Err() error {
+	if tx.ctx == nil {
+		return nil
+	}
+	return tx.ctx.Err()
 }
 
 // WriteTo writes a consistent copy of the whole file to w while the daemon

@@ -85,12 +85,17 @@ func verifyFile(ctx context.Context, path, wantSHA, tmpDir string, progress func
 // is fsynced is the caller's choice: a restore does, a verification does
 // not.
 func unpack(ctx context.Context, path, wantSHA string, dst io.Writer, progress func(int64)) (BackupInfo, error) {
-	var info BackupInfo
 	f, err := os.Open(path)
 	if err != nil {
-		return info, err
+		return BackupInfo{}, err
 	}
 	defer f.Close()
+	return unpackReader(ctx, f, wantSHA, dst, progress)
+}
+
+// unpackReader is unpack of the backup read from f.
+func unpackReader(ctx context.Context, f io.Reader, wantSHA string, dst io.Writer, progress func(int64)) (BackupInfo, error) {
+	var info BackupInfo
 	h := sha256.New()
 	cr := &countingReader{r: ctxReader{ctx, f}, progress: progress}
 	br := bufio.NewReaderSize(io.TeeReader(cr, h), 1<<20)

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"deskd/config"
@@ -30,8 +29,11 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("cases "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sf := addStoreFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON (stable; see README)")
+	asJSON := fs.Bool("json", false, "print JSON (stable; see README); list: an array, one case per line")
+	asLines := fs.Bool("jsonl", false, "list: print JSON lines, one case per line (the same objects as --json)")
 	status := fs.String("status", "open", "list: open, pending, closed or all")
+	limit := fs.Int("limit", 0, "list: at most this many cases (0 = all); the last line on standard error says how to go on")
+	after := fs.Uint64("after", 0, "list: start after this case number (the next page of --limit)")
 	overdue := fs.Bool("overdue", false, "list: only cases past a deadline (R7, R9, R10), most overdue first")
 	dueWithin := fs.Duration("due-within", 0, "list: only cases with a deadline within this wall-clock time (e.g. 4h), overdue ones included, soonest first")
 	// Accept the case number before or after the flags: `show 12 --json`.
@@ -67,20 +69,11 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch sub {
 	case "list":
-		var list []daemon.CaseSummary
-		err := query(loc, daemon.AdminRequest{Op: "cases.list", Status: *status}, &list, func(tx *store.Tx) (any, error) {
-			return daemon.ListCases(tx, *status, daemon.DefaultSLAView(loc.clocks, time.Now()))
-		})
-		if err != nil {
-			return err
+		if *limit < 0 {
+			return usageError{"cases list: --limit must not be negative"}
 		}
-		if *overdue || *dueWithin > 0 {
-			list = dueFilter(list, *overdue, time.Now().Add(*dueWithin))
-		}
-		if *asJSON {
-			return writeJSON(stdout, list)
-		}
-		return printList(stdout, list, loc.zone)
+		return listCases(loc, listArgs{status: *status, after: *after, limit: *limit,
+			json: *asJSON, lines: *asLines, overdue: *overdue, dueWithin: *dueWithin}, stdout, stderr)
 	default:
 		var det daemon.CaseDetail
 		err = query(loc, daemon.AdminRequest{Op: "cases.show", ID: id}, &det, func(tx *store.Tx) (any, error) {
@@ -109,20 +102,18 @@ type storeLocation struct {
 	clocksErr error
 }
 
-// dueFilter keeps the cases with a running deadline: past ones only
-// (overdue), or those due before until, soonest first.
-func dueFilter(list []daemon.CaseSummary, overdue bool, until time.Time) []daemon.CaseSummary {
-	var out []daemon.CaseSummary
-	for _, c := range list {
-		if c.NextDue == nil || c.Status == "closed" {
-			continue
-		}
-		if (overdue && c.Overdue) || (!overdue && !c.NextDue.After(until)) {
-			out = append(out, c)
-		}
+// dueKept says whether a listing with --overdue or --due-within keeps c:
+// a running deadline, past (overdue) or due before until.
+func dueKept(c *daemon.CaseSummary, overdue bool, until time.Time) bool {
+	if c.NextDue == nil || c.Status == "closed" {
+		return false
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].NextDue.Before(*out[j].NextDue) })
-	return out
+	return (overdue && c.Overdue) || (!overdue && !c.NextDue.After(until))
+}
+
+// sortDue orders a --overdue/--due-within listing soonest first.
+func sortDue(list []daemon.CaseSummary) {
+	sort.SliceStable(list, func(i, j int) bool { return list[i].NextDue.Before(*list[j].NextDue) })
 }
 
 // query asks the daemon on the admin socket, or, when none answers, opens
@@ -160,25 +151,15 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// printList prints a list held in memory (the demo's) as the listing does.
 func printList(w io.Writer, list []daemon.CaseSummary, zone *time.Location) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tCUSTOMER\tREQUESTER\tMSGS\tUPDATED\tSLA\tNEXT DUE\tSUBJECT")
-	for _, c := range list {
-		prio := string(c.Priority)
-		if prio == "" && c.ProposedPriority != "" {
-			prio = string(c.ProposedPriority) + "?"
+	t := newStreamTable(w, listHeader...)
+	for i := range list {
+		if err := t.row(caseRow(&list[i], zone)...); err != nil {
+			return err
 		}
-		if prio == "" {
-			prio = "-"
-		}
-		flags := ""
-		if c.Unauthorised {
-			flags = " (unauthorised contact)"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s%s\n", c.ID, c.Status, prio, c.Customer, c.Requester,
-			c.Messages, c.UpdatedAt.In(zone).Format("2006-01-02 15:04"), orDash(string(c.SLAState)), when(c.NextDue, zone), c.Subject, flags)
 	}
-	return tw.Flush()
+	return t.flush()
 }
 
 func printCase(w io.Writer, c *daemon.CaseDetail, zone *time.Location) error {

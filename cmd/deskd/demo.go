@@ -141,8 +141,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	time.Sleep(200 * time.Millisecond) // let the sink's printing finish
 
 	say("\nCases now (deskd cases list --socket %s):\n", cfg.Admin.Socket)
-	var list []daemon.CaseSummary
-	if err := daemon.AdminCall(cfg.Admin.Socket, daemon.AdminRequest{Op: "cases.list", Status: "all"}, &list); err != nil {
+	list, err := daemon.ListAll(cfg.Admin.Socket, "all")
+	if err != nil {
 		return err
 	}
 	out.Lock()

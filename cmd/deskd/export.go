@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -20,8 +18,8 @@ import (
 
 // cmdExport hands a customer its data (R18): `deskd export --customer NAME`
 // or, for everything including the quarantine, `--all`. While the daemon
-// runs (it holds the store's lock) the export reads a private snapshot it
-// takes through the admin socket; otherwise it opens the store file
+// runs (it holds the store's lock) the daemon reads its live store and
+// streams the files here (runExport); otherwise the store file is opened
 // read-only. The layout is documented in package export and the README.
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
@@ -59,22 +57,12 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	db, via, closeDB, err := openForExport(loc)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
 	dst, err := export.Create(*out, now)
 	if err != nil {
 		return err
 	}
 	bar := progress.New(stderr, 0, "cases", "exported")
-	var st export.Stats
-	err = db.View(func(tx *store.Tx) error {
-		var err error
-		st, err = export.Write(ctx, tx, sel, dst, export.Options{Now: now, Generator: "deskd " + version, Progress: bar, Clocks: daemon.DefaultSLAView(loc.clocks, now).Clocks})
-		return err
-	})
+	st, via, err := runExport(ctx, loc, sel, now, dst, bar)
 	if err == nil {
 		err = dst.Commit()
 	}
@@ -95,37 +83,38 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// openForExport opens the data to export read-only. While a daemon answers
-// on the admin socket it copies a consistent snapshot of its store into a
-// private temporary directory (mode 0700, under $TMPDIR) and opens that;
-// closeDB then deletes it. Without a daemon it opens the store file.
-func openForExport(loc storeLocation) (db *store.DB, via string, closeDB func(), err error) {
+// runExport exports sel into dst: in the running daemon, which reads its
+// live store in one read transaction, case by case, and streams the files
+// here (daemon.AdminClient.Export); without a daemon, from the store file
+// opened read-only.
+func runExport(ctx context.Context, loc storeLocation, sel export.Selection, now time.Time, dst export.Destination, bar *progress.Bar) (export.Stats, string, error) {
+	generator := "deskd " + version
 	if loc.socket != "" {
-		dir, err := os.MkdirTemp("", "deskd-export-")
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("export: %w", err)
-		}
-		snap := filepath.Join(dir, "snapshot.db")
-		err = daemon.Snapshot(loc.socket, snap)
-		if err == nil {
-			db, err = store.Open(snap, store.Options{ReadOnly: true})
-		}
-		if err == nil {
-			return db, "a snapshot of the running daemon's store", func() {
-				db.Close()
-				os.RemoveAll(dir)
-			}, nil
-		}
-		os.RemoveAll(dir)
-		if !errors.Is(err, daemon.ErrNoDaemon) {
-			return nil, "", nil, err
+		client := daemon.AdminClient{Socket: loc.socket, Timeout: loc.cfg.Admin.InactivityTimeout}
+		st, err := client.Export(ctx, daemon.ExportArgs{Selection: sel, Now: now, Generator: generator}, dst,
+			func(n int) { bar.SetTotal(int64(n)) },
+			func(name string) {
+				if strings.HasSuffix(name, "/case.json") {
+					bar.Add(1)
+				}
+			})
+		if err == nil || !errors.Is(err, daemon.ErrNoDaemon) {
+			bar.Count("messages", int64(st.Messages))
+			return st, "the running daemon's store (" + loc.socket + ")", err
 		}
 	}
-	db, err = store.Open(loc.path, store.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := store.Open(loc.path, store.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
-		return nil, "", nil, err
+		return export.Stats{}, "", err
 	}
-	return db, "the store file " + loc.path, func() { db.Close() }, nil
+	defer db.Close()
+	var st export.Stats
+	err = db.ViewContext(ctx, func(tx *store.Tx) error {
+		var err error
+		st, err = export.Write(ctx, tx, sel, dst, export.Options{Now: now, Generator: generator, Progress: bar, Clocks: daemon.DefaultSLAView(loc.clocks, now).Clocks})
+		return err
+	})
+	return st, "the store file " + loc.path, err
 }
 
 // slug makes a customer's name fit a file name: lower-case letters and

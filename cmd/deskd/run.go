@@ -116,6 +116,7 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		StoreLockTimeout: cfg.Store.LockTimeout,
 		AdminSocket:      cfg.Admin.Socket,
 		AdminSocketMode:  uint32(cfg.Admin.SocketMode),
+		AdminTimeout:     cfg.Admin.InactivityTimeout,
 		MaxMessageBytes:  int(cfg.Limits.MaxMessageBytes),
 		NoticeDigest:     cfg.Limits.NoticeDigest,
 		HMACKey:          []byte(string(cfg.Support.HMACKey)),
