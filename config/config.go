@@ -160,7 +160,16 @@ type IMAP struct {
 	// loopback server, refused for any other host.
 	InsecureSkipVerify bool          `mapstructure:"insecure_skip_verify"`
 	ConnectTimeout     time.Duration `mapstructure:"connect_timeout"`
+	// CommitBatch is the most mails decided and committed in one store
+	// transaction (a group commit) when several are waiting; 1 commits
+	// each alone. At most MaxCommitBatch.
+	CommitBatch int `mapstructure:"commit_batch"`
 }
+
+// MaxCommitBatch bounds imap.commit_batch: one transaction of that many
+// mails still commits within tens of milliseconds, so the other writers
+// (the outbox, the escalation loop) never wait long.
+const MaxCommitBatch = 1000
 
 // SMTP is the relay deskd sends through.
 type SMTP struct {
@@ -595,6 +604,7 @@ func defaults() Config {
 			PollInterval:      5 * time.Minute,
 			IdleRefresh:       25 * time.Minute,
 			ConnectTimeout:    30 * time.Second,
+			CommitBatch:       64,
 		},
 		SMTP: SMTP{
 			TLS:          TLSImplicit,

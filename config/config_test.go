@@ -90,6 +90,7 @@ func TestDefault(t *testing.T) {
 		{"imap.idle_refresh", c.IMAP.IdleRefresh, 25 * time.Minute},
 		{"imap.insecure_skip_verify", c.IMAP.InsecureSkipVerify, false},
 		{"imap.connect_timeout", c.IMAP.ConnectTimeout, 30 * time.Second},
+		{"imap.commit_batch", c.IMAP.CommitBatch, 64},
 		{"smtp.tls", c.SMTP.TLS, TLSImplicit},
 		{"smtp.port", c.SMTP.Port, 465},
 		{"smtp.auth", c.SMTP.Auth, AuthNone},
@@ -721,6 +722,8 @@ func TestValidationRules(t *testing.T) {
 		{"imap.idle_refresh", "RFC 2177", func(c *Config) { c.IMAP.IdleRefresh = 29 * time.Minute }},
 		{"imap.idle_refresh", "positive", func(c *Config) { c.IMAP.IdleRefresh = -time.Minute }},
 		{"imap.connect_timeout", "positive", func(c *Config) { c.IMAP.ConnectTimeout = 0 }},
+		{"imap.commit_batch", "between 1 and 1000", func(c *Config) { c.IMAP.CommitBatch = 0 }},
+		{"imap.commit_batch", "between 1 and 1000", func(c *Config) { c.IMAP.CommitBatch = 1001 }},
 
 		{"smtp.host", "required", func(c *Config) { c.SMTP.Host = "" }},
 		{"smtp.port", "between 1 and 65535", func(c *Config) { c.SMTP.Port = -1 }},

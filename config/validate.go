@@ -200,6 +200,9 @@ func (c *Config) validateIMAP(v *validator) {
 		v.add("imap.idle_refresh", "must be below %v: servers may drop an IDLE after 30 minutes (RFC 2177), not %v", MaxIdleRefresh, m.IdleRefresh)
 	}
 	v.positive("imap.connect_timeout", m.ConnectTimeout)
+	if m.CommitBatch < 1 || m.CommitBatch > MaxCommitBatch {
+		v.add("imap.commit_batch", "must be between 1 and %d, not %d", MaxCommitBatch, m.CommitBatch)
+	}
 }
 
 func (c *Config) validateSMTP(v *validator) {

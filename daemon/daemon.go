@@ -191,6 +191,10 @@ type Daemon struct {
 	slaKick chan struct{}
 	// failures counts failed commits per mail (see commitFailed).
 	failures failureCounts
+	// commitFault, set only by tests before Run, fails the commit of the
+	// mails it returns an error for: how a test makes one mail of a group
+	// commit fail (a store error of its own) without breaking the store.
+	commitFault func(*arrival) error
 	// health is liveness (the loops' heartbeats) and readiness.
 	health health
 
@@ -416,7 +420,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			})
 			src.SetClock(d.now) // R11b: no INTERNALDATE after deskd's now
 			done := make(chan error, 1)
-			go func() { done <- src.Run(sctx, d.handle) }()
+			go func() { done <- src.RunBatch(sctx, d.handleBatch) }()
 			select {
 			case err := <-done:
 				cancel()

@@ -35,6 +35,8 @@ type harness struct {
 	mu      sync.Mutex
 	reports []Report
 	sent    []SendReport
+	// prepare, if set, sees the daemon between Open and Run.
+	prepare func(*Daemon)
 }
 
 const support = "support@example.test"
@@ -123,6 +125,9 @@ func (h *harness) start() {
 	d, err := Open(opts)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.prepare != nil {
+		h.prepare(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"deskd/cases"
 	"deskd/mail"
@@ -32,6 +34,17 @@ import (
 //
 // Deliver runs the same steps for a mail that comes from elsewhere (the
 // customer portal), without the IMAP checkpoint and the move.
+//
+// A backlog takes the same steps in groups (handleBatch, a group commit):
+// recognise each mail, then one store transaction (commitBatch running
+// ingestBatchTx) in which each mail in turn is decided and committed, each
+// seeing the ones before it; then finish each, and the IMAP source moves
+// the group. bbolt has no savepoints, so a mail whose step fails (an error
+// or a panic) rolls the whole transaction back: the group is committed
+// again without it, and it takes the one-mail road (handle), with its
+// retries and its quarantine. Nothing leaves the inbox before the
+// transaction holding its decision is on disk, and a mail of a committed
+// group seen again after a crash is a duplicate to dedupe like any other.
 
 // arrival is one inbound mail as recognised: what was fetched, what the
 // parser made of it, and why it cannot be decided (nil when it can).
@@ -120,6 +133,126 @@ func (d *Daemon) Deliver(raw []byte, receivedAt time.Time) (rep Report, err erro
 	}
 	d.finish(rt, o.rep, started, log)
 	return o.rep, nil
+}
+
+// handleBatch takes a group of fetched mails (in UID order) through the
+// steps above in one store transaction and returns where each goes. A
+// group of one is handle.
+func (d *Daemon) handleBatch(ctx context.Context, fs []*mail.Fetched) []mail.Disposition {
+	out := make([]mail.Disposition, len(fs))
+	if len(fs) == 1 {
+		out[0] = d.handle(ctx, fs[0])
+		return out
+	}
+	started := time.Now()
+	rest := make([]int, 0, len(fs)) // indexes into fs still to commit together
+	as := make([]*arrival, len(fs))
+	for i, f := range fs {
+		a, ok := d.recogniseSafely(f)
+		if !ok {
+			out[i] = d.handle(ctx, f) // it panics again there, and is quarantined
+			continue
+		}
+		as[i] = a
+		rest = append(rest, i)
+	}
+	for len(rest) > 1 {
+		rt := d.rt.Load()
+		group := make([]*arrival, len(rest))
+		for k, i := range rest {
+			group[k] = as[i]
+		}
+		outs, err := d.commitBatch(rt, group, d.now())
+		var pe *poisonError
+		if errors.As(err, &pe) {
+			// One mail spoiled the transaction: the others go again
+			// without it, it goes alone.
+			i := rest[pe.index]
+			d.log.Warn("mail failed inside a group commit; the group is committed without it", "uid", fs[i].UID, "err", pe.err)
+			out[i] = d.handle(ctx, fs[i])
+			rest = slices.Delete(rest, pe.index, pe.index+1)
+			for _, j := range rest {
+				as[j] = recognise(rt, fs[j]) // decide may have changed what it was given
+			}
+			continue
+		}
+		if err != nil {
+			// The transaction itself failed (the disk, the store): each
+			// mail alone, with its own retries and quarantine.
+			d.log.Error("group commit failed; committing its mails one by one", "mails", len(rest), "err", err)
+			break
+		}
+		d.log.Info("group committed", "mails", len(rest), "took", time.Since(started).Round(time.Microsecond))
+		for k, i := range rest {
+			a := as[i]
+			d.failures.forget(a.in.DedupeKey)
+			d.finish(rt, outs[k].rep, started, d.log.With("uid", a.f.UID, "msgid", a.in.MessageID))
+			out[i] = outs[k].disp
+		}
+		return out
+	}
+	for _, i := range rest {
+		out[i] = d.handle(ctx, fs[i])
+	}
+	return out
+}
+
+// commitBatch is the group commit: one store transaction (ingestBatchTx)
+// deciding and committing every arrival in turn. It returns their outcomes
+// in order, or a *poisonError naming the arrival that failed (nothing
+// was written), or another error from the transaction itself.
+func (d *Daemon) commitBatch(rt *runtime, as []*arrival, now time.Time) (outs []outcome, err error) {
+	err = d.db.Update(func(tx *store.Tx) (err error) {
+		outs, err = d.ingestBatchTx(tx, rt, as, now)
+		return err
+	})
+	return outs, err
+}
+
+// ingestBatchTx decides and commits each arrival in tx, in order, each
+// seeing what the ones before it wrote. It stops at the first that fails,
+// with a *poisonError naming it (a panic included); tx must then be rolled
+// back, since part of that mail's work may be written.
+func (d *Daemon) ingestBatchTx(tx *store.Tx, rt *runtime, as []*arrival, now time.Time) ([]outcome, error) {
+	outs := make([]outcome, len(as))
+	for i, a := range as {
+		o, err := d.ingestOneInBatch(tx, rt, a, now)
+		if err != nil {
+			return nil, &poisonError{index: i, err: err}
+		}
+		outs[i] = o
+	}
+	return outs, nil
+}
+
+// ingestOneInBatch is ingestTx, with a panic turned into an error: the
+// transaction is rolled back by the caller either way.
+func (d *Daemon) ingestOneInBatch(tx *store.Tx, rt *runtime, a *arrival, now time.Time) (o outcome, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return d.ingestTx(tx, rt, a, now, d.log.With("uid", a.f.UID, "msgid", a.in.MessageID))
+}
+
+// poisonError is a group commit spoiled by one of its mails.
+type poisonError struct {
+	index int
+	err   error
+}
+
+func (e *poisonError) Error() string { return fmt.Sprintf("mail %d of the group: %v", e.index, e.err) }
+func (e *poisonError) Unwrap() error { return e.err }
+
+// recogniseSafely is recognise, reporting a panic (the parser's) as false.
+func (d *Daemon) recogniseSafely(f *mail.Fetched) (a *arrival, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			a, ok = nil, false
+		}
+	}()
+	return recognise(d.rt.Load(), f), true
 }
 
 // recognise parses a fetched mail. The size limit is mail.Parse's: a mail
@@ -240,6 +373,11 @@ func (d *Daemon) commit(tx *store.Tx, rt *runtime, w *decided, now time.Time) (o
 	if err := tx.PutMessage(dec.Message, a.f.Raw); err != nil {
 		return outcome{}, err
 	}
+	if d.commitFault != nil {
+		if err := d.commitFault(a); err != nil {
+			return outcome{}, err
+		}
+	}
 	sent, err := d.queueMails(tx, rt, dec.Case, dec.Mails, now)
 	if err != nil {
 		return outcome{}, err
@@ -332,7 +470,7 @@ func (d *Daemon) commitFailed(f *mail.Fetched, in *cases.Inbound, rep Report, er
 		log.Error("commit failed; mail stays in the inbox for the next scan", "err", err, "failures", n)
 		return mail.Leave
 	}
-	reason := fmt.Sprintf("commit failed %d times: %v", n, err)
+	reason := fmt.Sprintf("commit failed %d times: %s", n, clip(err.Error(), maxReason))
 	qerr := d.db.Update(func(tx *store.Tx) error {
 		return tx.PutQuarantine(quarantineRecord(in, f, reason, d.now()), f.Raw)
 	})
@@ -348,6 +486,21 @@ func (d *Daemon) commitFailed(f *mail.Fetched, in *cases.Inbound, rep Report, er
 		opts.OnDecision(rep)
 	}
 	return mail.Quarantine
+}
+
+// maxReason is the longest error text kept in a quarantine reason: an
+// error may quote the mail's key, which can be as long as the mail.
+const maxReason = 300
+
+// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // failureCounts counts failed commits per dedupe key. It lives in memory:

@@ -57,6 +57,11 @@ type IMAPConfig struct {
 	MaxBytes int64
 	// BatchSize is how many messages one FETCH asks for.
 	BatchSize int
+	// CommitBatch is the most messages one BatchHandler call gets (default
+	// 64): of what one FETCH brought, the next CommitBatch are handed over
+	// together, and moved out of the inbox with one command once handled.
+	// Nothing waits to fill a batch: a mail alone is handed over alone.
+	CommitBatch int
 	// Hooks, if set, sees the watch loop's heartbeats and login attempts
 	// (see SourceHooks).
 	Hooks *SourceHooks
@@ -93,6 +98,24 @@ const (
 // between leaves the message in the inbox, to be recognised as already
 // handled on the next scan.
 type Handler func(ctx context.Context, m *Fetched) Disposition
+
+// BatchHandler decides several messages, in UID order, and commits the
+// decisions before it returns (in one store transaction, if it likes: a
+// group commit); it returns one Disposition per message, in the same
+// order. Only then does the Source move them out of the inbox, with one
+// command per destination.
+type BatchHandler func(ctx context.Context, ms []*Fetched) []Disposition
+
+// Each handles the messages of a batch one by one with h.
+func (h Handler) Each() BatchHandler {
+	return func(ctx context.Context, ms []*Fetched) []Disposition {
+		out := make([]Disposition, len(ms))
+		for i, m := range ms {
+			out[i] = h(ctx, m)
+		}
+		return out
+	}
+}
 
 // SourceStatus is reported after each scan round (for health checks).
 type SourceStatus struct {
@@ -137,6 +160,9 @@ func NewSource(cfg IMAPConfig, log *slog.Logger, onStatus func(SourceStatus)) *S
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 200
 	}
+	if cfg.CommitBatch <= 0 {
+		cfg.CommitBatch = DefaultCommitBatch
+	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 25 << 20
 	}
@@ -151,10 +177,22 @@ func NewSource(cfg IMAPConfig, log *slog.Logger, onStatus func(SourceStatus)) *S
 // before Run.
 func (s *Source) SetClock(now func() time.Time) { s.now = now }
 
-// Run watches the mailbox until ctx ends, reconnecting with backoff after
-// any failure. It returns nil when ctx ends. A message whose handling has
-// begun is finished (committed and moved) before Run returns.
+// DefaultCommitBatch is IMAPConfig.CommitBatch's default: large enough
+// that a backlog's commits (each a disk flush) and moves are few, small
+// enough that one transaction stays short for the other writers.
+const DefaultCommitBatch = 64
+
+// Run watches the mailbox until ctx ends, handing handle one message at a
+// time; see RunBatch.
 func (s *Source) Run(ctx context.Context, handle Handler) error {
+	return s.RunBatch(ctx, handle.Each())
+}
+
+// RunBatch watches the mailbox until ctx ends, reconnecting with backoff
+// after any failure, and hands handle up to CommitBatch messages at a
+// time. It returns nil when ctx ends. A batch whose handling has begun is
+// finished (committed and moved) before RunBatch returns.
+func (s *Source) RunBatch(ctx context.Context, handle BatchHandler) error {
 	backoff := time.Second
 	// quick is how many reconnects may skip the backoff: a session that
 	// ended for its token (the server's BYE on expiry, deskd's own renewal,
@@ -379,7 +417,7 @@ func (c *watchedConn) setTimeout(d time.Duration) {
 
 // session is one connection's life: select, scan everything, then wait for
 // news (IDLE or poll) and scan again, until an error or ctx ends.
-func (s *Source) session(ctx context.Context, handle Handler) (err error) {
+func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 	// EXISTS responses arrive on the client's reader goroutine; a buffered
 	// channel of one turns any number of them into a single wake-up.
 	news := make(chan struct{}, 1)
@@ -540,14 +578,10 @@ wait:
 	return nil
 }
 
-// moveEvery is how many handled messages are moved out of the inbox with
-// one command.
-const moveEvery = 16
-
 // scan hands every message with a UID above after (all of them when full)
-// to handle, in UID order and in batches, and moves each batch out of the
-// inbox once all its messages are committed.
-func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.Mutex, uidValidity, after uint32, full bool, handle Handler) (handled int, maxUID uint32, err error) {
+// to handle, in UID order, CommitBatch at a time, and moves each group out
+// of the inbox once handle returned (all its messages committed).
+func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.Mutex, uidValidity, after uint32, full bool, handle BatchHandler) (handled int, maxUID uint32, err error) {
 	criteria := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
 	if !full {
 		criteria.UID = []imap.UIDSet{{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}}
@@ -566,15 +600,17 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 		if err != nil {
 			return handled, maxUID, err
 		}
-		var processed, quarantined imap.UIDSet
-		// Moves are pipelined: a group's MOVE goes out and the next mails
-		// are handled while the server works on it; its answer is read
-		// at the next flush. That is safe because every mail is committed
+		// "UID n:*" always matches the highest UID, even below n (RFC
+		// 3501 §6.4.8); skip what we already handled.
+		msgs = slices.DeleteFunc(msgs, func(m *Fetched) bool { return !full && m.UID <= after })
+		// Moves are pipelined: a group's MOVE goes out and the next group
+		// is handled while the server works on it; its answer is read at
+		// the next flush. That is safe because every mail is committed
 		// before its move is sent, and a move that never happened (crash,
 		// lost connection) only means the mail is seen again and
 		// recognised as handled.
 		var moving []pendingMove
-		flush := func(final bool) error {
+		flush := func(processed, quarantined imap.UIDSet, final bool) error {
 			for _, g := range []struct {
 				set     imap.UIDSet
 				mailbox string
@@ -588,8 +624,7 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 				}
 				moving = append(moving, pm)
 			}
-			processed, quarantined = nil, nil
-			// Keep one group in flight, or none at the end of a batch.
+			// Keep up to two moves in flight, or none at the end of a batch.
 			keep := 0
 			if !final {
 				keep = min(len(moving), 2)
@@ -602,38 +637,38 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 			moving = moving[len(moving)-keep:]
 			return nil
 		}
-		for i, m := range msgs {
-			if !full && m.UID <= after {
-				// "UID n:*" always matches the highest UID, even below n
-				// (RFC 3501 §6.4.8); skip what we already handled.
-				continue
+		for g := 0; g < len(msgs); g += s.cfg.CommitBatch {
+			group := msgs[g:min(g+s.cfg.CommitBatch, len(msgs))]
+			for _, m := range group {
+				m.UIDValidity = uidValidity
+				m.Mailbox = s.cfg.Mailbox
 			}
-			m.UIDValidity = uidValidity
-			m.Mailbox = s.cfg.Mailbox
 			inFlight.Lock()
-			d := handle(context.WithoutCancel(ctx), m)
+			ds := handle(context.WithoutCancel(ctx), group)
 			inFlight.Unlock()
 			s.heartbeat()
-			switch d {
-			case Processed:
-				processed.AddNum(imap.UID(m.UID))
-			case Quarantine:
-				quarantined.AddNum(imap.UID(m.UID))
-			}
-			if d != Leave {
-				handled++
-				maxUID = max(maxUID, m.UID)
-			}
-			// Move in small groups: one command per group keeps a backlog
-			// fast, and the inbox shows progress within moments.
-			if (i+1)%moveEvery == 0 {
-				if err := flush(false); err != nil {
-					return handled, maxUID, err
+			var processed, quarantined imap.UIDSet
+			for i, m := range group {
+				var d Disposition
+				if i < len(ds) {
+					d = ds[i]
+				}
+				switch d {
+				case Processed:
+					processed.AddNum(imap.UID(m.UID))
+				case Quarantine:
+					quarantined.AddNum(imap.UID(m.UID))
+				}
+				if d != Leave {
+					handled++
+					maxUID = max(maxUID, m.UID)
 				}
 			}
-		}
-		if err := flush(true); err != nil {
-			return handled, maxUID, err
+			// One move per destination and group: a backlog moves fast,
+			// and the inbox shows progress within moments.
+			if err := flush(processed, quarantined, g+s.cfg.CommitBatch >= len(msgs)); err != nil {
+				return handled, maxUID, err
+			}
 		}
 	}
 	return handled, maxUID, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -469,4 +470,55 @@ func TestSourceSurvivesSilentServer(t *testing.T) {
 	proxy.setFrozen(false)
 	rec.wait(t, 2)
 	waitCount(t, p, "INBOX", 0)
+}
+
+// A backlog reaches a BatchHandler in groups of at most CommitBatch, in
+// UID order, and each group's mails go where the handler said; a mail that
+// arrives alone is handed over alone, without waiting for company.
+func TestSourceGroups(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	cfg.CommitBatch = 4
+	for i := 1; i <= 10; i++ {
+		p.deliver(t, fmt.Sprintf(sample, i, i))
+	}
+	var mu sync.Mutex
+	var sizes []int
+	var uids []uint32
+	groups := make(chan struct{}, 100)
+	handle := func(_ context.Context, ms []*Fetched) []Disposition {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(ms))
+		ds := make([]Disposition, len(ms))
+		for i, m := range ms {
+			uids = append(uids, m.UID)
+			ds[i] = Processed
+			if strings.Contains(string(m.Raw), "body 3\r\n") {
+				ds[i] = Quarantine
+			}
+		}
+		groups <- struct{}{}
+		return ds
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = NewSource(cfg, slog.New(slog.DiscardHandler), nil).RunBatch(ctx, handle)
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	waitCount(t, p, "Processed", 9)
+	waitCount(t, p, "Quarantine", 1)
+	time.Sleep(100 * time.Millisecond) // in IDLE now
+	p.deliver(t, fmt.Sprintf(sample, 11, 11))
+	waitCount(t, p, "Processed", 10)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sizes, []int{4, 4, 2, 1}) {
+		t.Errorf("group sizes %v, want [4 4 2 1]", sizes)
+	}
+	if !slices.IsSorted(uids) || len(uids) != 11 {
+		t.Errorf("uids handed over %v, want 11 in order", uids)
+	}
 }

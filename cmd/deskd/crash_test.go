@@ -125,7 +125,9 @@ func TestCrashSafety(t *testing.T) {
 		},
 		Command: func() *exec.Cmd {
 			cmd := exec.Command(os.Args[0], "run", "--config", configPath)
-			cmd.Env = append(os.Environ(), "DESKD_TEST_MAIN=1")
+			// Groups of 16 mails in one transaction (group commit), so
+			// that the kills meet several group boundaries.
+			cmd.Env = append(os.Environ(), "DESKD_TEST_MAIN=1", "DESKD_IMAP_COMMIT_BATCH=16")
 			return cmd
 		},
 		StorePath: filepath.Join(dir, "deskd.db"),

@@ -97,7 +97,7 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 			Username: cfg.IMAP.Username, Password: string(cfg.IMAP.Password),
 			Mailbox: cfg.IMAP.Mailbox, ProcessedMailbox: cfg.IMAP.ProcessedMailbox, QuarantineMailbox: cfg.IMAP.QuarantineMailbox,
 			Idle: cfg.IMAP.IDLE, PollInterval: cfg.IMAP.PollInterval, IdleRefresh: cfg.IMAP.IdleRefresh,
-			ConnectTimeout: cfg.IMAP.ConnectTimeout, InsecureSkipVerify: cfg.IMAP.InsecureSkipVerify,
+			ConnectTimeout: cfg.IMAP.ConnectTimeout, CommitBatch: cfg.IMAP.CommitBatch, InsecureSkipVerify: cfg.IMAP.InsecureSkipVerify,
 			MaxBytes: cfg.Limits.MaxMessageBytes,
 		},
 		SMTP: mail.SMTPConfig{

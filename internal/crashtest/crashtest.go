@@ -3,7 +3,8 @@
 // against Dovecot and Postfix (e2e): a backlog of questions and replies in
 // support's inbox, deskd as a real process SIGKILLed at random moments
 // while it ingests them and restarted each time, then one last run that
-// finishes the work. Afterwards nothing may be lost or doubled: every mail
+// finishes the work. The kills must meet group commits (several mails in
+// one transaction). Afterwards nothing may be lost or doubled: every mail
 // is in exactly one case, the inbox is empty, and every case got exactly
 // one acknowledgement, to its requester alone (counted as distinct
 // Message-IDs: a kill inside an SMTP transaction makes a resend with the
@@ -119,6 +120,13 @@ func Run(t *testing.T, w World) {
 	}
 	if midIngest == 0 {
 		t.Errorf("none of the %d kills landed mid-ingest (seed %d): the test proved nothing", killed, seed)
+	}
+	// The backlog must have met deskd's group commit (several mails
+	// decided and committed in one transaction), which it logs.
+	if groups := strings.Count(logs.String(), `"msg":"group committed"`); groups == 0 {
+		t.Errorf("no group commit before the last run: the backlog was committed one mail at a time")
+	} else {
+		t.Logf("%d group commits before the last run", groups)
 	}
 
 	// A last run finishes the work: the inbox empty and the outbox
