@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -275,15 +276,38 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) int {
 	return http.StatusSeeOther
 }
 
-// limiter counts sign-in requests per address and per client IP in fixed
-// one-hour windows. It lives in memory: a restart forgets it, which costs
-// at most one more window's worth of requests.
+// limiter counts sign-in requests per address and per client network in
+// fixed one-hour windows (the form's own limit, portal.signin_per_address
+// and signin_per_ip).
+//
+// It lives in memory, and a restart forgets it. That is a decision, not an
+// accident: what the limit protects is (1) an address from a flood of
+// sign-in mails, and (2) the daemon from being worked by one client. For
+// (1) the memory limit is only the first layer: every sign-in mail goes on
+// the one road as a rate-limited kind of its own, counted per address in
+// the store (limits.auto_reply_per_hour and per_day, kind "signin"), which
+// a restart does not reset; so a restart, which an attacker cannot cause,
+// buys at most one more hour's worth of form answers, not one more mail
+// over the daily cap. Enumeration is not what it stops either: the answer
+// is the same whatever the address (signInRequest). Persisting every
+// request would put a bbolt write (an fsync) in the path of an
+// unauthenticated form, a cheaper way to load the daemon than the one it
+// guards against.
+//
+// What memory does need is bounds: an IPv6 client counts per /64 (one
+// host has a whole /64 to pick addresses from), and each map holds at most
+// maxTracked keys per window; past that, requests with a key it has not
+// seen are refused until the window turns, so a flood of fresh addresses
+// or networks costs a fixed amount of memory.
 type limiter struct {
 	mu             sync.Mutex
 	perAddr, perIP int
 	window         time.Time
 	byAddr, byIP   map[string]int
 }
+
+// maxTracked bounds each of the limiter's maps per window.
+const maxTracked = 100000
 
 func newLimiter(perAddr, perIP int) *limiter {
 	return &limiter{perAddr: perAddr, perIP: perIP, byAddr: map[string]int{}, byIP: map[string]int{}}
@@ -297,10 +321,31 @@ func (l *limiter) allow(addr, ip string, now time.Time) bool {
 		clear(l.byAddr)
 		clear(l.byIP)
 	}
-	if l.byAddr[addr] >= l.perAddr || l.byIP[ip] >= l.perIP {
+	nk := networkKey(ip)
+	a, seenA := l.byAddr[addr]
+	n, seenN := l.byIP[nk]
+	if (!seenA && len(l.byAddr) >= maxTracked) || (!seenN && len(l.byIP) >= maxTracked) {
 		return false
 	}
-	l.byAddr[addr]++
-	l.byIP[ip]++
+	if a >= l.perAddr || n >= l.perIP {
+		return false
+	}
+	l.byAddr[addr] = a + 1
+	l.byIP[nk] = n + 1
 	return true
+}
+
+// networkKey is what the per-IP limit counts: an IPv4 address, or an IPv6
+// address's /64.
+func networkKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -348,4 +349,41 @@ func uitoa(n uint64) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// The sign-in limiter counts an IPv6 client per /64 and holds a bounded
+// number of keys per window: past the bound a new key is refused until the
+// window turns, a known one still counts.
+func TestSignInLimiterBounds(t *testing.T) {
+	now := t0
+	l := newLimiter(5, 3)
+	for i := range 3 {
+		if !l.allow(fmt.Sprintf("a%d@x.example", i), fmt.Sprintf("2001:db8:1:2::%x", i+1), now) {
+			t.Fatalf("request %d from the /64 refused", i)
+		}
+	}
+	if l.allow("b@x.example", "2001:db8:1:2:ffff::9", now) {
+		t.Error("a fourth address of the same /64 passed")
+	}
+	if !l.allow("b@x.example", "2001:db8:1:3::1", now) || !l.allow("c@x.example", "::ffff:192.0.2.7", now) {
+		t.Error("another /64, or an IPv4-mapped address, refused")
+	}
+	if networkKey("::ffff:192.0.2.7") != "192.0.2.7" || networkKey("2001:db8:1:2::5") != "2001:db8:1:2::/64" {
+		t.Errorf("keys %q %q", networkKey("::ffff:192.0.2.7"), networkKey("2001:db8:1:2::5"))
+	}
+
+	big := newLimiter(5, 30)
+	big.window = now.Truncate(time.Hour)
+	for i := range maxTracked {
+		big.byAddr[fmt.Sprintf("k%d", i)] = 1
+	}
+	if big.allow("new@x.example", "192.0.2.1", now) {
+		t.Error("a new address passed with the map full")
+	}
+	if !big.allow("k7", "192.0.2.1", now) {
+		t.Error("a known address was refused with the map full")
+	}
+	if !big.allow("new@x.example", "192.0.2.1", now.Add(time.Hour)) {
+		t.Error("the next window did not start empty")
+	}
 }

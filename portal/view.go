@@ -265,13 +265,15 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) int {
 			slices.Sort(ids)
 			ids = slices.Compact(ids)
 		}
-		sums := make([]*store.CaseSummary, 0, len(ids))
-		for _, id := range ids {
-			cs, err := tx.CaseSummary(id)
-			if err != nil {
-				return err
-			}
-			if cs == nil || cs.Machine {
+		// Filter and order by the list entries alone (three fields of
+		// each case's summary); whole cases are read for the page shown.
+		entries, err := tx.CaseListEntries(ids)
+		if err != nil {
+			return err
+		}
+		sums := entries[:0]
+		for _, cs := range entries {
+			if cs.Machine {
 				continue
 			}
 			if closed := cs.Status == cases.StatusClosed; (filter == "open" && closed) || (filter == "closed" && !closed) {
@@ -279,7 +281,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) int {
 			}
 			sums = append(sums, cs)
 		}
-		slices.SortFunc(sums, func(a, b *store.CaseSummary) int {
+		slices.SortFunc(sums, func(a, b store.CaseListEntry) int {
 			if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
 				return c
 			}

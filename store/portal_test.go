@@ -89,3 +89,63 @@ func TestPortalSessionsAndSignIns(t *testing.T) {
 		return nil
 	})
 }
+
+// CaseListEntries reads status, machine and last activity out of the
+// summaries without decoding them, and reads what a whole decode reads,
+// whatever a subject holds (one that spells the keys, quotes, escapes);
+// a missing case is left out.
+func TestCaseListEntries(t *testing.T) {
+	db := openTest(t)
+	at := time.Date(2026, 3, 2, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	subjects := []string{
+		`plain`,
+		`x","status":"closed","updated_at":"1999-01-01T00:00:00Z","machine":true,"`,
+		`"status":"closed"`,
+		`back\slash and \"quote`,
+		"ünïcode \u2028 line",
+	}
+	update(t, db, func(tx *Tx) error {
+		for i, subj := range subjects {
+			c := &cases.Case{ID: uint64(i + 1), Subject: subj, Status: cases.StatusOpen, Customer: "acme",
+				Machine: i == 4, UpdatedAt: at.Add(time.Duration(i) * time.Minute), Parties: []string{"a@acme.example"}}
+			if i == 2 {
+				c.Status = cases.StatusPending
+			}
+			if err := tx.PutCase(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, db, func(tx *Tx) error {
+		es, err := tx.CaseListEntries([]uint64{1, 2, 3, 4, 5, 99})
+		if err != nil || len(es) != 5 {
+			t.Fatalf("entries %+v, %v", es, err)
+		}
+		for _, e := range es {
+			s, err := tx.CaseSummary(e.ID)
+			if err != nil {
+				return err
+			}
+			if e.Status != s.Status || e.Machine != s.Machine || !e.UpdatedAt.Equal(s.UpdatedAt) {
+				t.Errorf("case %d (%q): entry %+v, summary %+v", e.ID, s.Subject, e, s)
+			}
+		}
+		// Any order, gaps and repeats: the same entries as one by one.
+		mixed, err := tx.CaseListEntries([]uint64{5, 1, 7, 2, 3, 3, 0, 4})
+		var got []uint64
+		for _, e := range mixed {
+			got = append(got, e.ID)
+		}
+		if err != nil || !slices.Equal(got, []uint64{5, 1, 2, 3, 3, 4}) {
+			t.Errorf("entries of mixed ids: %v, %v", got, err)
+		}
+		if es[1].Status != cases.StatusOpen || es[1].Machine || es[2].Status != cases.StatusPending || !es[4].Machine {
+			t.Errorf("entries %+v", es)
+		}
+		if v, _ := quickEntry([]byte(`{"id":1,"status":"op\"en","updated_at":"x"}`)); v.Status != "" {
+			t.Errorf("an escaped value was read quickly: %+v", v)
+		}
+		return nil
+	})
+}
