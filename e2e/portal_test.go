@@ -98,11 +98,19 @@ func (p *page) open(link string) {
 // page read half-parsed would show its top without the rest).
 func (p *page) text() string {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.readyState === "complete" && document.body ? document.body.innerText : ""`))
-	if err != nil {
-		p.t.Fatal(err)
+	// While a click's navigation commits, the page being read may go away
+	// under the call ("Inspected target navigated or closed"): read again.
+	deadline := time.Now().Add(staffWait)
+	for {
+		s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.readyState === "complete" && document.body ? document.body.innerText : ""`))
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return s
 }
 
 // waitText waits until the page shows want (after a click that navigates).
@@ -149,6 +157,24 @@ func (p *page) signIn(w *world, addr string, n int) {
 	p.open(w.linkInMail(p.t, addr, n, "signin"))
 	p.do(chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
 	p.waitText("Your cases")
+	p.waitURL("/cases")
+}
+
+// waitURL waits until the tab's address ends in suffix and the document
+// has loaded: the navigation a click started is over.
+func (p *page) waitURL(suffix string) {
+	p.t.Helper()
+	deadline := time.Now().Add(staffWait)
+	for {
+		u, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.pathname + location.search : ""`))
+		if err == nil && strings.HasSuffix(u, suffix) {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the tab never reached %s (at %q, %v)", suffix, u, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // screenshot writes the README's picture of a case page when
