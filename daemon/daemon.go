@@ -189,6 +189,8 @@ type Daemon struct {
 	kick chan struct{} // wakes the outbox loop
 	// slaKick wakes the escalation loop (sla.go) after a case changed.
 	slaKick chan struct{}
+	// linesKick asks for the case list lines' rebuild (caselines.go).
+	linesKick chan struct{}
 	// failures counts failed commits per mail (see commitFailed).
 	failures failureCounts
 	// commitFault, set only by tests before Run, fails the commit of the
@@ -237,7 +239,7 @@ func Open(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
+	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), linesKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
 	d.ops = newOps(d, opts.Version)
 	rt, err := d.newRuntime(opts)
 	if err != nil {
@@ -329,6 +331,10 @@ func (d *Daemon) Reload(opts Options) error {
 		d.log.Error("reload: sla deadline index not rebuilt", "err", err)
 	}
 	d.CheckDeadlines()
+	select {
+	case d.linesKick <- struct{}{}:
+	default:
+	}
 	d.watchOAuth(opts)
 	d.checkCredentialExpiry()
 	if rt.opts.IMAP != old.opts.IMAP {
@@ -401,6 +407,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.runBackups(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.runEscalations(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runCaseLines(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.runCredentialWatch(ctx) }()
 	go func() {

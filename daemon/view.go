@@ -96,6 +96,20 @@ type CaseDetail struct {
 }
 
 func summarize(c *cases.Case, v SLAView) CaseSummary {
+	s, _ := summarizeUntil(c, v)
+	return s
+}
+
+// forever is "no SLA threshold ahead": a summary true until then.
+var forever = time.Unix(1<<62, 0)
+
+// summarizeUntil is summarize, plus until when the summary stays true
+// with no change to the case: the next instant a running target crosses
+// its warning share or its deadline (sla.Clock.Evaluate's Warn and Due,
+// fixed while the case does not change), which turns its state and
+// Overdue. A case list line is kept that long (store/caseline.go).
+func summarizeUntil(c *cases.Case, v SLAView) (CaseSummary, time.Time) {
+	until := forever
 	s := CaseSummary{
 		ID: c.ID, Subject: c.Subject, Status: c.Status, Priority: c.Priority,
 		ProposedPriority: c.ProposedPriority, Kind: c.Kind, Customer: c.Customer, Plan: c.Plan,
@@ -112,10 +126,17 @@ func summarize(c *cases.Case, v SLAView) CaseSummary {
 	}
 	sc, ok := cases.SLACase(c)
 	if !ok || v.Clocks == nil {
-		return s
+		return s, until
 	}
 	st := v.Clocks.For(c.Customer).Evaluate(sc, v.Now)
 	s.SLAState = st.State
+	for _, t := range st.Targets() {
+		for _, at := range []time.Time{t.Warn, t.Due} {
+			if !t.Done && at.After(v.Now) && at.Before(until) {
+				until = at
+			}
+		}
+	}
 	if t := st.FirstResponse; t != nil {
 		s.FirstResponseDue = instant(t.Due)
 	}
@@ -136,7 +157,7 @@ func summarize(c *cases.Case, v SLAView) CaseSummary {
 			s.NextDue = instant(t.Due)
 		}
 	}
-	return s
+	return s, until
 }
 
 // instant is t in UTC for JSON (RFC 3339), nil when zero.

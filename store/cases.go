@@ -90,6 +90,11 @@ func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 	if err := b.Put(key, v); err != nil {
 		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
+	// The case's list line, if any, says what it was: its writer renews
+	// it (caseline.go).
+	if err := tx.dropCaseLine(c.ID); err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
+	}
 	if !existed {
 		if err := tx.addCount(keyCountCases); err != nil {
 			return fmt.Errorf("put case %d: %w", c.ID, err)

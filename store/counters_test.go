@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"deskd/cases"
 )
@@ -107,4 +108,37 @@ func TestForEachCaseStopsWithContext(t *testing.T) {
 	if len(ids) != 3 || ids[0] != 8 {
 		t.Errorf("after 7: %v", ids)
 	}
+}
+
+// A case's list line is true from its from to its until, and PutCase
+// drops it: no line outlives a change its writer did not renew it for.
+func TestCaseLineDroppedByPutCase(t *testing.T) {
+	db := openTest(t)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	update(t, db, func(tx *Tx) error {
+		id, _ := tx.NextCaseID()
+		if err := tx.PutCase(newCase(id, cases.StatusOpen)); err != nil {
+			return err
+		}
+		return tx.PutCaseLine(id, t0, t0.Add(time.Hour), []byte(`{"id":1}`))
+	})
+	view(t, db, func(tx *Tx) error {
+		for at, want := range map[time.Time]bool{t0.Add(-time.Second): false, t0: true, t0.Add(59 * time.Minute): true, t0.Add(time.Hour): false} {
+			if line, ok := tx.CaseLine(1, at); ok != want || (ok && string(line) != `{"id":1}`) {
+				t.Errorf("line at %v: %q %v, want %v", at, line, ok, want)
+			}
+		}
+		return nil
+	})
+	update(t, db, func(tx *Tx) error {
+		c, _ := tx.Case(1)
+		c.Subject = "changed"
+		return tx.PutCase(c)
+	})
+	view(t, db, func(tx *Tx) error {
+		if _, ok := tx.CaseLine(1, t0); ok {
+			t.Error("the line survived a PutCase")
+		}
+		return nil
+	})
 }

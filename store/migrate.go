@@ -18,7 +18,9 @@ package store
 //	   and a customer's cases without decoding their histories), built
 //	   from the cases; portal_session, portal_signin, portal_revoked: empty
 //	5  meta count:cases, count:messages: the counters a backup reports,
-//	   counted once here, then kept by PutCase and PutMessage
+//	   counted once here, then kept by PutCase and PutMessage. (case_line,
+//	   the case list's lines, came later without a step: any read-write
+//	   open creates it empty, and the daemon fills it: caseline.go.)
 
 import (
 	"encoding/binary"

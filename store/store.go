@@ -56,6 +56,12 @@
 //	portal_revoked     uint64 case id, 0x00, lower-cased address → ts: the
 //	                   portal's case links for that pair issued before ts
 //	                   are revoked; an empty address: every address's
+//	case_line          uint64 case id → two uint64 unix nanoseconds, then
+//	                   the case's JSON line of `deskd cases list`, true
+//	                   from the first until the second; open and pending
+//	                   cases only (schema 5;
+//	                   caseline.go; meta "case_line_version" names the SLA
+//	                   clocks they were computed with)
 package store
 
 import (
@@ -106,6 +112,7 @@ const (
 	bucketPortalSession = "portal_session"
 	bucketPortalSignIn  = "portal_signin"
 	bucketPortalRevoked = "portal_revoked"
+	bucketCaseLine      = "case_line"
 
 	keySchemaVersion = "schema_version"
 	keyHMAC          = "hmac_key"
@@ -121,6 +128,7 @@ func allBuckets() []string {
 		bucketDeadline, bucketDeadlineCase, bucketNoticeDigest,
 		bucketCaseParty, bucketCaseSummary,
 		bucketPortalSession, bucketPortalSignIn, bucketPortalRevoked,
+		bucketCaseLine,
 	}
 }
 
