@@ -269,8 +269,16 @@ func TestPortalReplyThroughDaemon(t *testing.T) {
 	}
 	err := h.d.DB().View(func(tx *store.Tx) error {
 		raw, err := tx.Raw(last.Key)
-		if err != nil || !bytes.Contains(raw, []byte("Message-Id: <portal.")) || !bytes.Contains(raw, []byte("In-Reply-To: <")) {
+		if err != nil || !bytes.Contains(raw, []byte("Message-Id: <portal.")) {
 			t.Errorf("raw reply stored for export: %v\n%.600s", err, raw)
+		}
+		// It threads by one of deskd's own signed ids of this case.
+		in, _ := mail.Parse(raw, time.Now(), mail.ParseOptions{})
+		if len(in.InReplyTo) != 1 {
+			t.Fatalf("In-Reply-To %v", in.InReplyTo)
+		}
+		if n, own := mail.VerifyMessageID(h.d.rt.Load().hmacKey, in.InReplyTo[0]); !own || n != 1 {
+			t.Errorf("In-Reply-To <%s> is not deskd's own id of case 1", in.InReplyTo[0])
 		}
 		return nil
 	})

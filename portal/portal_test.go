@@ -63,7 +63,11 @@ func (m *recMailer) DeliverReply(raw []byte, _ time.Time) (Delivery, error) {
 		}
 		id, _ = cases.NewTokens("Case").Find(in.Subject)
 	}
-	return Delivery{CaseID: id, Decision: "reply"}, nil
+	dec := "reply"
+	if m.landOn != 0 {
+		dec = "linked_case"
+	}
+	return Delivery{CaseID: id, Decision: dec}, nil
 }
 
 func (m *recMailer) SolvedWish(caseID uint64, by cases.Address) (bool, error) {

@@ -166,8 +166,11 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) int {
 		return s.serverError(w, r, errors.New("reply not on a case: "+d.Decision+" "+d.Reason))
 	}
 	done := "reply"
-	if d.CaseID != c.ID {
-		done = "linked"
+	switch {
+	case d.Decision == "linked_case":
+		done = "linked" // closed too long ago: a new case continues it
+	case d.CaseID != c.ID:
+		s.log.Error("portal reply landed on another case", "case", c.ID, "landed", d.CaseID, "decision", d.Decision)
 	}
 	to := "/cases/" + strconv.FormatUint(d.CaseID, 10) + "?done=" + done
 	http.Redirect(w, r, to, http.StatusSeeOther)
@@ -179,8 +182,17 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) int {
 func (s *Server) buildReply(v *viewer, c *cases.Case, text string, atts []cases.Attachment, nonce string, now time.Time, ip string) ([]byte, error) {
 	p := s.cfg.Policy
 	from := s.contactAddress(v.email)
+	// In-Reply-To names the newest of deskd's own signed ids of this case
+	// in its thread: the engine threads by it first, and a signed id names
+	// its case whatever else the thread holds (a Message-ID of the
+	// customer's that another case also knows).
 	var inReplyTo string
-	if n := len(c.Thread); n > 0 {
+	for i := len(c.Thread) - 1; i >= 0 && inReplyTo == ""; i-- {
+		if n, own := mail.VerifyMessageID(s.cfg.Key, c.Thread[i]); own && n == c.ID {
+			inReplyTo = c.Thread[i]
+		}
+	}
+	if n := len(c.Thread); inReplyTo == "" && n > 0 {
 		inReplyTo = c.Thread[n-1]
 	}
 	if !validRandomToken(nonce) {
