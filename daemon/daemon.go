@@ -189,6 +189,8 @@ type Daemon struct {
 	kick chan struct{} // wakes the outbox loop
 	// slaKick wakes the escalation loop (sla.go) after a case changed.
 	slaKick chan struct{}
+	// digests knows when the next R1 notice digest is due (digest.go).
+	digests digestClock
 	// linesKick asks for the case list lines' rebuild (caselines.go).
 	linesKick chan struct{}
 	// failures counts failed commits per mail (see commitFailed).

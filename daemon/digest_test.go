@@ -95,3 +95,42 @@ func TestNoticeDigestBurst(t *testing.T) {
 		t.Errorf("bob got %d notices in all, want 2", n)
 	}
 }
+
+// The remembered next digest time may be early, never late: a notice
+// added while the digests are being read makes that reading void, and a
+// changed digest period makes it unknown.
+func TestDigestClock(t *testing.T) {
+	var c digestClock
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	if _, _, known, _ := c.get(time.Hour); known {
+		t.Fatal("known before any reading")
+	}
+	_, _, _, gen := c.get(time.Hour)
+	c.set(gen, time.Hour, t0, true)
+	if next, any, known, _ := c.get(time.Hour); !known || !any || !next.Equal(t0) {
+		t.Fatalf("after a reading: %v %v %v", next, any, known)
+	}
+	c.earlier(time.Hour, t0.Add(time.Minute)) // later than known: no change
+	c.earlier(time.Hour, t0.Add(-time.Minute))
+	if next, _, known, _ := c.get(time.Hour); !known || !next.Equal(t0.Add(-time.Minute)) {
+		t.Fatalf("an earlier digest not remembered: %v %v", next, known)
+	}
+	if _, _, known, _ := c.get(2 * time.Hour); known {
+		t.Fatal("known for another digest period")
+	}
+	// A reading that a new notice overtook is not kept.
+	c.forget()
+	_, _, _, gen = c.get(time.Hour)
+	c.earlier(time.Hour, t0) // while reading
+	c.set(gen, time.Hour, time.Time{}, false)
+	if _, _, known, _ := c.get(time.Hour); known {
+		t.Fatal("a reading overtaken by a new notice was kept")
+	}
+	// With nothing pending, a notice makes the clock known and due.
+	_, _, _, gen = c.get(time.Hour)
+	c.set(gen, time.Hour, time.Time{}, false)
+	c.earlier(time.Hour, t0)
+	if next, any, known, _ := c.get(time.Hour); !known || !any || !next.Equal(t0) {
+		t.Fatalf("first pending digest: %v %v %v", next, any, known)
+	}
+}
