@@ -94,3 +94,15 @@ func SLASent(c *Case) func(key string) bool {
 	}
 	return func(key string) bool { return sent[key] }
 }
+
+// ClockReceived is the receipt c's SLA clock starts from (R11b): what
+// sla.Case.ClockReceived reads from SLACase(c), without converting the
+// history. The store keys its report index by it (store.ClockEntry).
+func (c *Case) ClockReceived() time.Time {
+	for _, e := range c.Events {
+		if e.Type == EventReceived || e.Type == EventOpenedByStaff {
+			return e.At
+		}
+	}
+	return c.ReceivedAt
+}

@@ -67,6 +67,18 @@ func (c *Case) EffectivePriority() string {
 	return PriorityMedium
 }
 
+// ClockReceived is the receipt the clock starts from (R11b): the first
+// received or opened_by_staff event's time, else Received. Zero means no
+// clock (a record from before receipt times were kept).
+func (c *Case) ClockReceived() time.Time {
+	for _, e := range c.Events {
+		if e.Type == EventReceived || e.Type == EventOpenedByStaff {
+			return e.At
+		}
+	}
+	return c.Received
+}
+
 // EffectiveKind is Kind with "" read as KindIncident.
 func (c *Case) EffectiveKind() string {
 	if c.Kind == "" {
@@ -162,6 +174,19 @@ func (s *Status) Targets() []*Target {
 	return out
 }
 
+// Final reports whether s no longer depends on the instant it was
+// evaluated at, for any later instant: every target's clock stopped for
+// good (a change request has none, R14). Only a new event (a reopening,
+// R11c), which rewrites the case, can change it.
+func (s *Status) Final() bool {
+	for _, t := range s.Targets() {
+		if !t.Done {
+			return false
+		}
+	}
+	return true
+}
+
 // Clock replays cases against a calendar and targets.
 type Clock struct {
 	Calendar *Calendar
@@ -199,13 +224,7 @@ func measure(cal *Calendar, segs []segment, now time.Time) {
 // Evaluate replays c's history and gives its clocks as they stand at now.
 func (k *Clock) Evaluate(c *Case, now time.Time) Status {
 	cal := k.Calendar
-	received, changedAt := c.Received, time.Time{}
-	for _, e := range c.Events {
-		if e.Type == EventReceived || e.Type == EventOpenedByStaff {
-			received = e.At
-			break
-		}
-	}
+	received, changedAt := c.ClockReceived(), time.Time{}
 	st := Status{Priority: c.EffectivePriority(), Kind: c.EffectiveKind(), State: StateNone}
 	if received.IsZero() {
 		// No receipt time (a record from before it was kept): no start,

@@ -376,6 +376,7 @@ func (l *lineTally) line(priority string) Line {
 
 // customerTally is everything gathered for one customer in the one pass.
 type customerTally struct {
+	seen      bool // a case of the customer was added
 	plan      string
 	planStart time.Time
 	planID    uint64
@@ -406,6 +407,29 @@ func standardPriorities() []string {
 // history and the run of missed months behind the compensation.
 // Cases that started after the month are left out.
 func BuildReport(opts ReportOptions, cases []ReportCase) Report {
+	b := NewReportBuilder(opts)
+	for i := range cases {
+		b.Add(&cases[i])
+	}
+	return b.Report()
+}
+
+// ReportBuilder builds a report from cases added one at a time, in any
+// order, keeping per customer only month tallies and the report month's
+// lines, not the cases: BuildReport with the cases streamed in, so a
+// caller that reads cases from a store needs no slice of all of them.
+// A caller that adds only the cases that started from some month on
+// asks NeedsBefore whether earlier ones could still change the report.
+type ReportBuilder struct {
+	opts   ReportOptions
+	loc    *time.Location
+	rep    Report
+	this   int
+	byName map[string]*customerTally
+}
+
+// NewReportBuilder starts the report opts names.
+func NewReportBuilder(opts ReportOptions) *ReportBuilder {
 	loc := opts.Location
 	if loc == nil {
 		loc = time.UTC
@@ -414,87 +438,125 @@ func BuildReport(opts ReportOptions, cases []ReportCase) Report {
 		}
 	}
 	from := time.Date(opts.Year, opts.Month, 1, 0, 0, 0, 0, loc)
-	rep := Report{
-		Year: from.Year(), Month: from.Month(), Zone: loc.String(),
-		From: from, To: from.AddDate(0, 1, 0), Now: opts.Now,
-		Customer: opts.Customer, Customers: []CustomerReport{},
+	b := &ReportBuilder{
+		opts: opts, loc: loc,
+		rep: Report{
+			Year: from.Year(), Month: from.Month(), Zone: loc.String(),
+			From: from, To: from.AddDate(0, 1, 0), Now: opts.Now,
+			Customer: opts.Customer, Customers: []CustomerReport{},
+		},
+		byName: map[string]*customerTally{},
 	}
-	this := monthIndex(rep.Year, rep.Month)
-	first := this - HistoryMonths + 1
-
-	byName := map[string]*customerTally{}
-	get := func(name string) *customerTally {
-		ct := byName[name]
-		if ct == nil {
-			ct = &customerTally{months: map[int]*monthTally{}, lines: map[string]*lineTally{}}
-			byName[name] = ct
-		}
-		return ct
-	}
+	b.this = monthIndex(b.rep.Year, b.rep.Month)
 	if opts.Customer != "" {
-		get(opts.Customer)
+		b.get(opts.Customer)
 	}
-	for i := range cases {
-		c := &cases[i]
-		if opts.Customer != "" && c.Customer != opts.Customer {
-			continue
-		}
-		st := &c.Status
-		start := st.Start.In(loc)
-		m := monthIndex(start.Year(), start.Month())
-		if m > this {
-			continue
-		}
-		ct := get(c.Customer)
-		if ct.planStart.IsZero() || st.Start.After(ct.planStart) || (st.Start.Equal(ct.planStart) && c.ID > ct.planID) {
-			ct.plan, ct.planStart, ct.planID = c.Plan, st.Start, c.ID
-		}
-		switch st.Kind {
-		case KindChange:
-			// R14: counted apart, in no incident figure.
-			if m == this {
-				ct.changes++
-			}
-			continue
-		case KindQuestion:
-			if m == this {
-				q := &ct.questions
-				q.cases++
-				q.t1.add(st.Resolution)
-				q.t2.add(st.ResolutionTier2)
-				if st.Resolution != nil && st.Resolution.Done {
-					q.answered++
-				}
-				ct.missed = appendMissed(ct.missed, c, loc)
-			}
-			continue
-		}
-		mt := ct.months[m]
-		if mt == nil {
-			mt = &monthTally{prio: map[string]*tiers{}}
-			ct.months[m] = mt
-		}
-		mt.cases++
-		pt := mt.prio[st.Priority]
-		if pt == nil {
-			pt = &tiers{}
-			mt.prio[st.Priority] = pt
-		}
-		pt.t1.add(st.Resolution)
-		pt.t2.add(st.ResolutionTier2)
+	return b
+}
+
+func (b *ReportBuilder) get(name string) *customerTally {
+	ct := b.byName[name]
+	if ct == nil {
+		ct = &customerTally{months: map[int]*monthTally{}, lines: map[string]*lineTally{}}
+		b.byName[name] = ct
+	}
+	return ct
+}
+
+// Add counts one case. Its Status is read during the call only (the
+// report keeps copies of what it shows), so the caller may reuse c.
+func (b *ReportBuilder) Add(c *ReportCase) {
+	opts, loc, this := &b.opts, b.loc, b.this
+	if opts.Customer != "" && c.Customer != opts.Customer {
+		return
+	}
+	st := &c.Status
+	start := st.Start.In(loc)
+	m := monthIndex(start.Year(), start.Month())
+	if m > this {
+		return
+	}
+	ct := b.get(c.Customer)
+	ct.seen = true
+	if ct.planStart.IsZero() || st.Start.After(ct.planStart) || (st.Start.Equal(ct.planStart) && c.ID > ct.planID) {
+		ct.plan, ct.planStart, ct.planID = c.Plan, st.Start, c.ID
+	}
+	switch st.Kind {
+	case KindChange:
+		// R14: counted apart, in no incident figure.
 		if m == this {
-			lt := ct.lines[st.Priority]
-			if lt == nil {
-				lt = &lineTally{}
-				ct.lines[st.Priority] = lt
+			ct.changes++
+		}
+		return
+	case KindQuestion:
+		if m == this {
+			q := &ct.questions
+			q.cases++
+			q.t1.add(st.Resolution)
+			q.t2.add(st.ResolutionTier2)
+			if st.Resolution != nil && st.Resolution.Done {
+				q.answered++
 			}
-			lt.add(st)
 			ct.missed = appendMissed(ct.missed, c, loc)
 		}
+		return
 	}
+	mt := ct.months[m]
+	if mt == nil {
+		mt = &monthTally{prio: map[string]*tiers{}}
+		ct.months[m] = mt
+	}
+	mt.cases++
+	pt := mt.prio[st.Priority]
+	if pt == nil {
+		pt = &tiers{}
+		mt.prio[st.Priority] = pt
+	}
+	pt.t1.add(st.Resolution)
+	pt.t2.add(st.ResolutionTier2)
+	if m == this {
+		lt := ct.lines[st.Priority]
+		if lt == nil {
+			lt = &lineTally{}
+			ct.lines[st.Priority] = lt
+		}
+		lt.add(st)
+		ct.missed = appendMissed(ct.missed, c, loc)
+	}
+}
 
-	names := make([]string, 0, len(byName))
-	for name, ct := range byName {
+// NeedsBefore reports whether cases whose clock started before the month
+// of from (in the report's zone) could still change the report, given
+// that every case that started from that month up to the report's has
+// been added (and none before it): when a listed customer's run of
+// missed months (R13) reaches back to that month, or when the one
+// customer the report is limited to has no case yet (its plan is its
+// latest case's). The history (HistoryMonths) is only complete when
+// from is at or before its first month.
+func (b *ReportBuilder) NeedsBefore(from time.Time) bool {
+	f := from.In(b.loc)
+	lo := monthIndex(f.Year(), f.Month())
+	for name, ct := range b.byName {
+		if name == b.opts.Customer && !ct.seen {
+			return true
+		}
+		m := b.this
+		for m >= lo && ct.months[m].verdict() == VerdictMissed {
+			m--
+		}
+		if m < lo {
+			return true
+		}
+	}
+	return false
+}
+
+// Report is the report of the cases added so far.
+func (b *ReportBuilder) Report() Report {
+	opts, rep, this := &b.opts, b.rep, b.this
+	first := this - HistoryMonths + 1
+	names := make([]string, 0, len(b.byName))
+	for name, ct := range b.byName {
 		active := name == opts.Customer
 		for m := range ct.months {
 			active = active || m >= first
@@ -506,8 +568,9 @@ func BuildReport(opts ReportOptions, cases []ReportCase) Report {
 		}
 	}
 	sort.Strings(names)
+	rep.Customers = make([]CustomerReport, 0, len(names))
 	for _, name := range names {
-		rep.Customers = append(rep.Customers, byName[name].report(name, this, opts.Clocks))
+		rep.Customers = append(rep.Customers, b.byName[name].report(name, this, opts.Clocks))
 	}
 	return rep
 }
