@@ -45,6 +45,13 @@ func (tx *Tx) Case(id uint64) (*cases.Case, error) {
 // the id NextCaseID gave; anything beyond it would leave a gap. The
 // caller computes the deadlines; the store calls nothing above it.
 func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
+	return tx.PutCaseFigures(c, ClockFigures{}, deadlines...)
+}
+
+// PutCaseFigures is PutCase that also keeps fig as c's figures in the
+// report index (caseclock.go), computed by the caller from c as given.
+// PutCase writes the entry without figures.
+func (tx *Tx) PutCaseFigures(c *cases.Case, fig ClockFigures, deadlines ...Deadline) error {
 	if c.ID == 0 {
 		return errors.New("put case: id 0")
 	}
@@ -83,6 +90,11 @@ func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 			return fmt.Errorf("put case %d: old record: %w", c.ID, err)
 		}
 	}
+	// Found before Put replaces the old record, which it may read.
+	oldClock, err := tx.oldClockKey(c, existed, b.Get(key))
+	if err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
+	}
 	v, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("put case %d: %w", c.ID, err)
@@ -106,6 +118,9 @@ func (tx *Tx) PutCase(c *cases.Case, deadlines ...Deadline) error {
 		}
 	}
 	if err := tx.indexParties(c.ID, old.Parties, c.Parties); err != nil {
+		return fmt.Errorf("put case %d: %w", c.ID, err)
+	}
+	if err := tx.indexClock(c, oldClock, fig); err != nil {
 		return fmt.Errorf("put case %d: %w", c.ID, err)
 	}
 	if err := tx.putSummary(c); err != nil {

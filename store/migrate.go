@@ -21,6 +21,8 @@ package store
 //	   counted once here, then kept by PutCase and PutMessage. (case_line,
 //	   the case list's lines, came later without a step: any read-write
 //	   open creates it empty, and the daemon fills it: caseline.go.)
+//	6  case_clock: the report index, every case under its clock's receipt,
+//	   built from the cases without figures (the daemon adds them)
 
 import (
 	"encoding/binary"
@@ -49,6 +51,8 @@ func migrate(tx *bolt.Tx, from uint64) error {
 			err = migrateV3toV4(tx)
 		case 4:
 			err = migrateV4toV5(tx)
+		case 5:
+			err = migrateV5toV6(tx)
 		default:
 			err = errors.New("no migration step known")
 		}

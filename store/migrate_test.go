@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -112,6 +114,20 @@ func TestMigrateV1(t *testing.T) {
 		}
 		return nil
 	})
+	// Every case is in the report index (schema 5), without figures.
+	var clock []uint64
+	view(t, db, func(tx *Tx) error {
+		return tx.ForEachClockEntry(time.Time{}, time.Now(), func(e *ClockEntry) error {
+			if len(e.Stamp) != 0 || len(e.Data) != 0 {
+				t.Errorf("case %d migrated with figures", e.ID)
+			}
+			clock = append(clock, e.ID)
+			return nil
+		})
+	})
+	if slices.Sort(clock); !reflect.DeepEqual(clock, []uint64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("report index after migration: %v", clock)
+	}
 	// A new case after the migration is indexed by PutCase.
 	update(t, db, func(tx *Tx) error {
 		id, _ := tx.NextCaseID()

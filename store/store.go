@@ -50,6 +50,12 @@
 //	                   cases each party address is in (schema 4, portal)
 //	case_summary       uint64 case id → JSON CaseSummary: what a case list
 //	                   shows, without decoding the case's history (schema 4)
+//	case_clock         ts of the SLA clock's receipt (R11b), uint64 case id
+//	                   → flags (1: machine), uvarint len + customer,
+//	                   uvarint len + stamp, the figures (sla.AppendFigures;
+//	                   none while open): the report index (schema 6,
+//	                   caseclock.go); meta "clock_figures_version" is the
+//	                   stamp every entry has once the daemon refreshed them
 //	portal_session     sha256(session token) → JSON PortalSession
 //	portal_signin      sha256(sign-in token) → JSON PortalSignIn; deleted
 //	                   when used (single use) or expired
@@ -83,7 +89,7 @@ import (
 // schemaVersion is the layout this binary reads and writes. Raise it with a
 // migration step in migrate (migrate.go) whenever a bucket or encoding
 // changes.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // Bucket names. Constants (strings), not []byte vars, so that the package
 // keeps no mutable state.
@@ -109,6 +115,7 @@ const (
 	bucketNoticeDigest  = "notice_digest"
 	bucketCaseParty     = "case_party"
 	bucketCaseSummary   = "case_summary"
+	bucketCaseClock     = "case_clock"
 	bucketPortalSession = "portal_session"
 	bucketPortalSignIn  = "portal_signin"
 	bucketPortalRevoked = "portal_revoked"
@@ -126,7 +133,7 @@ func allBuckets() []string {
 		bucketOutbox, bucketOutboxRaw, bucketOutboxDue, bucketAutoMail,
 		bucketAutoMailTime, bucketUndeliverable, bucketCaseCustomer,
 		bucketDeadline, bucketDeadlineCase, bucketNoticeDigest,
-		bucketCaseParty, bucketCaseSummary,
+		bucketCaseParty, bucketCaseSummary, bucketCaseClock,
 		bucketPortalSession, bucketPortalSignIn, bucketPortalRevoked,
 		bucketCaseLine,
 	}
