@@ -175,6 +175,9 @@ type runtime struct {
 	hmacKey   []byte
 	domain    string
 	clocks    *sla.Clocks
+	// stamp is clocks.Fingerprint(), the version of the report figures
+	// putCase keeps (reportindex.go).
+	stamp string
 	// follow makes the portal's "follow your case" link of a case for an
 	// address; nil when the portal is off.
 	follow func(caseID uint64, email string) string
@@ -193,6 +196,8 @@ type Daemon struct {
 	digests digestClock
 	// linesKick asks for the case list lines' rebuild (caselines.go).
 	linesKick chan struct{}
+	// figuresKick restarts the report figures' refresh after a reload.
+	figuresKick chan struct{}
 	// failures counts failed commits per mail (see commitFailed).
 	failures failureCounts
 	// commitFault, set only by tests before Run, fails the commit of the
@@ -241,7 +246,7 @@ func Open(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), linesKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
+	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), linesKick: make(chan struct{}, 1), figuresKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
 	d.ops = newOps(d, opts.Version)
 	rt, err := d.newRuntime(opts)
 	if err != nil {
@@ -291,6 +296,7 @@ func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 	if opts.Portal.Listen != "" && opts.Portal.BaseURL != "" {
 		follow = portal.CaseLinker(opts.Portal.BaseURL, key, d.now)
 	}
+	clocks := defaultClocks(opts)
 	return &runtime{
 		follow:    follow,
 		opts:      opts,
@@ -299,7 +305,8 @@ func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 		sender:    mail.NewSender(opts.SMTP, opts.Log.With("component", "smtp")),
 		hmacKey:   key,
 		domain:    domain,
-		clocks:    defaultClocks(opts),
+		clocks:    clocks,
+		stamp:     clocks.Fingerprint(),
 	}, nil
 }
 
@@ -336,6 +343,13 @@ func (d *Daemon) Reload(opts Options) error {
 	select {
 	case d.linesKick <- struct{}{}:
 	default:
+	}
+	if rt.stamp != old.stamp {
+		// Figures kept under the old clocks are stale: recompute them.
+		select {
+		case d.figuresKick <- struct{}{}:
+		default:
+		}
 	}
 	d.watchOAuth(opts)
 	d.checkCredentialExpiry()
@@ -411,6 +425,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.runEscalations(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.runCaseLines(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runClockRefresh(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.runCredentialWatch(ctx) }()
 	go func() {

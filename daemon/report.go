@@ -55,14 +55,19 @@ func ParseMonth(s string) (int, time.Month, error) {
 	return t.Year(), t.Month(), nil
 }
 
-// BuildReport evaluates the cases of tx at now, each with its customer's
-// clock, and builds the report args asks for. It reads every case once
-// (only the named customer's, through the customer index, when args names
-// one): the compensation looks back as far as the cases go, so every
-// month up to the report's is needed. A case received after the month is
-// read but not evaluated: its clock starts at or after its receipt (R8).
-// Machine cases count nowhere. onCase, if not nil, is called per case
-// read (progress).
+// BuildReport builds the report args asks for from the cases of tx,
+// each evaluated at now with its customer's clock. It reads the store's
+// report index (store.ClockEntry, reportindex.go), not every case: the
+// cases whose clock started in the twelve months of the history
+// (sla.HistoryMonths, ending with the report's), then, a year at a time,
+// earlier ones only while a listed customer's run of missed months
+// (R13's compensation) reaches back that far, or while the one customer
+// the report is limited to has no case yet (its plan). A closed case
+// counts with the figures kept in the index when they were computed
+// under these clocks (the stamp is clocks.Fingerprint); every other case
+// is read and replayed. The report is the one a replay of every case
+// gives (TestReportEqualsReplay). Machine cases count nowhere. onCase,
+// if not nil, is called per index entry read (progress).
 func BuildReport(tx *store.Tx, clocks *sla.Clocks, args ReportArgs, now time.Time, onCase func()) (*sla.Report, error) {
 	year, month, err := ParseMonth(args.Month)
 	if err != nil {
@@ -72,37 +77,16 @@ func BuildReport(tx *store.Tx, clocks *sla.Clocks, args ReportArgs, now time.Tim
 		return nil, errors.New("report: no SLA clock")
 	}
 	loc := clocks.Default.Calendar.Location()
-	end := time.Date(year, month+1, 1, 0, 0, 0, 0, loc)
-	var rcs []sla.ReportCase
-	fn := func(c *cases.Case) error {
-		if onCase != nil {
-			onCase()
-		}
-		if !c.ReceivedAt.Before(end) {
-			return nil
-		}
-		sc, ok := cases.SLACase(c)
-		if !ok {
-			return nil
-		}
-		rcs = append(rcs, sla.ReportCase{
-			ID: c.ID, Customer: c.Customer, Plan: c.Plan, Subject: c.Subject,
-			Status: clocks.For(c.Customer).Evaluate(sc, now),
-		})
-		return nil
-	}
-	if args.Customer != "" {
-		err = tx.ForEachCaseOfCustomer(args.Customer, fn)
-	} else {
-		err = tx.ForEachCase("", fn)
-	}
-	if err != nil {
+	from := time.Date(year, month, 1, 0, 0, 0, 0, loc)
+	b := sla.NewReportBuilder(sla.ReportOptions{
+		Year: year, Month: month, Location: loc, Now: now, Customer: args.Customer, Clocks: clocks,
+	})
+	r := newReportReader(tx, clocks, args.Customer, now, b, onCase)
+	if err := r.read(from.AddDate(0, -(sla.HistoryMonths-1), 0), from.AddDate(0, 1, 0)); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	r := sla.BuildReport(sla.ReportOptions{
-		Year: year, Month: month, Location: loc, Now: now, Customer: args.Customer, Clocks: clocks,
-	}, rcs)
-	return &r, nil
+	rep := b.Report()
+	return &rep, nil
 }
 
 // answerReport serves "report" and "report.mail". A report reads in one

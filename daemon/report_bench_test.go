@@ -12,8 +12,11 @@ import (
 )
 
 // BenchmarkBuildReport100k: the month's report over a store of 100,000
-// cases (what `deskd report` does on a stopped store or in the daemon),
-// beside the limit it chases: reading and decoding every case once.
+// cases spread over twelve months (what `deskd report` does on a stopped
+// store or in the daemon), written with their report figures as the
+// daemon writes them (putCase), beside what it replaced in the same run:
+// the replay of every case (replayReport), and reading and decoding every
+// case once.
 //
 //	go test -run '^$' -bench BuildReport100k -benchtime 3x ./daemon/
 func BenchmarkBuildReport100k(b *testing.B) {
@@ -24,6 +27,9 @@ func BenchmarkBuildReport100k(b *testing.B) {
 	}
 	defer db.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
+	clocks := defaultClocks(Options{})
+	stamp := clocks.Fingerprint()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, amsterdam)
 	start := time.Date(2025, 12, 1, 0, 0, 0, 0, amsterdam)
 	prios := []cases.Priority{cases.PriorityUrgent, cases.PriorityHigh, cases.PriorityMedium, cases.PriorityLow}
 	err = db.Update(func(tx *store.Tx) error {
@@ -47,7 +53,7 @@ func BenchmarkBuildReport100k(b *testing.B) {
 				c.Status, c.ClosedAt = cases.StatusClosed, closed
 				c.Events = append(c.Events, cases.Event{At: closed, Type: cases.EventClosed})
 			}
-			if err := tx.PutCase(c); err != nil {
+			if err := tx.PutCaseFigures(c, caseFigures(clocks, stamp, c, now)); err != nil {
 				return err
 			}
 		}
@@ -56,12 +62,25 @@ func BenchmarkBuildReport100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	clocks := defaultClocks(Options{})
-	now := time.Date(2026, 12, 2, 12, 0, 0, 0, amsterdam)
 	b.Run("report", func(b *testing.B) {
 		for b.Loop() {
 			err := db.View(func(tx *store.Tx) error {
 				r, err := BuildReport(tx, clocks, ReportArgs{Month: "2026-11"}, now, nil)
+				if err == nil && len(r.Customers) != 40 {
+					err = fmt.Errorf("%d customers", len(r.Customers))
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "cases/s")
+	})
+	b.Run("replay", func(b *testing.B) {
+		for b.Loop() {
+			err := db.View(func(tx *store.Tx) error {
+				r, err := replayReport(tx, clocks, ReportArgs{Month: "2026-11"}, now)
 				if err == nil && len(r.Customers) != 40 {
 					err = fmt.Errorf("%d customers", len(r.Customers))
 				}

@@ -334,10 +334,11 @@ func queueMail(tx *store.Tx, rt *runtime, c *cases.Case, m *cases.OutMail, r *re
 	return nil
 }
 
-// putCase stores c in tx with its SLA deadlines and its case list line
-// at now, which the daemon computes (the store calls nothing above it).
+// putCase stores c in tx with its SLA deadlines, its figures for the
+// report index (caseFigures) and its case list line at now, which the
+// daemon computes (the store calls nothing above it).
 func (d *Daemon) putCase(tx *store.Tx, rt *runtime, c *cases.Case, now time.Time) error {
-	if err := tx.PutCase(c, rt.deadlinesOf(c, now)...); err != nil {
+	if err := tx.PutCaseFigures(c, caseFigures(rt.clocks, rt.stamp, c, now), rt.deadlinesOf(c, now)...); err != nil {
 		return err
 	}
 	return putCaseLine(tx, rt, c, now)

@@ -92,18 +92,9 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	var bar *progress.Bar
 	err = query(loc, req, &rep, func(tx *store.Tx) (any, error) {
 		// Only the stopped store's path does the work here; the daemon
-		// does it on its side.
-		var total int64
-		if *customer == "" {
-			counts, err := tx.CountCases()
-			if err != nil {
-				return nil, err
-			}
-			for _, n := range counts {
-				total += int64(n)
-			}
-		}
-		bar = progress.New(stderr, total, "cases", "read")
+		// does it on its side. How many cases the report reads depends
+		// on the months it must go back (daemon.BuildReport): no total.
+		bar = progress.New(stderr, 0, "cases", "read")
 		return daemon.BuildReport(tx, clocks, req.ReportArgs, time.Now(), func() { bar.Add(1) })
 	})
 	bar.Finish()

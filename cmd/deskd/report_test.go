@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,7 +201,9 @@ func TestReportCLIStoppedStore(t *testing.T) {
 
 	out, stderr := reportCLI("--format", "json")
 	checkMarch(t, out)
-	if !strings.Contains(stderr, "read 10/10 cases") {
+	// The report reads the cases of the months it shows (the store's
+	// report index), so the count has no total.
+	if !regexp.MustCompile(`read [1-9][0-9]* cases`).MatchString(stderr) {
 		t.Errorf("progress on stderr: %q", stderr)
 	}
 
