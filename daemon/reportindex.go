@@ -170,9 +170,15 @@ func receiptFloor(clocks *sla.Clocks, t time.Time) time.Time {
 	return time.Time{}
 }
 
-// refreshBatch is how many cases one refresh transaction recomputes: a
-// few milliseconds of the writer at a time, so ingest is not held up.
-const refreshBatch = 500
+// A refresh transaction recomputes up to refreshBatch cases and stops
+// after refreshHold: the writer is held for tens of milliseconds at a
+// time, so ingest waits little, while the cost of a commit (which grows
+// with the store: bbolt writes its freelist each time) is shared by
+// hundreds of cases.
+const (
+	refreshBatch = 5000
+	refreshHold  = 50 * time.Millisecond
+)
 
 // refreshLogEvery is how often (in cases) a long refresh logs progress.
 const refreshLogEvery = 100_000
@@ -202,27 +208,34 @@ func (d *Daemon) refreshClockFigures(ctx context.Context) error {
 			return ctx.Err()
 		}
 		now := d.now()
-		var next []byte
+		var last []byte
 		var count int
+		var more bool
 		err := d.db.Update(func(tx *store.Tx) error {
-			ids, nx, err := tx.StaleClockEntries(stamp, after, refreshBatch)
+			stale, err := tx.StaleClockEntries(stamp, after, refreshBatch)
 			if err != nil {
 				return err
 			}
-			for _, id := range ids {
-				c, err := tx.Case(id)
+			more, count, last = len(stale) == refreshBatch, 0, after
+			held := time.Now()
+			for _, e := range stale {
+				if count > 0 && time.Since(held) > refreshHold {
+					more = true // the rest in the next transaction
+					break
+				}
+				c, err := tx.Case(e.ID)
 				if err != nil {
 					return err
 				}
 				if c == nil {
-					return fmt.Errorf("report index names case %d, which does not exist", id)
+					return fmt.Errorf("report index names case %d, which does not exist", e.ID)
 				}
 				if err := tx.PutClockFigures(c, caseFigures(rt.clocks, stamp, c, now)); err != nil {
 					return err
 				}
+				count, last = count+1, e.Key
 			}
-			next, count = nx, len(ids)
-			if nx == nil {
+			if !more {
 				return tx.SetClockFiguresVersion(stamp)
 			}
 			return nil
@@ -234,7 +247,8 @@ func (d *Daemon) refreshClockFigures(ctx context.Context) error {
 			d.log.Info("report figures refreshing", "cases", n+count, "sla_version", stamp)
 		}
 		n += count
-		if after = next; after == nil {
+		after = last
+		if !more {
 			d.log.Info("report figures refreshed", "cases", n, "sla_version", stamp, "took", time.Since(began).Round(time.Millisecond))
 			return nil
 		}

@@ -230,14 +230,20 @@ func (tx *Tx) FirstClockReceived() (first time.Time, ok bool, err error) {
 	return parseTS(k), true, nil
 }
 
-// StaleClockEntries returns the ids of up to limit entries after the
-// key after (nil: from the first) whose stamp is not stamp, machine
-// cases excepted, and the key to continue after; next is nil when the
-// index has no more entries.
-func (tx *Tx) StaleClockEntries(stamp string, after []byte, limit int) (ids []uint64, next []byte, err error) {
+// StaleClockEntry is an entry whose figures are not under the stamp
+// asked for: its case, and its key, to continue after.
+type StaleClockEntry struct {
+	ID  uint64
+	Key []byte
+}
+
+// StaleClockEntries returns up to limit entries after the key after
+// (nil: from the first) whose stamp is not stamp, machine cases
+// excepted, in key order; fewer than limit means there are no more.
+func (tx *Tx) StaleClockEntries(stamp string, after []byte, limit int) ([]StaleClockEntry, error) {
 	b, err := tx.bucket(bucketCaseClock)
 	if err != nil {
-		return nil, nil, fmt.Errorf("report index: %w", err)
+		return nil, fmt.Errorf("report index: %w", err)
 	}
 	c := b.Cursor()
 	var k, v []byte
@@ -246,19 +252,17 @@ func (tx *Tx) StaleClockEntries(stamp string, after []byte, limit int) (ids []ui
 	} else if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
 		k, v = c.Next()
 	}
+	var out []StaleClockEntry
 	var e ClockEntry
-	for ; k != nil; k, v = c.Next() {
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
 		if err := parseClockEntry(k, v, &e); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if !e.Machine && string(e.Stamp) != stamp {
-			ids = append(ids, e.ID)
-		}
-		if len(ids) >= limit {
-			return ids, bytes.Clone(k), nil
+			out = append(out, StaleClockEntry{ID: e.ID, Key: bytes.Clone(k)})
 		}
 	}
-	return ids, nil, nil
+	return out, nil
 }
 
 // keyClockFiguresVersion in meta is the stamp under which every entry of

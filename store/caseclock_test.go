@@ -70,14 +70,14 @@ func TestReportIndex(t *testing.T) {
 		if first, ok, err := tx.FirstClockReceived(); err != nil || !ok || !first.Equal(h(1)) {
 			t.Errorf("first receipt %v %v %v", first, ok, err)
 		}
-		ids, next, err := tx.StaleClockEntries("v1", nil, 1)
-		if err != nil || !reflect.DeepEqual(ids, []uint64{1}) || next == nil {
-			t.Errorf("stale, first batch: %v %x %v", ids, next, err)
+		stale, err := tx.StaleClockEntries("v1", nil, 1)
+		if err != nil || len(stale) != 1 || stale[0].ID != 1 {
+			t.Errorf("stale, first batch: %+v %v", stale, err)
 		}
 		// Case 2 is current and case 4 a machine's: only 3 is left.
-		ids, next, err = tx.StaleClockEntries("v1", next, 10)
-		if err != nil || !reflect.DeepEqual(ids, []uint64{3}) || next != nil {
-			t.Errorf("stale, rest: %v %x %v", ids, next, err)
+		stale, err = tx.StaleClockEntries("v1", stale[0].Key, 10)
+		if err != nil || len(stale) != 1 || stale[0].ID != 3 {
+			t.Errorf("stale, rest: %+v %v", stale, err)
 		}
 		// PutCase without figures (case 1 to 3 above) cleared the version
 		// before it was set; it stays set now.
