@@ -2,9 +2,10 @@ package portal
 
 import (
 	"net/http"
-	"strings"
 
 	"golang.org/x/text/language"
+
+	"deskd/internal/i18n"
 )
 
 // The portal speaks Dutch and English. A page's language is, first to
@@ -15,14 +16,11 @@ var langMatcher = language.NewMatcher([]language.Tag{language.Dutch, language.En
 
 const langCookie = "deskd_lang"
 
-func normLang(s string) string {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "nl", "nl-nl", "nl-be", "dutch":
-		return "nl"
-	case "en", "en-gb", "en-us", "english":
-		return "en"
-	}
-	return ""
+// normLang is the language deskd speaks for tag (i18n.Parse), or "" when
+// it speaks none of it, so that pickLang tries the next source.
+func normLang(tag string) string {
+	l, _ := i18n.Parse(tag)
+	return l
 }
 
 // pickLang chooses the page's language; customerLang may be "".
@@ -52,9 +50,11 @@ func pickLang(w http.ResponseWriter, r *http.Request, customerLang, fallback str
 	return "nl"
 }
 
-// text holds every string a page shows, per language.
-var text = map[string]map[string]string{
+// text holds every string a page shows, per language, in the one
+// wording scheme (internal/i18n).
+var text = i18n.Catalog{
 	"en": {
+		"link.hidden":             "[link to this case]",
 		"title":                   "Support cases",
 		"skip":                    "Skip to content",
 		"signin.title":            "Sign in",
@@ -243,14 +243,12 @@ var text = map[string]map[string]string{
 		"ev.solved_wish":          "U vroeg om te sluiten",
 		"lang.other":              "English",
 		"footer":                  "Supportportaal",
+		"link.hidden":             "[link naar deze case]",
 	},
 }
 
 // T returns the text of key in lang (the key itself when missing, which a
 // test catches).
 func T(lang, key string) string {
-	if s, ok := text[lang][key]; ok {
-		return s
-	}
-	return key
+	return text.Text(lang, key)
 }

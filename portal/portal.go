@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,9 @@ type Server struct {
 	static http.Handler
 	limits *limiter
 	signin chan signInRequest
+	// followLinks matches this portal's case links in a mail's text
+	// (hideFollowLinks).
+	followLinks *regexp.Regexp
 }
 
 //go:embed web
@@ -122,8 +126,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, keys: deriveKeys(cfg.Key), base: base, secure: base.Scheme == "https",
 		now: cfg.Now, log: cfg.Log,
-		limits: newLimiter(cfg.SignInPerAddress, cfg.SignInPerIP),
-		signin: make(chan signInRequest, 256),
+		limits:      newLimiter(cfg.SignInPerAddress, cfg.SignInPerIP),
+		signin:      make(chan signInRequest, 256),
+		followLinks: regexp.MustCompile(regexp.QuoteMeta(base.String()+"/c/") + `[^\s<>"'()\[\]]+`),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -387,3 +387,34 @@ func TestSignInLimiterBounds(t *testing.T) {
 		t.Error("the next window did not start empty")
 	}
 }
+
+// A follow link deskd mailed one party, in its own mail or quoted in a
+// reply, is not shown to another who may see the case (a named contact
+// sees every case of the customer, R1): the page shows a label instead.
+func TestFollowLinksHidden(t *testing.T) {
+	f := newFixture(t)
+	c := newCase("acme", "Bob's printer", "bob@acme.example")
+	bobLink := f.srv.CaseLink(1, "bob@acme.example")
+	otherLink := "http://portal.test/c/AAAA-bbbb_CCCC.dddd"
+	kase := f.addCase(c,
+		inMsg("bob@acme.example", "printer broken"),
+		outMsg("ack", "We received your question.\n\nFollow your case online:\n"+bobLink+"\n", cases.VisibilityCustomer),
+		inMsg("bob@acme.example", "Still broken.\n\n> Follow your case online:\n> "+otherLink+"\n> thanks"),
+	)
+	if kase.ID != 1 {
+		t.Fatalf("case %d, the link was made for case 1", kase.ID)
+	}
+	ann := f.client()
+	ann.signIn("ann@acme.example") // Acme's named contact
+	code, page := ann.get("/cases/" + itoa(kase.ID))
+	if code != 200 || !strings.Contains(page, "printer broken") {
+		t.Fatalf("named contact's case page: %d\n%s", code, page)
+	}
+	token := strings.TrimPrefix(bobLink, "http://portal.test/c/")
+	if strings.Contains(page, token) || strings.Contains(page, "AAAA-bbbb_CCCC.dddd") {
+		t.Errorf("another party's follow link shown on the page")
+	}
+	if n := strings.Count(page, "[link to this case]"); n != 2 {
+		t.Errorf("%d labels for 2 hidden links", n)
+	}
+}

@@ -504,6 +504,22 @@ func (s *Server) fromLabel(v *viewer, c *cases.Case, m *cases.Message) string {
 	return name
 }
 
+// hideFollowLinks replaces the portal's case links in a shown mail by a
+// label. Every mail deskd sends a customer carries the follow link made
+// for its recipient, and replies quote it; everyone who may see the case
+// would otherwise see links made for others. They are read-only and
+// scoped to this case, so they would open nothing beyond this page, but a
+// capability made for one person is not shown to another. (In sanitised
+// HTML the label lands in text or in an attribute's quoted value: it has
+// no quote or angle bracket.)
+func (s *Server) hideFollowLinks(b body, lang string) body {
+	label := T(lang, "link.hidden")
+	b.Text = s.followLinks.ReplaceAllLiteralString(b.Text, label)
+	b.Quoted = s.followLinks.ReplaceAllLiteralString(b.Quoted, label)
+	b.HTML = template.HTML(s.followLinks.ReplaceAllLiteralString(string(b.HTML), label))
+	return b
+}
+
 func (s *Server) messageView(tx *store.Tx, v *viewer, c *cases.Case, i int, m *cases.Message) (msgView, error) {
 	mv := msgView{
 		Anchor: "m" + strconv.Itoa(i), From: s.fromLabel(v, c, m), Out: m.Direction == cases.DirectionOut,
@@ -521,6 +537,7 @@ func (s *Server) messageView(tx *store.Tx, v *viewer, c *cases.Case, i int, m *c
 			mv.HTMLOnly = true
 		}
 	}
+	mv.Body = s.hideFollowLinks(mv.Body, v.lang)
 	for j, a := range m.Attachments {
 		mv.Attachments = append(mv.Attachments, attView{
 			Name: safeFilename(a.Filename), Type: a.ContentType, Size: humanSize(a.Size),
