@@ -193,8 +193,13 @@ type SMTP struct {
 	GiveUpAfter  time.Duration `mapstructure:"give_up_after"`
 	RetryInitial time.Duration `mapstructure:"retry_initial"`
 	RetryMax     time.Duration `mapstructure:"retry_max"`
-	// Timeout bounds one SMTP session (connect to QUIT).
+	// Timeout bounds every step of an SMTP session (connect, each
+	// command, the data transfer).
 	Timeout time.Duration `mapstructure:"timeout"`
+	// IdleTimeout is how long a connection to the relay stays open
+	// without a mail to send; the next mail reuses it (RSET first).
+	// 0 closes each connection after its mail.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// InsecureSkipVerify: see IMAP.InsecureSkipVerify.
 	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
 }
@@ -612,6 +617,7 @@ func defaults() Config {
 			RetryInitial: time.Minute,
 			RetryMax:     time.Hour,
 			Timeout:      30 * time.Second,
+			IdleTimeout:  30 * time.Second,
 		},
 		OAuth2: OAuth2{
 			// Exchange and Google warn 14 days ahead too, but only in

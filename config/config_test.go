@@ -98,6 +98,7 @@ func TestDefault(t *testing.T) {
 		{"smtp.retry_initial", c.SMTP.RetryInitial, time.Minute},
 		{"smtp.retry_max", c.SMTP.RetryMax, time.Hour},
 		{"smtp.timeout", c.SMTP.Timeout, 30 * time.Second},
+		{"smtp.idle_timeout", c.SMTP.IdleTimeout, 30 * time.Second},
 		{"support.name", c.Support.Name, "Support"},
 		{"support.token_prefix", c.Support.TokenPrefix, "Case"},
 		{"support.reopen_window", c.Support.ReopenWindow, 14 * 24 * time.Hour},
@@ -739,6 +740,7 @@ func TestValidationRules(t *testing.T) {
 		{"smtp.retry_initial", "exceeds smtp.retry_max", func(c *Config) { c.SMTP.RetryInitial = 2 * time.Hour }},
 		{"smtp.retry_max", "positive", func(c *Config) { c.SMTP.RetryMax = 0 }},
 		{"smtp.timeout", "positive", func(c *Config) { c.SMTP.Timeout = 0 }},
+		{"smtp.idle_timeout", "not be negative", func(c *Config) { c.SMTP.IdleTimeout = -time.Second }},
 
 		{"support.address", "required", func(c *Config) { c.Support.Address = "" }},
 		{"support.address", "not an e-mail address", func(c *Config) { c.Support.Address = "Support <support@example.com>" }},

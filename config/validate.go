@@ -230,6 +230,9 @@ func (c *Config) validateSMTP(v *validator) {
 		v.add("smtp.retry_initial", "%v exceeds smtp.retry_max %v", s.RetryInitial, s.RetryMax)
 	}
 	v.positive("smtp.timeout", s.Timeout)
+	if s.IdleTimeout < 0 {
+		v.add("smtp.idle_timeout", "must not be negative (0 closes each connection after its mail), not %v", s.IdleTimeout)
+	}
 }
 
 // validateOAuth2 checks the oauth2 section when imap.auth or smtp.auth

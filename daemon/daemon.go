@@ -335,6 +335,9 @@ func (d *Daemon) Reload(opts Options) error {
 		return err
 	}
 	d.rt.Store(rt)
+	// The old runtime's kept SMTP connections end (a send in flight on
+	// one finishes first); the new sender opens its own.
+	old.sender.Close()
 	// The calendar or the targets may have changed: every deadline with them.
 	if err := d.reindexDeadlines(); err != nil {
 		d.log.Error("reload: sla deadline index not rebuilt", "err", err)

@@ -14,9 +14,11 @@ import (
 // SIGTERM must end the process within 10 s.
 const sendGrace = 7 * time.Second
 
-// outboxWorkers is how many mails are handed to the SMTP server at once.
-// The relay's own work (its queue file, its flush to disk) dominates a
-// send; several connections in parallel overlap those waits.
+// outboxWorkers is how many mails are handed to the SMTP server at once,
+// each worker on a connection the sender keeps open between mails
+// (smtp.idle_timeout). The relay's own work (its queue file, its flush to
+// disk) dominates a send; several connections in parallel overlap those
+// waits.
 const outboxWorkers = 4
 
 // attempt is the outcome of one delivery attempt, waiting to be recorded.
@@ -91,6 +93,7 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 		workers.Wait()
 		close(attempts)
 		<-recorderDone
+		d.rt.Load().sender.Close() // QUIT on the kept connections
 	}()
 
 	// inFlight keeps an entry from being handed out again until the
@@ -195,7 +198,15 @@ func (d *Daemon) send(ctx context.Context, e *store.OutboxEntry) attempt {
 		var se *mail.SendError
 		switch {
 		case re != nil:
-			a.rejected = re.Rejected
+			// Only refusals for good make an address undeliverable.
+			for addr, why := range re.Rejected {
+				if !mail.IsTemporary(why) {
+					if a.rejected == nil {
+						a.rejected = map[string]error{}
+					}
+					a.rejected[addr] = why
+				}
+			}
 		case errors.As(err, &se) && se.Op == "rcpt":
 			// The only recipient was refused for good.
 			a.rejected = map[string]error{}

@@ -177,8 +177,19 @@ const backlogSize = 2000
 // (OnDecision) and every acknowledgement has been handed to Postfix
 // (OnSent with Err == nil). Filling the inbox (pipelined IMAP APPEND) is
 // not timed; every iteration gets a fresh stack and store.
+//
+// Two runs: group=64 is deskd's default (imap.commit_batch 64: up to 64
+// mails decided and committed in one transaction and moved with one
+// command); group=1 commits every mail alone, as deskd did before group
+// commit, for comparison in the same run.
 func BenchmarkBacklog2000(b *testing.B) {
 	skipWithoutMailstack(b)
+	for _, group := range []int{64, 1} {
+		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) { backlog2000(b, group) })
+	}
+}
+
+func backlog2000(b *testing.B, group int) {
 	custs := benchCustomers(400)
 	var sumDecided, sumSent, sumFirst time.Duration
 	for i := 0; i < b.N; i++ {
@@ -186,6 +197,7 @@ func BenchmarkBacklog2000(b *testing.B) {
 		stack := benchStack(b, custs)
 		stack.AppendIMAP(b, support, "INBOX", backlog(custs, backlogSize, fmt.Sprintf("bl%d", i))...)
 		opts := benchOptions(b, stack, custs)
+		opts.IMAP.CommitBatch = group
 
 		var (
 			decided, sentOK, sentErr atomic.Int64

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,18 +38,42 @@ type SMTPConfig struct {
 	HELO string
 	// Timeout bounds every network step (dial, each command, the data
 	// transfer); 0 means one minute.
-	Timeout            time.Duration
+	Timeout time.Duration
+	// IdleTimeout is how long a connection is kept for the next mail
+	// after its last one; 0 closes each connection after its mail.
+	IdleTimeout        time.Duration
 	InsecureSkipVerify bool
 	// RootCAs overrides the system roots (tests use a self-signed cert).
 	RootCAs *x509.CertPool
 }
 
-// Sender delivers mails over SMTP. It opens one connection per Send: deskd
-// sends few mails, and a fresh connection cannot be half-broken by an earlier
-// failure. Connection reuse can come later behind the same API.
+// Sender delivers mails over SMTP. It keeps the connections it opened
+// (up to maxIdleConns) for the next mails, for IdleTimeout: a mail on a
+// kept connection begins with RSET, which also proves the connection still
+// works; one that does not is closed and the mail goes on a new one.
+// Several Sends may run at once, each on its own connection.
 type Sender struct {
 	cfg SMTPConfig
 	log *slog.Logger
+
+	mu     sync.Mutex
+	idle   []*smtpConn // most recently used last
+	closed bool
+}
+
+// maxIdleConns is how many connections a Sender keeps: the outbox's
+// workers, with room to spare.
+const maxIdleConns = 8
+
+// smtpConn is one signed-in session with the relay.
+type smtpConn struct {
+	conn net.Conn
+	c    *smtp.Client
+	// timer closes the connection when it stayed idle for IdleTimeout.
+	timer *time.Timer
+	// dead is set when the connection was closed under a step (its
+	// context ended): it is never kept.
+	dead bool
 }
 
 // NewSender returns a Sender for cfg. log may be nil.
@@ -60,6 +85,74 @@ func NewSender(cfg SMTPConfig, log *slog.Logger) *Sender {
 		cfg.Timeout = time.Minute
 	}
 	return &Sender{cfg: cfg, log: log.With("smtp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))}
+}
+
+// Close ends the kept connections (QUIT) and keeps none from now on; a
+// Send in flight still finishes, on its own connection.
+func (s *Sender) Close() {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, sc := range idle {
+		sc.timer.Stop()
+		sc.quit(s.cfg.Timeout)
+	}
+}
+
+// take returns a kept connection, the most recently used, or nil.
+func (s *Sender) take() *smtpConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.idle) > 0 {
+		sc := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if sc.timer.Stop() {
+			return sc
+		}
+		// Its idle time ran out just now: the timer closes it.
+	}
+	return nil
+}
+
+// keep puts sc back for the next mail, or ends it when the Sender keeps no
+// connections (closed, IdleTimeout 0, enough kept).
+func (s *Sender) keep(sc *smtpConn) {
+	if sc.dead {
+		sc.c.Close()
+		return
+	}
+	s.mu.Lock()
+	if s.closed || s.cfg.IdleTimeout <= 0 || len(s.idle) >= maxIdleConns {
+		s.mu.Unlock()
+		sc.quit(s.cfg.Timeout)
+		return
+	}
+	sc.timer = time.AfterFunc(s.cfg.IdleTimeout, func() { s.expire(sc) })
+	s.idle = append(s.idle, sc)
+	s.mu.Unlock()
+}
+
+// expire ends sc after its idle time, unless a Send took it meanwhile.
+func (s *Sender) expire(sc *smtpConn) {
+	s.mu.Lock()
+	i := slices.Index(s.idle, sc)
+	if i >= 0 {
+		s.idle = slices.Delete(s.idle, i, i+1)
+	}
+	s.mu.Unlock()
+	if i >= 0 {
+		s.log.Debug("closing idle smtp connection", "idle", s.cfg.IdleTimeout)
+		sc.quit(s.cfg.Timeout)
+	}
+}
+
+// quit says goodbye and closes, within timeout.
+func (sc *smtpConn) quit(timeout time.Duration) {
+	_ = sc.conn.SetDeadline(time.Now().Add(timeout))
+	if err := sc.c.Quit(); err != nil {
+		sc.c.Close()
+	}
 }
 
 // SendError is every error Send returns (a *RecipientsError aside). Op says
@@ -198,86 +291,188 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom string, recipients []str
 	return err
 }
 
-// send is one SMTP session delivering raw.
+// send delivers raw on a kept connection (after an RSET that proves it
+// still works) or a new one. A kept connection that fails before the
+// message's final "." was sent (the relay closed it while it was idle,
+// say) cannot have delivered anything: the mail goes again on a new
+// connection, once.
 func (s *Sender) send(ctx context.Context, envelopeFrom string, rcpts []string, raw []byte) error {
-	conn, err := s.dial(ctx)
+	sc, kept, err := s.conn(ctx)
 	if err != nil {
 		return err
 	}
-	// Close the connection when ctx ends: that unblocks any read or write,
-	// which a deadline alone would not (go-smtp resets deadlines per command).
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	defer conn.Close()
-	// wrap reports the context's error rather than "use of closed network
-	// connection" when we closed the connection ourselves.
-	wrap := func(op string, err error) error {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = fmt.Errorf("%w (%v)", ctxErr, err)
+	sent, err := s.transact(ctx, sc, envelopeFrom, rcpts, raw)
+	s.release(sc, err)
+	if err != nil && kept && !sent && !reusable(err) && ctx.Err() == nil {
+		s.log.DebugContext(ctx, "kept smtp connection failed; sending on a new one", "err", err)
+		if sc, err = s.open(ctx); err != nil {
+			return err
 		}
-		return classify(op, err)
+		_, err = s.transact(ctx, sc, envelopeFrom, rcpts, raw)
+		s.release(sc, err)
 	}
+	return err
+}
 
-	c, err := s.session(conn)
+// conn returns a kept connection that answered RSET (RFC 5321 §4.1.1.5:
+// a clean slate, and proof the relay still listens), or a new one.
+func (s *Sender) conn(ctx context.Context) (sc *smtpConn, kept bool, err error) {
+	for sc = s.take(); sc != nil; sc = s.take() {
+		err := s.onConn(ctx, sc, sc.c.Reset)
+		if err == nil {
+			return sc, true, nil
+		}
+		s.log.DebugContext(ctx, "kept smtp connection failed RSET; closing it", "err", err)
+		sc.c.Close()
+	}
+	sc, err = s.open(ctx)
+	return sc, false, err
+}
+
+// release keeps sc for the next mail when the session is still good after
+// err, and closes it otherwise.
+func (s *Sender) release(sc *smtpConn, err error) {
+	if err == nil || reusable(err) {
+		s.keep(sc)
+		return
+	}
+	sc.c.Close()
+}
+
+// reusable reports whether the connection is still good after err: the
+// relay answered (a refusal is a reply, and the session goes on), unless
+// it said it is closing (421, RFC 5321 §3.8).
+func reusable(err error) bool {
+	var re *RecipientsError
+	if errors.As(err, &re) {
+		return true
+	}
+	var smtpErr *smtp.SMTPError
+	return errors.As(err, &smtpErr) && smtpErr.Code != 421
+}
+
+// open connects, greets and signs in: a new session for one or more mails.
+func (s *Sender) open(ctx context.Context) (*smtpConn, error) {
+	conn, err := s.dial(ctx)
 	if err != nil {
-		return wrap("hello", err)
+		return nil, err
 	}
-	defer c.Close()
-	if err := s.auth(ctx, c); err != nil {
-		return wrap("auth", err)
+	sc := &smtpConn{conn: conn}
+	err = s.onConn(ctx, sc, func() error {
+		c, err := s.session(conn)
+		if err != nil {
+			return classify("hello", err)
+		}
+		sc.c = c
+		if err := s.auth(ctx, c); err != nil {
+			return classify("auth", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if sc.c != nil {
+			sc.c.Close()
+		}
+		conn.Close()
+		return nil, err
 	}
+	return sc, nil
+}
 
+// onConn runs step on sc's connection, closing the connection when ctx
+// ends meanwhile: that unblocks any read or write, which a deadline alone
+// would not (go-smtp resets deadlines per command). The error then names
+// the context's end rather than "use of closed network connection".
+func (s *Sender) onConn(ctx context.Context, sc *smtpConn, step func() error) error {
+	stop := context.AfterFunc(ctx, func() { sc.conn.Close() })
+	err := step()
+	if stop() {
+		return err
+	}
+	// ctx ended during the step: the connection is (being) closed.
+	sc.dead = true
+	if err == nil {
+		return nil
+	}
+	var se *SendError
+	if errors.As(err, &se) {
+		se.Err, se.Temp = fmt.Errorf("%w (%v)", ctx.Err(), se.Err), true
+		return err
+	}
+	return fmt.Errorf("%w (%v)", ctx.Err(), err)
+}
+
+// transact is one mail on sc: MAIL, RCPT for each recipient, DATA. When
+// the relay takes fewer recipients per transaction than the mail has
+// (452, RFC 5321 §4.5.3.1.10), the rest go in the next transaction on the
+// same connection. sent says whether a final "." went out (and a failure
+// after it may have delivered the mail).
+func (s *Sender) transact(ctx context.Context, sc *smtpConn, envelopeFrom string, rcpts []string, raw []byte) (sent bool, err error) {
 	var opts *smtp.MailOptions
 	if !envelopeASCII(envelopeFrom) || !envelopeAllASCII(rcpts) {
 		opts = &smtp.MailOptions{UTF8: true} // RFC 6531
 	}
-	if err := c.Mail(envelopeFrom, opts); err != nil {
-		return wrap("mail", err)
-	}
 	rejected := map[string]error{}
-	var accepted []string
-	for _, r := range rcpts {
-		if err := c.Rcpt(r, nil); err != nil {
-			var smtpErr *smtp.SMTPError
-			if !errors.As(err, &smtpErr) {
-				// Not a refusal but a broken connection: the whole
-				// transaction is lost.
-				return wrap("rcpt", err)
+	var delivered []string
+	c := sc.c
+	for todo := rcpts; len(todo) > 0; {
+		var accepted, later []string
+		err := s.onConn(ctx, sc, func() error {
+			if err := c.Mail(envelopeFrom, opts); err != nil {
+				return classify("mail", err)
 			}
-			rejected[r] = classify("rcpt", err)
-			continue
+			for i, r := range todo {
+				if err := c.Rcpt(r, nil); err != nil {
+					var smtpErr *smtp.SMTPError
+					if !errors.As(err, &smtpErr) {
+						// Not a refusal but a broken connection: the
+						// whole transaction is lost.
+						return classify("rcpt", err)
+					}
+					if smtpErr.Code == 452 && len(accepted) > 0 {
+						// Too many recipients for one transaction:
+						// the rest go in the next one.
+						later = todo[i:]
+						break
+					}
+					rejected[r] = classify("rcpt", err)
+					continue
+				}
+				accepted = append(accepted, r)
+			}
+			if len(accepted) == 0 {
+				return c.Reset()
+			}
+			w, err := c.Data()
+			if err != nil {
+				return classify("data", err)
+			}
+			// go-smtp puts no deadline on the transfer itself; a server
+			// that stops reading must not hang us.
+			_ = sc.conn.SetDeadline(time.Now().Add(s.cfg.Timeout))
+			if _, err := w.Write(raw); err != nil {
+				return classify("data", err)
+			}
+			sent = true
+			if err := w.Close(); err != nil {
+				return classify("data", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return sent, classify("data", err)
 		}
-		accepted = append(accepted, r)
+		delivered = append(delivered, accepted...)
+		todo = later
 	}
-	if len(accepted) == 0 {
-		_ = c.Reset()
-		if len(rcpts) == 1 {
-			return rejected[rcpts[0]]
-		}
-		return &RecipientsError{Rejected: rejected}
+	s.log.DebugContext(ctx, "mail sent", "recipients", len(delivered), "rejected", len(rejected), "bytes", len(raw))
+	switch {
+	case len(rejected) == 0:
+		return true, nil
+	case len(delivered) == 0 && len(rcpts) == 1:
+		return sent, rejected[rcpts[0]]
 	}
-
-	w, err := c.Data()
-	if err != nil {
-		return wrap("data", err)
-	}
-	// go-smtp puts no deadline on the transfer itself; a server that stops
-	// reading must not hang us.
-	_ = conn.SetDeadline(time.Now().Add(s.cfg.Timeout))
-	if _, err := w.Write(raw); err != nil {
-		return wrap("data", err)
-	}
-	if err := w.Close(); err != nil {
-		return wrap("data", err)
-	}
-	// The message is delivered; a failing QUIT changes nothing.
-	_ = c.Quit()
-
-	s.log.DebugContext(ctx, "mail sent", "recipients", len(accepted), "rejected", len(rejected), "bytes", len(raw))
-	if len(rejected) > 0 {
-		return &RecipientsError{Rejected: rejected, Delivered: accepted}
-	}
-	return nil
+	return sent, &RecipientsError{Rejected: rejected, Delivered: delivered}
 }
 
 // dial connects and, for implicit TLS, handshakes. The returned connection

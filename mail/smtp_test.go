@@ -36,6 +36,9 @@ type testBackend struct {
 	dataErr    func(attempt int) error
 	onData     func(c *smtp.Conn) // runs before the data is read
 	attempts   int
+	// maxRcpts > 0 refuses recipients beyond it in one transaction with
+	// 452 (RFC 5321 §4.5.3.1.10).
+	maxRcpts int
 }
 
 type received struct {
@@ -103,6 +106,9 @@ func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *testSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.b.maxRcpts > 0 && len(s.to) >= s.b.maxRcpts {
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+	}
 	if s.b.rcptErr != nil {
 		if err := s.b.rcptErr(to, s.attempt); err != nil {
 			return err

@@ -103,7 +103,7 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 		SMTP: mail.SMTPConfig{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS,
 			Username: cfg.SMTP.Username, Password: string(cfg.SMTP.Password), Auth: cfg.SMTP.Auth,
-			HELO: cfg.SMTP.HELO, Timeout: cfg.SMTP.Timeout, InsecureSkipVerify: cfg.SMTP.InsecureSkipVerify,
+			HELO: cfg.SMTP.HELO, Timeout: cfg.SMTP.Timeout, IdleTimeout: cfg.SMTP.IdleTimeout, InsecureSkipVerify: cfg.SMTP.InsecureSkipVerify,
 		},
 		Policy:           policy,
 		SupportName:      cfg.Support.Name,

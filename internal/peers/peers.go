@@ -166,6 +166,11 @@ type SMTP struct {
 	oauth    *OAuth // EnableOAuth: AUTH required
 	server   *smtp.Server
 	ln       net.Listener
+	// conns are the client connections open now; sessions counts every
+	// connection accepted, rsets every RSET command received.
+	conns    map[net.Conn]struct{}
+	sessions int
+	rsets    int
 }
 
 // StartSMTP starts the sink on 127.0.0.1; onMail (may be nil) sees every
@@ -185,8 +190,94 @@ func StartSMTP(onMail func(Mail)) (*SMTP, error) {
 	s.Addr = ln.Addr().String()
 	s.ln = ln
 	s.server = srv
-	go func() { _ = srv.Serve(ln) }()
+	s.conns = map[net.Conn]struct{}{}
+	go func() { _ = srv.Serve(smtpListener{ln, s}) }()
 	return s, nil
+}
+
+// Sessions is how many connections the sink accepted so far.
+func (s *SMTP) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// Resets is how many RSET commands the sink received so far.
+func (s *SMTP) Resets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rsets
+}
+
+// OpenConnections is how many client connections are open now.
+func (s *SMTP) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// DropConnections closes every client connection open now, as a relay
+// that ends idle sessions does; it returns how many it closed.
+func (s *SMTP) DropConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+	return len(s.conns)
+}
+
+// smtpListener hands the server connections that count what the sink
+// wants to know about its clients.
+type smtpListener struct {
+	net.Listener
+	sink *SMTP
+}
+
+func (l smtpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.sink.mu.Lock()
+	l.sink.sessions++
+	l.sink.conns[c] = struct{}{}
+	l.sink.mu.Unlock()
+	return &smtpConn{Conn: c, sink: l.sink}, nil
+}
+
+// smtpConn watches the client's lines for RSET (a DATA line "RSET" would
+// count too; the tests' mails have none) and forgets itself when closed.
+type smtpConn struct {
+	net.Conn
+	sink *SMTP
+	line []byte
+}
+
+func (c *smtpConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for _, b := range p[:n] {
+		if b != '\n' {
+			if len(c.line) < 16 {
+				c.line = append(c.line, b)
+			}
+			continue
+		}
+		if string(bytes.ToUpper(bytes.TrimSpace(c.line))) == "RSET" {
+			c.sink.mu.Lock()
+			c.sink.rsets++
+			c.sink.mu.Unlock()
+		}
+		c.line = c.line[:0]
+	}
+	return n, err
+}
+
+func (c *smtpConn) Close() error {
+	c.sink.mu.Lock()
+	delete(c.sink.conns, c.Conn)
+	c.sink.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // Port is the listening port.
