@@ -110,7 +110,9 @@ func (s *Sender) take() *smtpConn {
 		if sc.timer.Stop() {
 			return sc
 		}
-		// Its idle time ran out just now: the timer closes it.
+		// Its idle time ran out just now: expire, which no longer finds
+		// it kept, leaves the closing to us.
+		sc.c.Close()
 	}
 	return nil
 }
