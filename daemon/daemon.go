@@ -175,7 +175,7 @@ type runtime struct {
 	hmacKey   []byte
 	domain    string
 	clocks    *sla.Clocks
-	// stamp is clocks.Fingerprint(), the version of the report figures
+	// stamp is sla.FiguresStamp(clocks), the version of the report figures
 	// putCase keeps (reportindex.go).
 	stamp string
 	// follow makes the portal's "follow your case" link of a case for an
@@ -306,7 +306,7 @@ func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 		hmacKey:   key,
 		domain:    domain,
 		clocks:    clocks,
-		stamp:     clocks.Fingerprint(),
+		stamp:     sla.FiguresStamp(clocks),
 	}, nil
 }
 

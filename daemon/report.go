@@ -64,7 +64,7 @@ func ParseMonth(s string) (int, time.Month, error) {
 // (R13's compensation) reaches back that far, or while the one customer
 // the report is limited to has no case yet (its plan). A closed case
 // counts with the figures kept in the index when they were computed
-// under these clocks (the stamp is clocks.Fingerprint); every other case
+// under these clocks (the stamp is sla.FiguresStamp); every other case
 // is read and replayed. The report is the one a replay of every case
 // gives (TestReportEqualsReplay). Machine cases count nowhere. onCase,
 // if not nil, is called per index entry read (progress).
@@ -81,7 +81,7 @@ func BuildReport(tx *store.Tx, clocks *sla.Clocks, args ReportArgs, now time.Tim
 	b := sla.NewReportBuilder(sla.ReportOptions{
 		Year: year, Month: month, Location: loc, Now: now, Customer: args.Customer, Clocks: clocks,
 	})
-	r := newReportReader(tx, clocks, args.Customer, now, b, onCase)
+	r := newReportReader(tx, clocks, args.Customer, from, now, b, onCase)
 	if err := r.read(from.AddDate(0, -(sla.HistoryMonths-1), 0), from.AddDate(0, 1, 0)); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkBuildReport100k(b *testing.B) {
 	defer db.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	clocks := defaultClocks(Options{})
-	stamp := clocks.Fingerprint()
+	stamp := sla.FiguresStamp(clocks)
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, amsterdam)
 	start := time.Date(2025, 12, 1, 0, 0, 0, 0, amsterdam)
 	prios := []cases.Priority{cases.PriorityUrgent, cases.PriorityHigh, cases.PriorityMedium, cases.PriorityLow}

@@ -26,7 +26,7 @@ import (
 // replays those cases, so it is only slower, never different.
 
 // caseFigures are c's figures for the report index at now under clocks
-// (stamp is clocks.Fingerprint()): the encoded figures once they can no
+// (stamp is sla.FiguresStamp(clocks)): the encoded figures once they can no
 // longer change (sla.Status.Final: every clock stopped, which closing
 // does), else none, so that the report replays the case at its own now.
 // They are evaluated at the case's latest event when that lies after now,
@@ -62,14 +62,18 @@ type reportReader struct {
 	// lo and hi bound the clock starts of the cases being added: [lo,
 	// hi), lo zero for no bound.
 	lo, hi time.Time
-	rc     sla.ReportCase
-	names  map[string]string // customer names, one string each
+	// month is the report month's start: only its cases' subjects are
+	// shown.
+	month time.Time
+	rc    sla.ReportCase
+	dec   sla.FigureDecoder
+	names map[string]string // customer names, one string each
 }
 
-func newReportReader(tx *store.Tx, clocks *sla.Clocks, customer string, now time.Time, b *sla.ReportBuilder, onCase func()) *reportReader {
+func newReportReader(tx *store.Tx, clocks *sla.Clocks, customer string, month, now time.Time, b *sla.ReportBuilder, onCase func()) *reportReader {
 	return &reportReader{
-		tx: tx, clocks: clocks, stamp: clocks.Fingerprint(), customer: customer,
-		now: now, b: b, onCase: onCase, names: map[string]string{},
+		tx: tx, clocks: clocks, stamp: sla.FiguresStamp(clocks), customer: customer,
+		month: month, now: now, b: b, onCase: onCase, names: map[string]string{},
 	}
 }
 
@@ -118,7 +122,7 @@ func (r *reportReader) entry(e *store.ClockEntry) error {
 	rc.Customer = name
 	cached := false
 	if len(e.Data) > 0 && string(e.Stamp) == r.stamp {
-		asOf, err := sla.DecodeFigures(e.Data, rc)
+		asOf, err := r.dec.Decode(e.Data, rc, r.month)
 		if err != nil {
 			return fmt.Errorf("case %d: %w", e.ID, err)
 		}

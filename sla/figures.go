@@ -17,12 +17,22 @@ import (
 // Status fields (Due, Warn, State, ...) are not kept and decode as zero.
 //
 // Layout (all integers varints): format byte (figuresFormat), asOf
-// (unix seconds, nanoseconds), plan, subject, priority, kind (each
-// length then bytes), start (unix seconds, nanoseconds; flag 0 for
-// none), then for FirstResponse, Resolution, ResolutionTier2 a name code
-// (0: nil) and, when not nil, limit, elapsed (nanoseconds) and done.
+// (flag 0 for none, else 1, unix seconds, nanoseconds), start (the same),
+// priority, kind, plan (each length then bytes), then for FirstResponse,
+// Resolution, ResolutionTier2 a name code (0: nil; 0xff: the name
+// follows) and, when not nil, limit, elapsed (nanoseconds) and done; the
+// subject last, as a FigureDecoder reads it only when the report shows
+// the case.
 
-const figuresFormat = 1
+// figuresFormat is the layout's version; part of FiguresStamp, so
+// figures kept in an older layout count as stale, not as damage.
+const figuresFormat = 2
+
+// FiguresStamp is the version figures computed with clocks are kept
+// under: the clocks' Fingerprint and the layout's figuresFormat.
+func FiguresStamp(clocks *Clocks) string {
+	return fmt.Sprintf("%s/%d", clocks.Fingerprint(), figuresFormat)
+}
 
 var targetCodes = []string{"", TargetFirstResponse, TargetResolution, TargetResolutionTier2, TargetAnswer, TargetAnswerTier2}
 
@@ -32,11 +42,11 @@ func AppendFigures(dst []byte, rc *ReportCase, asOf time.Time) []byte {
 	st := &rc.Status
 	dst = append(dst, figuresFormat)
 	dst = appendTime(dst, asOf)
-	for _, s := range []string{rc.Plan, rc.Subject, st.Priority, st.Kind} {
+	dst = appendTime(dst, st.Start)
+	for _, s := range []string{st.Priority, st.Kind, rc.Plan} {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
-	dst = appendTime(dst, st.Start)
 	for _, t := range []*Target{st.FirstResponse, st.Resolution, st.ResolutionTier2} {
 		if t == nil {
 			dst = append(dst, 0)
@@ -64,7 +74,8 @@ func AppendFigures(dst []byte, rc *ReportCase, asOf time.Time) []byte {
 		}
 		dst = append(dst, done)
 	}
-	return dst
+	dst = binary.AppendUvarint(dst, uint64(len(rc.Subject)))
+	return append(dst, rc.Subject...)
 }
 
 // appendTime writes 0 for the zero time, else 1, unix seconds and
@@ -122,17 +133,6 @@ func (r *figReader) varint() int64 {
 	return v
 }
 
-func (r *figReader) string() string {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.err = errFigures
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
 func (r *figReader) time() time.Time {
 	switch r.byte() {
 	case 0:
@@ -150,27 +150,78 @@ func (r *figReader) time() time.Time {
 }
 
 // DecodeFigures reads what AppendFigures wrote into rc (all but ID and
-// Customer, which it leaves alone) and returns asOf. The targets are
-// allocated afresh, so rc may be reused.
+// Customer, which it leaves alone) and returns asOf.
 func DecodeFigures(b []byte, rc *ReportCase) (asOf time.Time, err error) {
+	var d FigureDecoder
+	asOf, err = d.Decode(b, rc, time.Time{})
+	if err == nil {
+		// Targets of their own: rc outlives this decoder.
+		rc.Status.FirstResponse = cloneTarget(rc.Status.FirstResponse)
+		rc.Status.Resolution = cloneTarget(rc.Status.Resolution)
+		rc.Status.ResolutionTier2 = cloneTarget(rc.Status.ResolutionTier2)
+	}
+	return asOf, err
+}
+
+func cloneTarget(t *Target) *Target {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// FigureDecoder decodes many cases' figures for one report with few
+// allocations: the targets of the Status it fills are its own and are
+// overwritten by the next Decode (ReportBuilder.Add reads them only
+// during the call), and priorities, kinds and plans, of which there are
+// few, are kept once. The zero value is ready to use.
+type FigureDecoder struct {
+	targets [3]Target
+	names   map[string]string
+}
+
+func (d *FigureDecoder) name(r *figReader) string {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.err = errFigures
+		return ""
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	s, ok := d.names[string(b)]
+	if !ok {
+		if d.names == nil {
+			d.names = map[string]string{}
+		}
+		s = string(b)
+		d.names[s] = s
+	}
+	return s
+}
+
+// Decode reads what AppendFigures wrote into rc (all but ID and
+// Customer, which it leaves alone) and returns asOf. The subject is read
+// only when the clock started at or after subjectFrom (the report's
+// month: the only cases whose subject a report shows), else it is "".
+func (d *FigureDecoder) Decode(b []byte, rc *ReportCase, subjectFrom time.Time) (asOf time.Time, err error) {
 	r := figReader{b: b}
 	if f := r.byte(); r.err == nil && f != figuresFormat {
 		return time.Time{}, fmt.Errorf("report figures: format %d, want %d", f, figuresFormat)
 	}
 	asOf = r.time()
-	rc.Plan, rc.Subject = r.string(), r.string()
-	rc.Status = Status{Priority: r.string(), Kind: r.string()}
-	rc.Status.Start = r.time()
-	var targets [3]Target
+	rc.Status = Status{Start: r.time()}
+	rc.Status.Priority, rc.Status.Kind, rc.Plan = d.name(&r), d.name(&r), d.name(&r)
 	for i, slot := range []**Target{&rc.Status.FirstResponse, &rc.Status.Resolution, &rc.Status.ResolutionTier2} {
 		code := r.byte()
 		if code == 0 {
 			continue
 		}
-		t := &targets[i]
+		t := &d.targets[i]
+		*t = Target{}
 		switch {
 		case code == 0xff:
-			t.Name = r.string()
+			t.Name = d.name(&r)
 		case int(code) < len(targetCodes):
 			t.Name = targetCodes[code]
 		default:
@@ -181,8 +232,13 @@ func DecodeFigures(b []byte, rc *ReportCase) (asOf time.Time, err error) {
 		t.Done = r.byte() == 1
 		*slot = t
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.err = errFigures
+	rc.Subject = ""
+	if n := r.uvarint(); r.err == nil {
+		if n != uint64(len(r.b)) {
+			r.err = errFigures
+		} else if !rc.Status.Start.Before(subjectFrom) {
+			rc.Subject = string(r.b)
+		}
 	}
 	if r.err != nil {
 		return time.Time{}, fmt.Errorf("report figures: %w", r.err)

@@ -50,6 +50,19 @@ func TestFiguresReportEqual(t *testing.T) {
 			t.Fatalf("%s: the report from decoded figures differs", mo)
 		}
 	}
+	// A FigureDecoder reads the subject only for a case that started
+	// from the month on whose report shows it, and reuses its targets.
+	var dec FigureDecoder
+	for _, rc := range direct[:20] {
+		enc := AppendFigures(nil, &rc, now)
+		var got ReportCase
+		if _, err := dec.Decode(enc, &got, rc.Status.Start); err != nil || got.Subject != rc.Subject {
+			t.Fatalf("case %d: subject %q, %v", rc.ID, got.Subject, err)
+		}
+		if _, err := dec.Decode(enc, &got, rc.Status.Start.Add(time.Nanosecond)); err != nil || got.Subject != "" || got.Plan != rc.Plan {
+			t.Fatalf("case %d: subject %q plan %q, %v; want no subject", rc.ID, got.Subject, got.Plan, err)
+		}
+	}
 	// Malformed records are errors, not panics.
 	enc := AppendFigures(nil, &direct[0], now)
 	for i := range enc {
