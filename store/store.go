@@ -52,9 +52,10 @@
 //	                   shows, without decoding the case's history (schema 4)
 //	case_clock         ts of the SLA clock's receipt (R11b), uint64 case id
 //	                   → flags (1: machine), uvarint len + customer,
-//	                   uvarint len + stamp, the figures (sla.AppendFigures;
-//	                   none while open): the report index (schema 6,
-//	                   caseclock.go); meta "clock_figures_version" is the
+//	                   uvarint len + stamp (sla.FiguresStamp), the figures
+//	                   (sla.AppendFigures; none while open): the report
+//	                   index (schema 6, caseclock.go); meta
+//	                   "clock_figures_version" is the
 //	                   stamp every entry has once the daemon refreshed them
 //	portal_session     sha256(session token) → JSON PortalSession
 //	portal_signin      sha256(sign-in token) → JSON PortalSignIn; deleted
