@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // autoMailKeep is how long automatic-mail records are kept: long enough for
@@ -84,7 +82,7 @@ func (tx *Tx) RecordAutoMail(kind, addr string, at time.Time) error {
 // pruneAutoMail deletes every record older than cutoff. The time-ordered
 // index makes the cost proportional to what expired, not to how many
 // addresses there are.
-func pruneAutoMail(b, tb *bolt.Bucket, cutoff time.Time) error {
+func pruneAutoMail(b, tb bucket, cutoff time.Time) error {
 	end := ts(cutoff)
 	var expired [][]byte
 	c := tb.Cursor()

@@ -73,7 +73,7 @@ var (
 // file is never held in memory. It runs in one read transaction, so ingest
 // goes on meanwhile; see bench_backup_test.go for what that costs it.
 func (db *DB) Backup(w io.Writer, compression string) (BackupInfo, error) {
-	info, err := backupBolt(db.bolt, w, compression)
+	info, err := backupBolt(db.bolt(), w, compression)
 	if err != nil {
 		return info, fmt.Errorf("backup %s: %w", db.path, err)
 	}
@@ -113,7 +113,16 @@ func openRaw(path string, timeout time.Duration) (*bolt.DB, error) {
 	return bdb, nil
 }
 
-func backupBolt(bdb *bolt.DB, w io.Writer, compression string) (BackupInfo, error) {
+func backupBolt(bdb *bolt.DB, w io.Writer, compression string) (info BackupInfo, err error) {
+	err = bdb.View(func(tx *bolt.Tx) error {
+		info, err = backupTx(tx, w, compression)
+		return err
+	})
+	return info, err
+}
+
+// backupTx writes the backup of what tx sees.
+func backupTx(tx *bolt.Tx, w io.Writer, compression string) (BackupInfo, error) {
 	info := BackupInfo{Compression: compression}
 	h := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(w, h)}
@@ -142,16 +151,13 @@ func backupBolt(bdb *bolt.DB, w io.Writer, compression string) (BackupInfo, erro
 	default:
 		return info, fmt.Errorf("unknown compression %q (zstd, gzip or none)", compression)
 	}
-	err := bdb.View(func(tx *bolt.Tx) error {
-		var err error
-		if info.SchemaVersion, info.Cases, info.Messages, err = describe(tx); err == nil {
-			info.RawSize, err = tx.WriteTo(comp)
-		}
-		if cerr := comp.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
+	var err error
+	if info.SchemaVersion, info.Cases, info.Messages, err = describe(tx); err == nil {
+		info.RawSize, err = tx.WriteTo(comp)
+	}
+	if cerr := comp.Close(); err == nil {
+		err = cerr
+	}
 	info.Size = cw.n
 	info.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return info, err

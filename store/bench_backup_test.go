@@ -113,7 +113,8 @@ func openWithMmap(path string, mmap int) (*DB, error) {
 	}
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	dec, _ := zstd.NewReader(nil)
-	db := &DB{bolt: bdb, path: path, enc: enc, dec: dec}
+	db := &DB{path: path, enc: enc, dec: dec}
+	db.bdb.Store(bdb)
 	if err := bdb.Update(initSchema); err != nil {
 		db.Close()
 		return nil, err

@@ -148,7 +148,7 @@ func (tx *Tx) indexStatus(id uint64, old, status cases.Status) error {
 	}
 	key := u64(id)
 	if old != "" {
-		if sb := idx.Bucket([]byte(old)); sb != nil {
+		if sb := idx.Bucket([]byte(old)); sb.exists() {
 			if err := sb.Delete(key); err != nil {
 				return fmt.Errorf("status index: %w", err)
 			}
@@ -201,7 +201,7 @@ func (tx *Tx) ForEachCaseAfter(status cases.Status, after uint64, fn func(*cases
 		if err != nil {
 			return fmt.Errorf("list cases: %w", err)
 		}
-		if ids = idx.Bucket([]byte(status)); ids == nil {
+		if ids = idx.Bucket([]byte(status)); !ids.exists() {
 			return nil
 		}
 	}

@@ -33,7 +33,11 @@ func (tx *Tx) addCount(key string) error {
 	return meta.Put([]byte(key), u64(n+1))
 }
 
-func readCount(meta *bolt.Bucket, key string) (uint64, error) {
+// getter is what the counters read: a store bucket or a bare bbolt one
+// (describe reads a backup without a store).
+type getter interface{ Get(key []byte) []byte }
+
+func readCount(meta getter, key string) (uint64, error) {
 	v := meta.Get([]byte(key))
 	if v == nil {
 		return 0, nil
@@ -54,7 +58,7 @@ func (tx *Tx) Counts() (cases, messages int, err error) {
 	return readCounts(meta)
 }
 
-func readCounts(meta *bolt.Bucket) (cases, messages int, err error) {
+func readCounts(meta getter) (cases, messages int, err error) {
 	c, err := readCount(meta, keyCountCases)
 	if err != nil {
 		return 0, 0, err

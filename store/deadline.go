@@ -106,11 +106,8 @@ func (tx *Tx) ReindexDeadlines(deadlinesOf func(*cases.Case) []Deadline) (int, e
 	// Deleting and recreating the buckets frees their pages wholesale
 	// instead of deleting key by key.
 	for _, name := range []string{bucketDeadline, bucketDeadlineCase} {
-		if err := tx.tx.DeleteBucket([]byte(name)); err != nil {
-			return 0, fmt.Errorf("reindex deadlines: drop %s: %w", name, err)
-		}
-		if _, err := tx.tx.CreateBucket([]byte(name)); err != nil {
-			return 0, fmt.Errorf("reindex deadlines: create %s: %w", name, err)
+		if err := tx.recreateBucket(name); err != nil {
+			return 0, fmt.Errorf("reindex deadlines: %w", err)
 		}
 	}
 	n := 0

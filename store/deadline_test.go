@@ -66,7 +66,7 @@ func dl(at time.Time, id uint64, kind string) Deadline {
 func rawDeadlines(t *testing.T, db *DB) []Deadline {
 	t.Helper()
 	var out []Deadline
-	err := db.bolt.View(func(btx *bolt.Tx) error {
+	err := db.bolt().View(func(btx *bolt.Tx) error {
 		return btx.Bucket([]byte(bucketDeadline)).ForEach(func(k, v []byte) error {
 			if len(v) != 0 {
 				t.Errorf("deadline key %x has a value %x", k, v)
@@ -89,7 +89,7 @@ func checkIndex(t *testing.T, db *DB) int {
 	t.Helper()
 	want := make(map[string]bool)
 	ncases := 0
-	err := db.bolt.View(func(btx *bolt.Tx) error {
+	err := db.bolt().View(func(btx *bolt.Tx) error {
 		err := btx.Bucket([]byte(bucketDeadlineCase)).ForEach(func(k, v []byte) error {
 			if len(k) != 8 || len(v) == 0 {
 				t.Errorf("deadline_case %x → %x: want an 8-byte key and a non-empty list", k, v)
@@ -503,7 +503,7 @@ func TestDeadlineValidation(t *testing.T) {
 // Corrupt index data is reported, not misread.
 func TestDeadlineCorrupt(t *testing.T) {
 	db := openTest(t)
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
+	err := db.bolt().Update(func(btx *bolt.Tx) error {
 		if err := btx.Bucket([]byte(bucketDeadlineCase)).Put(u64(1), []byte{1, 2, 3}); err != nil {
 			return err
 		}

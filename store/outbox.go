@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // OutboxState is where an outbox entry is in its life.
@@ -113,7 +111,7 @@ func (tx *Tx) PutOutbox(e *OutboxEntry) error {
 
 // putOutboxRecord writes e's record and moves its due-index entry from where
 // old (nil for a new entry) had it.
-func (tx *Tx) putOutboxRecord(b *bolt.Bucket, e, old *OutboxEntry) error {
+func (tx *Tx) putOutboxRecord(b bucket, e, old *OutboxEntry) error {
 	due, err := tx.bucket(bucketOutboxDue)
 	if err != nil {
 		return err

@@ -45,7 +45,7 @@ func (tx *Tx) OpenCasesByPriority() (map[StatusPriority]int, error) {
 	counts := make(map[StatusPriority]int)
 	for _, status := range []cases.Status{cases.StatusOpen, cases.StatusPending} {
 		ids := idx.Bucket([]byte(status))
-		if ids == nil {
+		if !ids.exists() {
 			continue
 		}
 		c := ids.Cursor()

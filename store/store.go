@@ -80,6 +80,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -189,10 +191,16 @@ type Options struct {
 // DB is an open store. It is safe for concurrent use: bbolt allows many
 // readers and one writer at a time.
 type DB struct {
-	bolt *bolt.DB
+	// bdb is swapped only by ReplaceWith (a cluster snapshot restored
+	// into a running node, snapshot.go).
+	bdb  atomic.Pointer[bolt.DB]
 	path string
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
+	// rep, when set, replicates every Update (a cluster node,
+	// writeset.go); wmu serialises those Updates.
+	rep Replicator
+	wmu sync.Mutex
 }
 
 // Open opens (creating if needed) the store at path, creates missing buckets
@@ -202,22 +210,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	bopts := &bolt.Options{
-		Timeout:  timeout,
-		ReadOnly: opts.ReadOnly,
-		// The freelist stays synced (NoFreelistSync false): without it every
-		// open after a crash, and every open at all, rebuilds the freelist by
-		// walking all pages, which grows with the raw mail kept here. deskd
-		// commits a few transactions a minute; a faster commit buys nothing.
-		// fsync on commit (NoSync false) is what makes "moved out of the
-		// inbox only after commit" safe, and stays on.
-		NoFreelistSync: false,
-		// Raw mails are stored as large values spanning many contiguous
-		// pages; the hashmap freelist finds such runs without scanning.
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: mmapSize(path),
-	}
-	bdb, err := bolt.Open(path, 0o600, bopts)
+	bdb, err := bolt.Open(path, 0o600, boltOptions(path, timeout, opts.ReadOnly))
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, &lockedError{path: path}
@@ -238,7 +231,8 @@ func Open(path string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: zstd decoder: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path, enc: enc, dec: dec}
+	db := &DB{path: path, enc: enc, dec: dec}
+	db.bdb.Store(bdb)
 	if opts.ReadOnly {
 		err = bdb.View(checkSchema)
 	} else {
@@ -253,6 +247,26 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// boltOptions are the bbolt options of a store file (Open, and the file
+// a cluster snapshot swapped in, ReplaceWith).
+func boltOptions(path string, timeout time.Duration, readOnly bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout:  timeout,
+		ReadOnly: readOnly,
+		// The freelist stays synced (NoFreelistSync false): without it every
+		// open after a crash, and every open at all, rebuilds the freelist by
+		// walking all pages, which grows with the raw mail kept here. deskd
+		// commits a few transactions a minute; a faster commit buys nothing.
+		// fsync on commit (NoSync false) is what makes "moved out of the
+		// inbox only after commit" safe, and stays on.
+		NoFreelistSync: false,
+		// Raw mails are stored as large values spanning many contiguous
+		// pages; the hashmap freelist finds such runs without scanning.
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: mmapSize(path),
+	}
 }
 
 // initSchema creates the buckets of a new store, or checks and migrates an
@@ -329,7 +343,7 @@ func readVersion(meta *bolt.Bucket) (uint64, error) {
 
 // Close releases the file lock and the compressors.
 func (db *DB) Close() error {
-	err := db.bolt.Close()
+	err := db.bolt().Close()
 	db.dec.Close()
 	if cerr := db.enc.Close(); err == nil && cerr != nil {
 		err = cerr
@@ -340,6 +354,9 @@ func (db *DB) Close() error {
 	return nil
 }
 
+// bolt is the open bbolt file.
+func (db *DB) bolt() *bolt.DB { return db.bdb.Load() }
+
 // Path is the file the store lives in.
 func (db *DB) Path() string { return db.path }
 
@@ -348,8 +365,9 @@ func (db *DB) Path() string { return db.path }
 // that function returns. Values returned by its methods are copies and may
 // be kept.
 type Tx struct {
-	tx *bolt.Tx
-	db *DB
+	tx  *bolt.Tx
+	db  *DB
+	rec *recorder // non-nil in recording mode (writeset.go)
 	// ctx, when not nil, stops the walks over many records (ForEachCase
 	// and its kind) between two records: a read transaction of a client
 	// that went away, or of a daemon that stops, ends within a record
@@ -359,15 +377,20 @@ type Tx struct {
 
 // Update runs fn in one read-write transaction: committed (and fsynced) if fn
 // returns nil, rolled back entirely otherwise, including sequence numbers.
+// On a cluster node (SetReplicator) committed means committed by the
+// cluster and applied here.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(btx *bolt.Tx) error {
+	if db.rep != nil {
+		return db.replicated(fn)
+	}
+	return db.bolt().Update(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
 	})
 }
 
 // View runs fn in a read-only transaction on a consistent snapshot.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error {
+	return db.bolt().View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
 	})
 }
@@ -377,7 +400,7 @@ func (db *DB) View(fn func(*Tx) error) error {
 // so the transaction closes soon after (bbolt's Close waits for every
 // open read transaction, and no page freed after it began is reused).
 func (db *DB) ViewContext(ctx context.Context, fn func(*Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error {
+	return db.bolt().View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db, ctx: ctx})
 	})
 }
@@ -396,7 +419,7 @@ func (tx *Tx) Err() error {
 // keeps running (readers and the writer are not blocked).
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(btx *bolt.Tx) error {
+	err := db.bolt().View(func(btx *bolt.Tx) error {
 		var err error
 		n, err = btx.WriteTo(w)
 		return err
@@ -409,12 +432,15 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 
 // bucket returns a top-level bucket. A missing one means a damaged or foreign
 // file (Open creates them all), so it is an error rather than "empty".
-func (tx *Tx) bucket(name string) (*bolt.Bucket, error) {
+func (tx *Tx) bucket(name string) (bucket, error) {
 	b := tx.tx.Bucket([]byte(name))
 	if b == nil {
-		return nil, fmt.Errorf("bucket %s missing", name)
+		return bucket{}, fmt.Errorf("bucket %s missing", name)
 	}
-	return b, nil
+	if tx.rec != nil {
+		return bucket{b: b, rec: tx.rec, path: []string{name}}, nil
+	}
+	return bucket{b: b}, nil
 }
 
 // getJSON decodes the JSON record under key in bucket into v; found is

@@ -101,7 +101,7 @@ func newMessage(key string, caseID uint64) *cases.Message {
 
 func TestOpenCreatesBucketsAndVersion(t *testing.T) {
 	db := openTest(t)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.bolt().View(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets() {
 			if tx.Bucket([]byte(name)) == nil {
 				t.Errorf("bucket %s missing", name)
@@ -144,7 +144,7 @@ func TestLockTimeout(t *testing.T) {
 
 func setVersion(t *testing.T, db *DB, v uint64) {
 	t.Helper()
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.bolt().Update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), u64(v))
 	})
 	if err != nil {
@@ -566,7 +566,7 @@ func TestLargeRawCompressed(t *testing.T) {
 	m := newMessage("mid:big@acme.example", 1)
 	update(t, db, func(tx *Tx) error { return tx.PutMessage(m, raw) })
 	var stored int
-	db.bolt.View(func(tx *bolt.Tx) error {
+	db.bolt().View(func(tx *bolt.Tx) error {
 		stored = len(tx.Bucket([]byte(bucketRaw)).Get([]byte(m.Key)))
 		return nil
 	})
@@ -665,7 +665,7 @@ func TestQuarantine(t *testing.T) {
 
 func dueIndexLen(t *testing.T, db *DB) int {
 	n := 0
-	db.bolt.View(func(tx *bolt.Tx) error {
+	db.bolt().View(func(tx *bolt.Tx) error {
 		n = tx.Bucket([]byte(bucketOutboxDue)).Stats().KeyN
 		return nil
 	})
@@ -898,7 +898,7 @@ func TestAutoMail(t *testing.T) {
 	if got := count("bob@acme.example", time.Time{}); got != 0 {
 		t.Errorf("after prune bob has %d records, want 0", got)
 	}
-	db.bolt.View(func(tx *bolt.Tx) error {
+	db.bolt().View(func(tx *bolt.Tx) error {
 		a := tx.Bucket([]byte(bucketAutoMail)).Stats().KeyN
 		b := tx.Bucket([]byte(bucketAutoMailTime)).Stats().KeyN
 		if a != 2 || b != 2 {

@@ -93,11 +93,12 @@ func unpack(ctx context.Context, path, wantSHA string, dst io.Writer, progress f
 	return unpackReader(ctx, f, wantSHA, dst, progress)
 }
 
-// unpackReader is unpack of the backup read from f.
-func unpackReader(ctx context.Context, f io.Reader, wantSHA string, dst io.Writer, progress func(int64)) (BackupInfo, error) {
+// unpackReader is unpack of a backup read from r (a cluster snapshot's
+// stream, a restore from a stream).
+func unpackReader(ctx context.Context, r io.Reader, wantSHA string, dst io.Writer, progress func(int64)) (BackupInfo, error) {
 	var info BackupInfo
 	h := sha256.New()
-	cr := &countingReader{r: ctxReader{ctx, f}, progress: progress}
+	cr := &countingReader{r: ctxReader{ctx, r}, progress: progress}
 	br := bufio.NewReaderSize(io.TeeReader(cr, h), 1<<20)
 	head, _ := br.Peek(4)
 	var dec io.Reader

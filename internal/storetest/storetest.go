@@ -6,6 +6,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"deskd/cases"
@@ -43,6 +44,28 @@ func Contents(tb testing.TB, db *store.DB) map[string]string {
 			}
 			return nil
 		})
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// Buckets reads every record of every bucket of db, nested buckets and
+// bucket sequences included, into a map from "path\x00key" (hex-free,
+// raw bytes) to the value, and "path seq" to the sequence: two stores
+// whose maps are equal hold byte-identical buckets.
+func Buckets(tb testing.TB, db *store.DB) map[string]string {
+	tb.Helper()
+	out := make(map[string]string)
+	err := db.Walk(func(path []string, key, value []byte, seq uint64) error {
+		p := strings.Join(path, "/")
+		if key == nil {
+			out[p+" seq"] = fmt.Sprint(seq)
+			return nil
+		}
+		out[p+"\x00"+string(key)] = string(value)
+		return nil
 	})
 	if err != nil {
 		tb.Fatal(err)
