@@ -29,7 +29,13 @@ const (
 	opSetSequence  byte = 3 // path, sequence
 	opCreateBucket byte = 4 // path: CreateBucketIfNotExists
 	opDeleteBucket byte = 5 // path
+	opAssemble     byte = 6 // path (the chunk bucket), key (the id), count
 )
+
+// bucketChunk holds the pieces of a write set too large for one Raft
+// entry (Split) until the entry that assembles them. It exists only
+// while pieces wait; a single node never has it.
+const bucketChunk = "cluster_chunk"
 
 // writeSetVersion is the first byte of an encoded write set.
 const writeSetVersion byte = 1
@@ -130,6 +136,10 @@ func (w WriteSet) each(fn func(code byte, path [][]byte, key, value []byte, seq 
 			key, err = field()
 		case opSetSequence:
 			seq, err = uvarint()
+		case opAssemble:
+			if key, err = field(); err == nil {
+				seq, err = uvarint()
+			}
 		case opCreateBucket, opDeleteBucket:
 		default:
 			return fmt.Errorf("write set: unknown operation %d", code)
@@ -179,7 +189,17 @@ func (db *DB) ApplyWriteSets(sets ...WriteSet) error {
 }
 
 func applyWriteSet(btx *bolt.Tx, w WriteSet) error {
+	return applyNested(btx, w, false)
+}
+
+func applyNested(btx *bolt.Tx, w WriteSet, assembled bool) error {
 	return w.each(func(code byte, path [][]byte, key, value []byte, seq uint64) error {
+		if code == opAssemble {
+			if assembled {
+				return errors.New("write set: assembled write set assembles again")
+			}
+			return assemble(btx, path, key, seq)
+		}
 		last := len(path) - 1
 		if code == opCreateBucket || code == opDeleteBucket {
 			// The parent of the bucket created or deleted.
@@ -222,6 +242,72 @@ func applyWriteSet(btx *bolt.Tx, w WriteSet) error {
 		}
 		return nil
 	})
+}
+
+// Split cuts w into write sets of about max bytes each, for a cluster
+// whose entries must stay small enough not to stall heartbeats (issue
+// 14, cluster.max_entry_bytes): every one but the last puts a piece of w
+// into the chunk bucket under id; the last assembles the pieces, applies
+// w and deletes them, all in its own transaction, so w takes effect
+// atomically with that last entry, as if it had been one. A w of at most
+// max bytes is returned as it is. id must be unique among the write sets
+// split at the same time (the leader draws it at random).
+func (w WriteSet) Split(max int, id uint64) []WriteSet {
+	if len(w) <= max || max <= 0 {
+		return []WriteSet{w}
+	}
+	var out []WriteSet
+	body := w
+	for i := uint64(0); len(body) > 0; i++ {
+		n := min(max, len(body))
+		rec := &recorder{buf: []byte{writeSetVersion}}
+		rec.op(opCreateBucket, []string{bucketChunk})
+		rec.op(opPut, []string{bucketChunk})
+		rec.bytes(chunkKey(id, i))
+		rec.bytes(body[:n])
+		out = append(out, WriteSet(rec.buf))
+		body = body[n:]
+	}
+	rec := &recorder{buf: []byte{writeSetVersion}}
+	rec.op(opAssemble, []string{bucketChunk})
+	rec.bytes(u64(id))
+	rec.buf = binary.AppendUvarint(rec.buf, uint64(len(out)))
+	return append(out, WriteSet(rec.buf))
+}
+
+func chunkKey(id, i uint64) []byte { return append(u64(id), u64(i)...) }
+
+// assemble applies the write set whose n pieces wait under id, and
+// deletes them (and the chunk bucket once empty).
+func assemble(btx *bolt.Tx, path [][]byte, id []byte, n uint64) error {
+	b, err := walk(btx, path)
+	if err != nil {
+		return err
+	}
+	if len(id) != 8 {
+		return errors.New("write set: chunk id is not 8 bytes")
+	}
+	var whole []byte
+	for i := range n {
+		k := chunkKey(binary.BigEndian.Uint64(id), i)
+		piece := b.Get(k)
+		if piece == nil {
+			return fmt.Errorf("write set: chunk %x/%d missing", id, i)
+		}
+		whole = append(whole, piece...)
+	}
+	if err := applyNested(btx, WriteSet(whole), true); err != nil {
+		return err
+	}
+	for i := range n {
+		if err := b.Delete(chunkKey(binary.BigEndian.Uint64(id), i)); err != nil {
+			return err
+		}
+	}
+	if k, _ := b.Cursor().First(); k == nil {
+		return btx.DeleteBucket(path[0])
+	}
+	return nil
 }
 
 // walk finds the bucket at path; a missing one means the write set does
@@ -354,6 +440,11 @@ func (tx *Tx) recreateBucket(name string) error {
 // Replicator commits a write set for the whole cluster (internal/cluster)
 // and returns once it is applied to this store.
 type Replicator interface {
+	// Ready is asked before a transaction is recorded: it fails on a
+	// node that may not write (a follower), and returns once this
+	// store holds every entry committed before (a new leader's
+	// barrier), so that what the transaction reads is current.
+	Ready() error
 	Replicate(WriteSet) error
 }
 
@@ -368,6 +459,9 @@ func (db *DB) SetReplicator(r Replicator) { db.rep = r }
 func (db *DB) replicated(fn func(*Tx) error) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
+	if err := db.rep.Ready(); err != nil {
+		return err
+	}
 	ws, err := db.Record(fn)
 	if err != nil || ws == nil {
 		return err

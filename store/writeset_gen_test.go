@@ -21,6 +21,8 @@ type relay struct {
 	index         uint64
 }
 
+func (r *relay) Ready() error { return nil }
+
 func (r *relay) Replicate(ws store.WriteSet) error {
 	r.index++
 	if err := r.self.ApplyReplicated(r.index, ws); err != nil {

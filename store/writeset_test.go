@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,6 +199,8 @@ type mirror struct {
 	index         uint64
 }
 
+func (m *mirror) Ready() error { return nil }
+
 func (m *mirror) Replicate(ws WriteSet) error {
 	m.index++
 	if err := m.self.ApplyReplicated(m.index, ws); err != nil {
@@ -387,5 +391,54 @@ func TestSnapshotReplaceWith(t *testing.T) {
 	}
 	if after := dump(t, dst); !maps.Equal(before, after) {
 		t.Fatal("a refused snapshot changed the store")
+	}
+}
+
+// TestSplitAppliesAtomically: a write set cut into pieces changes nothing
+// but the chunk bucket until its last piece, which applies it whole and
+// leaves no chunk behind (issue 14: large raw mails).
+func TestSplitAppliesAtomically(t *testing.T) {
+	direct, replica := openTest(t), openTest(t)
+	raw := make([]byte, 300<<10)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range raw {
+		raw[i] = byte(rnd.Uint32()) // incompressible
+	}
+	fn := func(tx *Tx) error {
+		if err := tx.PutCase(newCase(1, cases.StatusOpen)); err != nil {
+			return err
+		}
+		return tx.PutMessage(newMessage("mid:1@acme.example", 1), raw)
+	}
+	ws, err := direct.Record(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update(t, direct, fn)
+	parts := ws.Split(64<<10, 42)
+	if len(parts) < 3 {
+		t.Fatalf("%d bytes split in %d parts", len(ws), len(parts))
+	}
+	empty := dump(t, replica)
+	for i, p := range parts {
+		if len(p) > 64<<10+64 {
+			t.Errorf("part %d: %d bytes", i, len(p))
+		}
+		if err := replica.ApplyReplicated(uint64(i+1), p); err != nil {
+			t.Fatal(err)
+		}
+		if i == len(parts)-1 {
+			break
+		}
+		got := dump(t, replica)
+		for k := range got {
+			if _, ok := empty[k]; !ok && !strings.HasPrefix(k, `["cluster_chunk"]`) {
+				t.Fatalf("after part %d: %s written before the last part", i, k)
+			}
+		}
+	}
+	sameBuckets(t, "split", direct, replica)
+	if small := ws.Split(len(ws), 1); len(small) != 1 {
+		t.Fatalf("a write set of max bytes split in %d", len(small))
 	}
 }
