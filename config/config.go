@@ -127,6 +127,7 @@ type Config struct {
 	Log       Log        `mapstructure:"log"`
 	Templates Templates  `mapstructure:"templates"`
 	SLA       SLA        `mapstructure:"sla"`
+	Cluster   Cluster    `mapstructure:"cluster"`
 }
 
 // IMAP is the support mailbox deskd watches.
@@ -432,6 +433,43 @@ type Portal struct {
 	SignInPerIP      int `mapstructure:"signin_per_ip"`
 }
 
+// Cluster makes deskd one node of a Raft cluster (issue 14; R15, R20).
+// Off (a single node, no Raft at all) while NodeID is empty.
+type Cluster struct {
+	// NodeID names this node; unique in the cluster.
+	NodeID string `mapstructure:"node_id"`
+	// Bind is host:port this node listens on for the others; Advertise
+	// the address they dial ("" = Bind).
+	Bind      string `mapstructure:"bind"`
+	Advertise string `mapstructure:"advertise"`
+	// Peers are the voters a new cluster starts with, this node
+	// included (later changes: deskd cluster add-voter / remove).
+	Peers []ClusterPeer `mapstructure:"peers"`
+	TLS   ClusterTLS    `mapstructure:"tls"`
+	// Dir holds the Raft log and snapshots.
+	Dir string `mapstructure:"dir"`
+	// MaxEntryBytes bounds one Raft log entry; larger transactions (a
+	// big raw mail) go in several entries that apply together.
+	MaxEntryBytes int `mapstructure:"max_entry_bytes"`
+}
+
+// Enabled says whether this deskd is a cluster node.
+func (c Cluster) Enabled() bool { return c.NodeID != "" }
+
+// ClusterPeer is one voter of the initial cluster.
+type ClusterPeer struct {
+	ID      string `mapstructure:"id"`
+	Address string `mapstructure:"address"`
+}
+
+// ClusterTLS is the node's certificate and key and the CA that signs every
+// node's certificate (mutual TLS between the nodes).
+type ClusterTLS struct {
+	Cert string `mapstructure:"cert"`
+	Key  string `mapstructure:"key"`
+	CA   string `mapstructure:"ca"`
+}
+
 // Backup is where and how often the daemon copies its store (R19).
 type Backup struct {
 	// Dir receives the scheduled backups; "" turns them off (deskd backup
@@ -669,6 +707,10 @@ func defaults() Config {
 			MaxAge:        2 * time.Hour,
 		},
 		Log: Log{Level: "info", Format: "text"},
+		Cluster: Cluster{
+			Dir:           "/var/lib/deskd/raft",
+			MaxEntryBytes: 512 << 10,
+		},
 		SLA: SLA{
 			// The agreement's own targets (R7, R9, R10 in working time,
 			// R11a), as package sla states them.
@@ -758,6 +800,8 @@ func (c *Config) normalize() {
 		&c.Support.HMACKeyFile, &c.Support.Timezone,
 		&c.Staff.TrustedAuthservID, &c.Store.Path, &c.Admin.Socket,
 		&c.HTTP.Listen, &c.Portal.Listen, &c.Portal.BaseURL, &c.Backup.Dir,
+		&c.Cluster.NodeID, &c.Cluster.Bind, &c.Cluster.Advertise, &c.Cluster.Dir,
+		&c.Cluster.TLS.Cert, &c.Cluster.TLS.Key, &c.Cluster.TLS.CA,
 	} {
 		trim(s)
 	}

@@ -1175,3 +1175,32 @@ func TestPortalSection(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterSection(t *testing.T) {
+	t.Setenv("DESKD_IMAP_PASSWORD", "secret")
+	c, err := Load(writeFile(t, "deskd.yaml", minimalYAML))
+	if err != nil || c.Cluster.Enabled() || c.Cluster.MaxEntryBytes != 512<<10 {
+		t.Fatalf("defaults: %+v %v", c.Cluster, err)
+	}
+	const loop = "cluster:\n  node_id: a\n  bind: 127.0.0.1:7001\n  peers:\n    - {id: a, address: 127.0.0.1:7001}\n    - {id: b, address: 127.0.0.1:7002}\n    - {id: c, address: 127.0.0.1:7003}\n"
+	const remote = "cluster:\n  node_id: a\n  bind: 10.0.0.1:7001\n  peers:\n    - {id: a, address: 10.0.0.1:7001}\n    - {id: b, address: 10.0.0.2:7001}\n    - {id: c, address: 10.0.0.3:7001}\n"
+	const tlsKeys = "  tls:\n    cert: /c.pem\n    key: /k.pem\n    ca: /ca.pem\n"
+	for _, ok := range []string{loop, remote + tlsKeys} {
+		c, err := Load(writeFile(t, "deskd.yaml", minimalYAML+ok))
+		if err != nil || !c.Cluster.Enabled() || len(c.Cluster.Peers) != 3 {
+			t.Errorf("%s: %v %+v", ok, err, c.Cluster)
+		}
+	}
+	for _, tc := range []struct{ yaml, key, msg string }{
+		{remote, "cluster.tls", "loopback"},
+		{remote + "  tls:\n    cert: /c.pem\n", "cluster.tls.ca", ""},
+		{"cluster:\n  node_id: a\n  bind: 127.0.0.1:7001\n  peers:\n    - {id: a, address: 127.0.0.1:7001}\n    - {id: b, address: 127.0.0.1:7002}\n", "cluster.peers", "two voters"},
+		{"cluster:\n  node_id: z\n  bind: 127.0.0.1:7001\n  peers:\n    - {id: a, address: 127.0.0.1:7001}\n", "cluster.peers", "this node"},
+		{"cluster:\n  node_id: a\n  bind: nowhere\n  peers:\n    - {id: a, address: 127.0.0.1:7001}\n", "cluster.bind", "host:port"},
+		{loop + "  max_entry_bytes: 10\n", "cluster.max_entry_bytes", "outside"},
+	} {
+		if p := loadProblems(t, writeFile(t, "deskd.yaml", minimalYAML+tc.yaml)); !hasProblem(p, tc.key, tc.msg) {
+			t.Errorf("%s: problems %v, want %s %q", tc.yaml, p, tc.key, tc.msg)
+		}
+	}
+}

@@ -26,6 +26,7 @@ func (c *Config) Validate() []Problem {
 	c.validateCustomers(&v)
 	c.validateRest(&v)
 	c.validateSLA(&v)
+	c.validateCluster(&v)
 	return v.problems
 }
 
@@ -606,4 +607,70 @@ func loopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateCluster checks the cluster section when it is on (node_id set):
+// this node among the peers, every address host:port, ids unique, an odd
+// number of voters that can fail over, and mutual TLS unless every
+// address is loopback: Raft entries carry every mail and case in the
+// clear otherwise.
+func (c *Config) validateCluster(v *validator) {
+	cl := &c.Cluster
+	if !cl.Enabled() {
+		return
+	}
+	hostPort := func(key, addr string) (host string, ok bool) {
+		h, _, err := net.SplitHostPort(addr)
+		if err != nil || h == "" {
+			v.add(key, "%q is not host:port", addr)
+			return "", false
+		}
+		return h, true
+	}
+	loopback := true
+	check := func(key, addr string) {
+		if h, ok := hostPort(key, addr); ok && !loopbackHost(h) {
+			loopback = false
+		}
+	}
+	if v.required("cluster.bind", cl.Bind) {
+		check("cluster.bind", cl.Bind)
+	}
+	if cl.Advertise != "" {
+		check("cluster.advertise", cl.Advertise)
+	}
+	v.required("cluster.dir", cl.Dir)
+	if cl.MaxEntryBytes < 64<<10 || cl.MaxEntryBytes > 64<<20 {
+		v.add("cluster.max_entry_bytes", "%d is outside 65536..67108864", cl.MaxEntryBytes)
+	}
+	ids := map[string]bool{}
+	for i, p := range cl.Peers {
+		key := fmt.Sprintf("cluster.peers[%d]", i)
+		if p.ID == "" {
+			v.add(key+".id", "is required")
+		} else if ids[p.ID] {
+			v.add(key+".id", "%q is listed twice", p.ID)
+		}
+		ids[p.ID] = true
+		check(key+".address", p.Address)
+	}
+	switch {
+	case len(cl.Peers) == 0:
+		v.add("cluster.peers", "lists no node: name every voter, this node (%q) included", cl.NodeID)
+	case !ids[cl.NodeID]:
+		v.add("cluster.peers", "does not list this node (%q)", cl.NodeID)
+	case len(cl.Peers) == 2:
+		v.add("cluster.peers", "two voters cannot fail over (the survivor of a failure is no majority): use three, e.g. two sites and a small witness")
+	}
+	t := cl.TLS
+	switch {
+	case t.Cert == "" && t.Key == "" && t.CA == "":
+		if !loopback {
+			v.add("cluster.tls", "required: the nodes' traffic carries every mail and case; without cert, key and ca the cluster may only use loopback addresses")
+		}
+	default:
+		v.required("cluster.tls.cert", t.Cert)
+		v.required("cluster.tls.key", t.Key)
+		v.required("cluster.tls.ca", t.CA)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"deskd/store"
@@ -51,8 +52,11 @@ type AdminRequest struct {
 	// the hash "portal.sessions" lists) or an address (all its sessions).
 	Session string `json:"session,omitempty"`
 	// Address is whose follow links of case ID "portal.revoke_links"
-	// revokes ("" = every address's).
+	// revokes ("" = every address's), or with Node a cluster member's
+	// address (cluster.add-voter; Node also for cluster.remove,
+	// cluster.transfer).
 	Address string `json:"address,omitempty"`
+	Node    string `json:"node,omitempty"`
 	// Export is what "export" exports (adminexport.go).
 	Export *ExportArgs `json:"export,omitempty"`
 }
@@ -60,6 +64,9 @@ type AdminRequest struct {
 type adminResponse struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
+	// Note is printed by the CLI on stderr (a cluster follower saying how
+	// far behind its copy is).
+	Note string `json:"note,omitempty"`
 }
 
 // DefaultAdminTimeout is admin.inactivity_timeout's default.
@@ -217,6 +224,7 @@ func (d *Daemon) serveAnswer(ctx context.Context, conn *idleConn, req AdminReque
 				resp.Error = a.err.Error()
 			} else {
 				resp.Result, _ = json.Marshal(a.v)
+				resp.Note = d.followerNote()
 			}
 			_ = writeLine(conn, resp)
 			return
@@ -233,6 +241,9 @@ func (d *Daemon) serveAnswer(ctx context.Context, conn *idleConn, req AdminReque
 func (d *Daemon) answer(ctx context.Context, req AdminRequest) (any, error) {
 	if req.Op == "report" || req.Op == "report.mail" {
 		return d.answerReport(ctx, req) // report.go: its own transactions
+	}
+	if strings.HasPrefix(req.Op, "cluster.") {
+		return d.answerCluster(req) // cluster.go
 	}
 	if req.Op == "portal.revoke_links" {
 		var r CaseLinkRevocation
@@ -317,6 +328,9 @@ func (c AdminClient) Call(req AdminRequest, out any) error {
 	}
 	if resp.Error != "" {
 		return errors.New(resp.Error)
+	}
+	if resp.Note != "" {
+		fmt.Fprintln(os.Stderr, "deskd: "+resp.Note)
 	}
 	return json.Unmarshal(resp.Result, out)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/internal/cluster"
 	"deskd/internal/oauth"
 	"deskd/mail"
 	"deskd/portal"
@@ -128,6 +129,11 @@ type Options struct {
 	// Portal is the customer case portal (portal.go); off when Listen is
 	// "".
 	Portal PortalOptions
+
+	// Cluster makes this daemon a member of a deskd cluster (cluster.go,
+	// internal/cluster; issue 14). nil: the single-node daemon, with no
+	// Raft at all.
+	Cluster *cluster.Config
 }
 
 // Report describes one inbound mail's fate, for logs, the demo and tests.
@@ -226,6 +232,11 @@ type Daemon struct {
 	// admin counts the admin-socket requests in flight, which Run
 	// cancels and waits for (boundedly) before closing the store.
 	admin sync.WaitGroup
+
+	// node is this daemon's cluster membership (nil: a single node);
+	// leading is set while this node leads and runs the loops.
+	node    *cluster.Node
+	leading atomic.Bool
 }
 
 // adminStopWait bounds how long Run waits, at the stop, for cancelled
@@ -248,6 +259,11 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), linesKick: make(chan struct{}, 1), figuresKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
 	d.ops = newOps(d, opts.Version)
+	if opts.Cluster != nil {
+		// A member writes only as the leader: the rest of the set-up
+		// that writes waits for that (becomeLeader).
+		return d, d.openMember(opts)
+	}
 	rt, err := d.newRuntime(opts)
 	if err != nil {
 		db.Close()
@@ -274,7 +290,18 @@ func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	key := opts.HMACKey
-	if len(key) == 0 {
+	if len(key) == 0 && d.node != nil {
+		// A member reads the cluster's key; the leader makes it once
+		// (becomeLeader).
+		err := d.db.View(func(tx *store.Tx) error {
+			k, err := tx.HMACKey()
+			key = k
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("hmac key: %w", err)
+		}
+	} else if len(key) == 0 {
 		// Generated once and kept, so Message-IDs deskd sent before a
 		// restart still verify after it.
 		err := d.db.Update(func(tx *store.Tx) error {
@@ -338,9 +365,12 @@ func (d *Daemon) Reload(opts Options) error {
 	// The old runtime's kept SMTP connections end (a send in flight on
 	// one finishes first); the new sender opens its own.
 	old.sender.Close()
-	// The calendar or the targets may have changed: every deadline with them.
-	if err := d.reindexDeadlines(); err != nil {
-		d.log.Error("reload: sla deadline index not rebuilt", "err", err)
+	// The calendar or the targets may have changed: every deadline with
+	// them (a cluster's followers leave it to the leader).
+	if d.acts() {
+		if err := d.reindexDeadlines(); err != nil {
+			d.log.Error("reload: sla deadline index not rebuilt", "err", err)
+		}
 	}
 	d.CheckDeadlines()
 	select {
@@ -355,7 +385,9 @@ func (d *Daemon) Reload(opts Options) error {
 		}
 	}
 	d.watchOAuth(opts)
-	d.checkCredentialExpiry()
+	if d.acts() {
+		d.checkCredentialExpiry()
+	}
 	if rt.opts.IMAP != old.opts.IMAP {
 		select {
 		case d.reloadSource <- struct{}{}:
@@ -419,6 +451,34 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); d.serveAdmin(ctx, ln) }()
 	}
 	d.health.reset()
+	if d.node == nil {
+		d.runLoops(ctx, errc)
+	} else {
+		d.runMember(ctx, errc)
+	}
+	wg.Wait()
+	adminDone := make(chan struct{})
+	go func() { d.admin.Wait(); close(adminDone) }()
+	select {
+	case <-adminDone:
+	case <-time.After(adminStopWait):
+		closeDB = false
+		d.log.Error("admin requests still reading after the stop; leaving the store to the exit", "waited", adminStopWait)
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return nil
+}
+
+// runLoops runs the loops that act, until ctx ends: the IMAP ingest, the
+// outbox, the backups, the escalations and the credential watch. In a
+// cluster only the leader runs them (cluster.go).
+func (d *Daemon) runLoops(ctx context.Context, errc chan<- error) {
+	var wg sync.WaitGroup
+	rt := d.rt.Load()
 	d.setStatus(fmt.Sprintf("connecting to IMAP %s:%d", rt.opts.IMAP.Host, rt.opts.IMAP.Port))
 	wg.Add(2)
 	go func() { defer wg.Done(); d.runOutbox(ctx) }()
@@ -465,20 +525,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	wg.Wait()
-	adminDone := make(chan struct{})
-	go func() { d.admin.Wait(); close(adminDone) }()
-	select {
-	case <-adminDone:
-	case <-time.After(adminStopWait):
-		closeDB = false
-		d.log.Error("admin requests still reading after the stop; leaving the store to the exit", "waited", adminStopWait)
-	}
-	select {
-	case err := <-errc:
-		return err
-	default:
-	}
-	return nil
 }
 
 func (d *Daemon) wakeOutbox() {

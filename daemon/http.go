@@ -131,6 +131,16 @@ func (d *Daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
 		maxAge = defaultHealthMaxAge
 	}
 	var facts, problems []string
+	if d.node != nil {
+		fact, problem := d.clusterHealth()
+		if !d.acts() {
+			// A follower ingests nothing, sends nothing, writes
+			// nothing itself: it is healthy while it follows a leader.
+			d.writeHealth(w, []string{fact}, nonEmpty(problem))
+			return
+		}
+		facts = append(facts, fact)
+	}
 
 	im := d.imapState()
 	lastErr := ""
@@ -188,6 +198,10 @@ func (d *Daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
 		facts = append(facts, fmt.Sprintf("backup: %s %s ago", what, age.Round(time.Second)))
 	}
 
+	d.writeHealth(w, facts, problems)
+}
+
+func (d *Daemon) writeHealth(w http.ResponseWriter, facts, problems []string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if len(problems) > 0 {
@@ -196,6 +210,13 @@ func (d *Daemon) serveHealthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprint(w, "ok\n"+strings.Join(facts, "\n")+"\n")
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 func ago(now, t time.Time) time.Duration { return max(now.Sub(t), 0).Round(time.Second) }

@@ -59,6 +59,9 @@ func (d *Daemon) beat(loop string) {
 // loop) beat within maxAge, and names those that did not. A loop that has
 // not beaten yet counts from when Run started.
 func (d *Daemon) Alive(maxAge time.Duration) (ok bool, stale []string) {
+	if !d.acts() {
+		return true, nil // a cluster follower runs neither loop
+	}
 	h := &d.health
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -35,6 +35,9 @@ type ops struct {
 	portalLatency  *prometheus.HistogramVec
 	portalSignIns  prometheus.Counter
 	portalDenied   prometheus.Counter
+	// applyLatency is a cluster member's (cluster.go); nil on a single
+	// node.
+	applyLatency prometheus.Histogram
 
 	mu          sync.Mutex
 	imapOK      time.Time // last successful IMAP round (zero: none yet)

@@ -89,6 +89,11 @@ commands:
                                 say what worked and the fix for what did not
   oauth login   --config FILE   delegated access: device-code sign-in in a browser; writes
                                 oauth2.refresh_token_file (mode 0600)
+  cluster status [--json] | add-voter ID ADDRESS | remove ID | transfer-leadership [ID]
+                [--config FILE|--socket PATH]
+                                a cluster node's view (state, term, indexes, leader, members);
+                                change the members or hand the leadership over (through the
+                                running daemon; membership changes on the leader)
   version                       print the version
 `
 
@@ -125,6 +130,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCalendar(ctx, args[1:], stdout, stderr)
 	case "oauth":
 		return cmdOAuth(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		return cmdCluster(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "deskd", version)
 		return nil

@@ -43,6 +43,10 @@ func loadConfig(path string) (*config.Config, error) {
 	if _, err := tokenSource(cfg); err != nil {
 		return nil, configError{err}
 	}
+	// And the cluster's certificates.
+	if _, err := clusterConfig(cfg); err != nil {
+		return nil, configError{err}
+	}
 	return cfg, nil
 }
 
@@ -147,6 +151,12 @@ func daemonOptions(cfg *config.Config, log *slog.Logger) daemon.Options {
 	if tokens != nil {
 		opts.OAuth = tokens
 	}
+	// loadConfig has loaded the certificates once, like the tokens.
+	if cl, err := clusterConfig(cfg); err != nil {
+		log.Error("cluster: " + err.Error())
+	} else {
+		opts.Cluster = cl
+	}
 	withTokens(cfg, &opts.IMAP, &opts.SMTP, tokens)
 	return opts
 }
@@ -189,7 +199,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log.Info("deskd starting", append([]any{"version", version, "config", *configPath}, configSummary(cfg)...)...)
 	n := newNotifier(log) // systemd's notify protocol (notify.go)
 	n.Status("opening store " + cfg.Store.Path)
-	d, err := daemon.Open(n.options(daemonOptions(cfg, log)))
+	opts := daemonOptions(cfg, log)
+	if cfg.Cluster.Enabled() && opts.Cluster == nil {
+		// Never run a cluster node as a single node: it would ingest
+		// beside the leader.
+		return errors.New("cluster: the certificates did not load (see above); not starting")
+	}
+	d, err := daemon.Open(n.options(opts))
 	if err != nil {
 		return err
 	}
