@@ -535,3 +535,17 @@ func (db *DB) Walk(fn func(path []string, key, value []byte, seq uint64) error) 
 		})
 	})
 }
+
+// ForgetReplicatedIndex clears the applied index: a store that starts a
+// new Raft log (a cluster restored from a backup, or made from a single
+// node's store) must apply that log from its first entry, whatever index
+// it held in the log it came from.
+func (db *DB) ForgetReplicatedIndex() error {
+	return db.bolt().Update(func(btx *bolt.Tx) error {
+		meta := btx.Bucket([]byte(bucketMeta))
+		if meta == nil {
+			return errors.New("meta bucket missing")
+		}
+		return meta.Delete([]byte(keyRaftApplied))
+	})
+}

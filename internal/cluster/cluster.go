@@ -143,8 +143,6 @@ func Start(cfg Config, db *store.DB) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n.fsm = &fsm{db: db, log: n.log}
-	n.fsm.applied.Store(applied)
 
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
@@ -200,6 +198,18 @@ func Start(cfg Config, db *store.DB) (*Node, error) {
 		n.closeTransport()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	if !existing && applied > 0 {
+		// A store from another log (restored from a backup, the Raft
+		// directory emptied): the new log is applied from its start.
+		if err := db.ForgetReplicatedIndex(); err != nil {
+			n.closeTransport()
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		applied = 0
+		rc.NoSnapshotRestoreOnStart = true
+	}
+	n.fsm = &fsm{db: db, log: n.log}
+	n.fsm.applied.Store(applied)
 	r, err := raft.NewRaft(rc, n.fsm, logs, logs, snaps, n.trans)
 	if err != nil {
 		n.closeTransport()

@@ -1,0 +1,454 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	gomail "github.com/emersion/go-message/mail"
+
+	"deskd/cases"
+	"deskd/daemon"
+	"deskd/internal/cluster"
+	"deskd/internal/crashtest"
+	"deskd/internal/mailstack"
+	"deskd/internal/storetest"
+	"deskd/store"
+)
+
+// clusterNode is one `deskd run` process of a three-node cluster.
+type clusterNode struct {
+	id, dir, config, socket, metrics string
+	cmd                              *exec.Cmd
+	log                              *crashtest.SyncBuffer
+}
+
+func freeLoopbackPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+func (n *clusterNode) start(t *testing.T, bin string) {
+	t.Helper()
+	n.cmd = exec.Command(bin, "run", "--config", n.config)
+	n.cmd.Env = append(os.Environ(), "DESKD_LOG_LEVEL=info", "DESKD_LOG_FORMAT=json")
+	n.cmd.Stderr = n.log
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *clusterNode) kill() {
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	_ = n.cmd.Wait()
+	n.cmd = nil
+}
+
+// status asks the node's daemon for its view of the cluster; ok is false
+// while it does not answer.
+func (n *clusterNode) status() (cluster.Status, bool) {
+	var st cluster.Status
+	if n.cmd == nil {
+		return st, false
+	}
+	err := daemon.AdminCall(n.socket, daemon.AdminRequest{Op: "cluster.status"}, &st)
+	return st, err == nil
+}
+
+// metric reads one unlabelled series from the node's /metrics; -1 when it
+// cannot.
+func (n *clusterNode) metric(name string) float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(n.metrics)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterFailover (issue 14): three `deskd run` processes form a
+// cluster (mutual TLS on loopback) in front of one Dovecot and Postfix; a
+// backlog of 1,000 mails arrives in support's inbox while the leader is
+// SIGKILLed three times at random moments, each killed node restarted.
+// Afterwards: every mail in exactly one case, 800 cases, support's inbox
+// empty, every case's requester holds exactly one distinct
+// acknowledgement (a resend after a kill has the same Message-ID), and
+// the three stores are byte for byte the same. The time from each kill to
+// the first mail the new leader moved is logged.
+func TestClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster failover test is long; run without -short")
+	}
+	const (
+		clSupport = "support@cluster.test"
+		customers = 20
+		questions = 800
+		replies   = 200
+		kills     = 3
+	)
+	customer := func(i int) string { return fmt.Sprintf("c%d@klant.test", i%customers) }
+	users := []mailstack.User{{Address: clSupport, Password: "support-pw"}}
+	for i := range customers {
+		users = append(users, mailstack.User{Address: customer(i), Password: "pw"})
+	}
+	stack := mailstack.Start(t, mailstack.Options{Users: users})
+	base := t.TempDir()
+	bin := buildDeskd(t, base)
+	names := []string{"n1", "n2", "n3"}
+	if err := cluster.WriteTestCertificates(base, names...); err != nil {
+		t.Fatal(err)
+	}
+	ports := freeLoopbackPorts(t, 2*len(names))
+	var peers strings.Builder
+	for i, name := range names {
+		fmt.Fprintf(&peers, "    - id: %s\n      address: 127.0.0.1:%d\n", name, ports[i])
+	}
+	imapHost, imapPort := hostPort(t, stack.IMAPAddr)
+	smtpHost, smtpPort := hostPort(t, stack.SMTPAddr)
+	var nodes []*clusterNode
+	for i, name := range names {
+		dir := filepath.Join(base, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		n := &clusterNode{id: name, dir: dir, config: filepath.Join(dir, "config.yaml"), socket: filepath.Join(dir, "admin.sock"),
+			metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[len(names)+i]), log: &crashtest.SyncBuffer{}}
+		cfg := fmt.Sprintf(`imap:
+  host: %s
+  port: %d
+  tls: none
+  username: %s
+  password: %s
+smtp:
+  host: %s
+  port: %d
+  tls: none
+  auth: none
+  retry_initial: 100ms
+  retry_max: 1s
+support:
+  address: %s
+  name: Cluster Support
+staff:
+  domains: [cluster.test]
+limits:
+  auto_reply_per_hour: 1000
+  auto_reply_per_day: 1000
+store:
+  path: %s
+admin:
+  socket: %s
+http:
+  listen: 127.0.0.1:%d
+backup:
+  dir: ""
+cluster:
+  node_id: %s
+  bind: 127.0.0.1:%d
+  dir: %s
+  tls:
+    cert: %s
+    key: %s
+    ca: %s
+  peers:
+%s`, imapHost, imapPort, clSupport, stack.Password(clSupport), smtpHost, smtpPort, clSupport,
+			filepath.Join(dir, "deskd.db"), n.socket, ports[len(names)+i], name, ports[i], filepath.Join(dir, "raft"),
+			filepath.Join(base, name+".pem"), filepath.Join(base, name+"-key.pem"), filepath.Join(base, "ca.pem"), peers.String())
+		if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			if n.cmd != nil {
+				n.kill()
+			}
+		}
+		if t.Failed() {
+			for _, n := range nodes {
+				t.Logf("%s log (tail):\n%s", n.id, tailString(n.log.String(), 3000))
+			}
+		}
+	})
+	// One IMAP session counts support's mailboxes throughout (opened
+	// before the nodes start, while Dovecot has nothing else to do).
+	counter := stack.LoginIMAP(t, clSupport)
+	count := func(mailbox string) int {
+		st, err := counter.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil || st.NumMessages == nil {
+			return 0
+		}
+		return int(*st.NumMessages)
+	}
+	for _, n := range nodes {
+		n.start(t, bin)
+	}
+
+	leader := func() *clusterNode {
+		var l *clusterNode
+		waitUntil(t, 60*time.Second, "a leader", func() bool {
+			for _, n := range nodes {
+				if st, ok := n.status(); ok && st.State == "Leader" {
+					l = n
+					return true
+				}
+			}
+			return false
+		})
+		return l
+	}
+
+	// The backlog arrives in ten waves while the kills happen.
+	var raws [][]byte
+	for i := range questions {
+		raws = append(raws, fmt.Appendf(nil, "From: %s\r\nTo: %s\r\nSubject: Vraag %d\r\nMessage-ID: <q%d@cluster.example>\r\n\r\nVraag nummer %d.\r\n",
+			customer(i), clSupport, i, i, i))
+	}
+	for i := range replies {
+		q := i * 4
+		raws = append(raws, fmt.Appendf(nil, "From: %s\r\nTo: %s\r\nSubject: Re: Vraag %d\r\nMessage-ID: <r%d@cluster.example>\r\nIn-Reply-To: <q%d@cluster.example>\r\n\r\nAanvulling.\r\n",
+			customer(q), clSupport, q, i, q))
+	}
+	total := len(raws)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		for wave := range 10 {
+			stack.AppendIMAP(t, clSupport, "INBOX", raws[wave*total/10:(wave+1)*total/10]...)
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+
+	seed := crashtest.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	var failovers []time.Duration
+	for k := range kills {
+		l := leader()
+		before := count("Processed")
+		waitUntil(t, 120*time.Second, "the leader to move a mail", func() bool { return count("Processed") > before })
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond) // the random moment
+		atKill := count("Processed")
+		offsets := map[*clusterNode]int{}
+		for _, n := range nodes {
+			offsets[n] = n.log.Len()
+		}
+		l.kill()
+		killed := time.Now()
+		// The new leader's first decision, by its own log (a move the
+		// old leader had sent may still complete after its death).
+		var first time.Time
+		var nl *clusterNode
+		waitUntil(t, 60*time.Second, "the new leader's first decision", func() bool {
+			for _, n := range nodes {
+				if n == l {
+					continue
+				}
+				if at, ok := firstDecision(n.log.String()[offsets[n]:]); ok {
+					first, nl = at, n
+					return true
+				}
+			}
+			return count("INBOX") == 0 && count("Processed") == total
+		})
+		if nl == nil {
+			t.Fatalf("kill %d: the inbox emptied before a new leader decided anything", k+1)
+		}
+		took := first.Sub(killed)
+		failovers = append(failovers, took)
+		t.Logf("kill %d: %s killed with %d moved; %s leads; its first decision %s after the kill", k+1, l.id, atKill, nl.id, took.Round(time.Millisecond))
+		l.start(t, bin)
+	}
+	<-delivered
+
+	// The work ends: inbox empty, every mail moved, the leader's outbox
+	// drained; then every node has applied the leader's last entry.
+	waitUntil(t, 300*time.Second, "an empty inbox", func() bool { return count("INBOX") == 0 && count("Processed") == total })
+	l := leader()
+	waitUntil(t, 120*time.Second, "an empty outbox", func() bool { return l.metric("deskd_outbox_queued") == 0 })
+	var want uint64
+	waitUntil(t, 60*time.Second, "every node to apply the last entry", func() bool {
+		st, ok := l.status()
+		if !ok {
+			return false
+		}
+		want = st.AppliedIndex
+		for _, n := range nodes {
+			if s, ok := n.status(); !ok || s.AppliedIndex < want {
+				return false
+			}
+		}
+		return true
+	})
+	// SIGTERM, followers first: each exits 0; the leader last, handing
+	// over to nobody (no quorum left to elect one is fine).
+	slices.SortFunc(nodes, func(a, b *clusterNode) int {
+		if a == l {
+			return 1
+		}
+		if b == l {
+			return -1
+		}
+		return 0
+	})
+	for _, n := range nodes {
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		waited := make(chan error, 1)
+		go func() { waited <- n.cmd.Wait() }()
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM", n.id, err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = n.cmd.Process.Kill()
+			t.Errorf("%s did not exit within 30s of SIGTERM", n.id)
+		}
+		n.cmd = nil
+	}
+
+	// Every store the same, byte for byte.
+	var dbs []*store.DB
+	for _, n := range nodes {
+		db, err := store.Open(filepath.Join(n.dir, "deskd.db"), store.Options{ReadOnly: true, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
+	}
+	ref := storetest.Buckets(t, dbs[0])
+	for i, db := range dbs[1:] {
+		if !maps.Equal(ref, storetest.Buckets(t, db)) {
+			t.Errorf("%s's store differs from %s's", nodes[i+1].id, nodes[0].id)
+		}
+	}
+
+	// Every mail in exactly one case; one acknowledgement per case.
+	stack.WaitQueueEmpty(t, 60*time.Second)
+	ackIDs := map[uint64]map[string]bool{}
+	sent := 0
+	for i := range customers {
+		for _, raw := range stack.WaitForMessages(t, customer(i), "INBOX", 0, 30*time.Second) {
+			r, err := gomail.CreateReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := r.Header.MessageID()
+			caseID, ok := crashtest.CaseFromMessageID(id, "cluster.test")
+			if !ok {
+				t.Errorf("mail to %s has Message-ID <%s>, not deskd's", customer(i), id)
+				continue
+			}
+			if ackIDs[caseID] == nil {
+				ackIDs[caseID] = map[string]bool{}
+			}
+			ackIDs[caseID][id] = true
+			sent++
+		}
+	}
+	seen := map[string]uint64{}
+	caseCount := 0
+	err := dbs[0].View(func(tx *store.Tx) error {
+		return tx.ForEachCase("", func(c *cases.Case) error {
+			caseCount++
+			for _, k := range c.MessageKeys {
+				if strings.HasPrefix(k, "out:") {
+					continue
+				}
+				if prev, dup := seen[k]; dup {
+					t.Errorf("message %s in case %d and case %d", k, prev, c.ID)
+				}
+				seen[k] = c.ID
+			}
+			if n := len(ackIDs[c.ID]); n != 1 {
+				t.Errorf("case %d got %d distinct acknowledgements, want 1", c.ID, n)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caseCount != questions || len(seen) != total {
+		t.Errorf("%d cases and %d messages, want %d and %d", caseCount, len(seen), questions, total)
+	}
+	slices.Sort(failovers)
+	t.Logf("cluster failover: %d kills, time from kill to the new leader's first decision: %v (median %v, worst %v); %d cases, %d messages, %d acknowledgements delivered (%d resends with the same Message-ID)",
+		kills, failovers, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), caseCount, len(seen), sent, sent-len(ackIDs))
+	if t.Failed() {
+		t.Logf("replay with DESKD_CRASH_SEED=%d", seed)
+	}
+}
+
+func tailString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// firstDecision finds the first "mail decided" line in a JSON log and its
+// time.
+func firstDecision(log string) (time.Time, bool) {
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Time time.Time
+			Msg  string
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && (line.Msg == "mail decided" || line.Msg == "mail quarantined") {
+			return line.Time, true
+		}
+	}
+	return time.Time{}, false
+}
