@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"deskd/daemon"
+	"deskd/internal/cluster"
+)
+
+// BenchmarkClusterBacklog2000 is BenchmarkBacklog2000's backlog (2,000
+// mails from 400 customers in the inbox at start) decided by a single
+// node and by a three-node cluster (three daemons in this process, mutual
+// TLS on loopback; only the leader ingests), one after the other in the
+// same run, so that the two figures compare (issue 14: the cluster should
+// reach half the single node's rate). It reports decisions per second
+// (from start until the last decision is committed) for each, and the
+// cluster's apply latency (proposal to applied on the leader) p50 and p99.
+//
+//	go test -run '^$' -bench ClusterBacklog -benchtime=1x ./e2e/
+func BenchmarkClusterBacklog2000(b *testing.B) {
+	skipWithoutMailstack(b)
+	custs := benchCustomers(400)
+	for _, nodes := range []int{1, 3} {
+		name := "single"
+		if nodes == 3 {
+			name = "cluster3"
+		}
+		b.Run(name, func(b *testing.B) {
+			var sum time.Duration
+			var lat []time.Duration
+			var latMu sync.Mutex
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				stack := benchStack(b, custs)
+				stack.AppendIMAP(b, support, "INBOX", backlog(custs, backlogSize, fmt.Sprintf("cl%d%d", nodes, i))...)
+				var decided atomic.Int64
+				allDone := make(chan struct{})
+				var once sync.Once
+				var all []daemon.Options
+				var cfgs []*cluster.Config
+				if nodes > 1 {
+					cfgs = benchClusterConfigs(b, nodes)
+				}
+				for n := range nodes {
+					opts := benchOptions(b, stack, custs)
+					opts.OnDecision = func(daemon.Report) {
+						if decided.Add(1) == backlogSize {
+							once.Do(func() { close(allDone) })
+						}
+					}
+					if cfgs != nil {
+						cfgs[n].OnApply = func(d time.Duration) {
+							latMu.Lock()
+							lat = append(lat, d)
+							latMu.Unlock()
+						}
+						opts.Cluster = cfgs[n]
+					}
+					all = append(all, opts)
+				}
+				b.StartTimer()
+				start := time.Now()
+				var running []*runningDeskd
+				for _, opts := range all {
+					running = append(running, startDeskd(b, opts))
+				}
+				select {
+				case <-allDone:
+				case <-time.After(15 * time.Minute):
+					b.Fatalf("after 15 minutes: %d decisions", decided.Load())
+				}
+				took := time.Since(start)
+				b.StopTimer()
+				for _, r := range running {
+					r.stop(b)
+				}
+				if err := stack.Stop(); err != nil {
+					b.Errorf("stack stop: %v", err)
+				}
+				sum += took
+				b.StartTimer()
+			}
+			b.ReportMetric(backlogSize/(sum.Seconds()/float64(b.N)), "decisions/s")
+			if len(lat) > 0 {
+				slices.Sort(lat)
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "apply-p50-ms")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "apply-p99-ms")
+			}
+		})
+	}
+}
+
+// benchClusterConfigs are the cluster sections of n nodes on loopback
+// with mutual TLS.
+func benchClusterConfigs(b *testing.B, n int) []*cluster.Config {
+	b.Helper()
+	dir := b.TempDir()
+	var names []string
+	var peers []cluster.Peer
+	for i := range n {
+		names = append(names, fmt.Sprintf("n%d", i+1))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		peers = append(peers, cluster.Peer{ID: names[i], Address: ln.Addr().String()})
+		ln.Close()
+	}
+	if err := cluster.WriteTestCertificates(dir, names...); err != nil {
+		b.Fatal(err)
+	}
+	var out []*cluster.Config
+	for i, name := range names {
+		t, err := cluster.LoadTLS(filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"), filepath.Join(dir, "ca.pem"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, &cluster.Config{NodeID: name, Bind: peers[i].Address, Peers: peers, TLS: t, Dir: filepath.Join(dir, name)})
+	}
+	return out
+}
