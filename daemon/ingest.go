@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"deskd/cases"
+	"deskd/internal/cluster"
 	"deskd/mail"
 	"deskd/sla"
 	"deskd/store"
@@ -465,6 +466,12 @@ const maxCommitFailures = 3
 // with the error as its reason (when even that cannot be stored, the
 // store itself is broken and the mail stays where it is).
 func (d *Daemon) commitFailed(f *mail.Fetched, in *cases.Inbound, rep Report, err error, log *slog.Logger) mail.Disposition {
+	if errors.Is(err, cluster.ErrNotLeader) {
+		// This node stopped leading (cluster.go): not the mail's fault,
+		// and the next leader takes it from the inbox.
+		log.Warn("not the cluster leader any more; mail stays in the inbox", "err", err)
+		return mail.Leave
+	}
 	n := d.failures.add(in.DedupeKey)
 	if n < maxCommitFailures {
 		log.Error("commit failed; mail stays in the inbox for the next scan", "err", err, "failures", n)
