@@ -224,7 +224,9 @@ func (d *Daemon) serveAnswer(ctx context.Context, conn *idleConn, req AdminReque
 				resp.Error = a.err.Error()
 			} else {
 				resp.Result, _ = json.Marshal(a.v)
-				resp.Note = d.followerNote()
+				if !strings.HasPrefix(req.Op, "cluster.") { // the status says it all
+					resp.Note = d.followerNote()
+				}
 			}
 			_ = writeLine(conn, resp)
 			return

@@ -175,6 +175,9 @@ func (d *Daemon) followerNote() string {
 		return ""
 	}
 	st := d.node.Status()
+	if st.LeaderID == "" || st.LastContact.IsZero() {
+		return fmt.Sprintf("answered by cluster node %s (%s) from its own copy: no leader known, it may be behind", st.NodeID, st.State)
+	}
 	return fmt.Sprintf("answered by cluster follower %s from its own copy: %d entries behind the leader %s, last contact %s ago", st.NodeID, st.Behind, st.LeaderID, time.Since(st.LastContact).Round(time.Millisecond))
 }
 

@@ -132,7 +132,7 @@ type clusterWorld struct {
 
 const clSupport = "support@cluster.test"
 
-func newClusterWorld(t *testing.T, questions, replies int) *clusterWorld {
+func newClusterWorld(t *testing.T, questions, replies int, bigMail bool) *clusterWorld {
 	t.Helper()
 	w := &clusterWorld{t: t, questions: questions, customers: 20}
 	w.customer = func(i int) string { return fmt.Sprintf("c%d@klant.test", i%w.customers) }
@@ -233,9 +233,26 @@ cluster:
 		w.raws = append(w.raws, fmt.Appendf(nil, "From: %s\r\nTo: %s\r\nSubject: Vraag %d\r\nMessage-ID: <q%d@cluster.example>\r\n\r\nVraag nummer %d.\r\n",
 			w.customer(i), clSupport, i, i, i))
 	}
-	// Question 0 carries a 20 MiB attachment that does not compress:
-	// its decision is far above cluster.max_entry_bytes and goes in
-	// chunks, during the backlog.
+	// With bigMail, question 0 carries a 20 MiB attachment that does not
+	// compress: its decision is far above cluster.max_entry_bytes and
+	// goes in chunks, during the backlog.
+	if bigMail {
+		w.addBigMail()
+	}
+	for i := range replies {
+		q := i * questions / replies
+		w.raws = append(w.raws, fmt.Appendf(nil, "From: %s\r\nTo: %s\r\nSubject: Re: Vraag %d\r\nMessage-ID: <r%d@cluster.example>\r\nIn-Reply-To: <q%d@cluster.example>\r\n\r\nAanvulling.\r\n",
+			w.customer(q), clSupport, q, i, q))
+	}
+	for _, n := range w.nodes {
+		n.start(t, w.bin)
+	}
+	return w
+}
+
+// addBigMail makes question 0 a 20 MiB mail (a 15 MiB attachment of
+// random bytes, base64).
+func (w *clusterWorld) addBigMail() {
 	big := make([]byte, 15<<20)
 	rnd := rand.New(rand.NewPCG(7, 7))
 	for i := range big {
@@ -252,15 +269,6 @@ cluster:
 		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nVraag nummer 0, met bijlage.\r\n"+
 		"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=dump.bin\r\n\r\n%s--b--\r\n",
 		w.customer(0), clSupport, att.String())
-	for i := range replies {
-		q := i * questions / replies
-		w.raws = append(w.raws, fmt.Appendf(nil, "From: %s\r\nTo: %s\r\nSubject: Re: Vraag %d\r\nMessage-ID: <r%d@cluster.example>\r\nIn-Reply-To: <q%d@cluster.example>\r\n\r\nAanvulling.\r\n",
-			w.customer(q), clSupport, q, i, q))
-	}
-	for _, n := range w.nodes {
-		n.start(t, w.bin)
-	}
-	return w
 }
 
 // leader waits for a node to say it leads.
@@ -431,7 +439,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Skip("cluster failover test is long; run without -short")
 	}
 	const kills = 3
-	w := newClusterWorld(t, 800, 200)
+	w := newClusterWorld(t, 800, 200, true)
 	delivered := w.deliver()
 	total := len(w.raws)
 	seed := crashtest.Seed(t)
@@ -492,7 +500,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster rolling restart test is long; run without -short")
 	}
-	w := newClusterWorld(t, 600, 150)
+	w := newClusterWorld(t, 300, 75, false)
 	delivered := w.deliver()
 	w.leader()
 	for _, n := range w.nodes {
