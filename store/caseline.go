@@ -89,7 +89,7 @@ func (tx *Tx) ForEachCaseIDAfter(status cases.Status, after uint64, fn func(id u
 		return fmt.Errorf("list cases: %w", err)
 	}
 	ids := idx.Bucket([]byte(status))
-	if ids == nil || after == ^uint64(0) {
+	if !ids.exists() || after == ^uint64(0) {
 		return nil
 	}
 	c := ids.Cursor()
