@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -105,18 +105,23 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("report: no cases of customer %q, and no such customer in the configuration", *customer)
 	}
 
-	var b bytes.Buffer
+	// Rendered straight to where it goes, never held whole a second time
+	// (the JSON of all customers at 1,000,000 cases is ~14 MB; issue 11
+	// bounds the CLI's memory).
 	opts := report.Options{Location: clocks.Default.Calendar.Location(), Supplier: cfg.Support.Name, Lang: lang}
-	if err := report.Render(&b, f, &rep, opts); err != nil {
-		return err
+	render := func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := report.Render(bw, f, &rep, opts); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
 	if *out == "" {
-		_, err := stdout.Write(b.Bytes())
-		return err
+		return render(stdout)
 	}
 	// Through a temporary file, fsynced, so a reader never sees half a
 	// report and a crash leaves the old one or the new one.
-	if err := safeio.WriteFile(*out, b.Bytes(), safeio.Options{Perm: 0o644}); err != nil {
+	if err := safeio.Write(*out, render, safeio.Options{Perm: 0o644}); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote the %s report of %s (%d customers) to %s\n", f, *month, len(rep.Customers), *out)
