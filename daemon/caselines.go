@@ -16,16 +16,16 @@ import (
 // replays no clock while its lines are true (issue 11).
 
 // putCaseLine renews c's list line in tx, as of now.
-func putCaseLine(tx *store.Tx, rt *runtime, c *cases.Case, now time.Time) error {
+func putCaseLine(tx *store.Tx, c *cases.Case, ev evaluation) error {
 	if c.Status == cases.StatusClosed {
 		return nil // PutCase dropped its line; closed cases have none
 	}
-	s, until := summarizeUntil(c, SLAView{Clocks: rt.clocks, Now: now})
+	s, until := summarizeEvaluated(c, ev)
 	b, err := json.Marshal(&s)
 	if err != nil {
 		return err
 	}
-	return tx.PutCaseLine(c.ID, now, until, b)
+	return tx.PutCaseLine(c.ID, ev.at, until, b)
 }
 
 // linesBatch is how many cases one transaction of a rebuild renews: the
@@ -87,7 +87,7 @@ func (d *Daemon) rebuildCaseLines(ctx context.Context) error {
 					return err
 				}
 				if c != nil {
-					if err := putCaseLine(tx, rt, c, now); err != nil {
+					if err := putCaseLine(tx, c, rt.evaluate(c, now)); err != nil {
 						return err
 					}
 				}

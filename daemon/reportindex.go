@@ -32,20 +32,32 @@ import (
 // They are evaluated at the case's latest event when that lies after now,
 // so that they hold from asOf on whatever the daemon's clock says.
 func caseFigures(clocks *sla.Clocks, stamp string, c *cases.Case, now time.Time) store.ClockFigures {
-	fig := store.ClockFigures{Stamp: stamp}
 	sc, ok := cases.SLACase(c)
 	if !ok {
-		return fig // a machine's case: the index flags it
+		return store.ClockFigures{Stamp: stamp} // a machine's case: the index flags it
 	}
+	asOf := figuresAsOf(sc, now)
+	clock := clocks.For(c.Customer)
+	return figuresFrom(stamp, c, evaluation{at: asOf, sc: sc, clock: clock, st: clock.Evaluate(sc, asOf), ok: true})
+}
+
+// figuresAsOf is the instant a case's figures are evaluated at: now, or
+// its latest event when that lies later.
+func figuresAsOf(sc *sla.Case, now time.Time) time.Time {
 	asOf := now
 	for _, e := range sc.Events {
 		if e.At.After(asOf) {
 			asOf = e.At
 		}
 	}
-	st := clocks.For(c.Customer).Evaluate(sc, asOf)
-	if st.Final() {
-		fig.Data = sla.AppendFigures(nil, &sla.ReportCase{Plan: c.Plan, Subject: c.Subject, Status: st}, asOf)
+	return asOf
+}
+
+// figuresFrom is caseFigures from an evaluation at figuresAsOf.
+func figuresFrom(stamp string, c *cases.Case, ev evaluation) store.ClockFigures {
+	fig := store.ClockFigures{Stamp: stamp}
+	if ev.ok && ev.st.Final() {
+		fig.Data = sla.AppendFigures(nil, &sla.ReportCase{Plan: c.Plan, Subject: c.Subject, Status: ev.st}, ev.at)
 	}
 	return fig
 }

@@ -338,8 +338,22 @@ func queueMail(tx *store.Tx, rt *runtime, c *cases.Case, m *cases.OutMail, r *re
 // report index (caseFigures) and its case list line at now, which the
 // daemon computes (the store calls nothing above it).
 func (d *Daemon) putCase(tx *store.Tx, rt *runtime, c *cases.Case, now time.Time) error {
-	if err := tx.PutCaseFigures(c, caseFigures(rt.clocks, rt.stamp, c, now), rt.deadlinesOf(c, now)...); err != nil {
+	// One replay of the clock serves the deadline entries, the report
+	// figures and the list line; the figures need another only when an
+	// event lies after now.
+	ev := rt.evaluate(c, now)
+	fig := figuresFrom(rt.stamp, c, ev)
+	if ev.ok {
+		if asOf := figuresAsOf(ev.sc, now); !asOf.Equal(now) {
+			fig = caseFigures(rt.clocks, rt.stamp, c, now)
+		}
+	}
+	var deadlines []store.Deadline
+	if c.Status != cases.StatusClosed {
+		deadlines = deadlinesFrom(c, ev)
+	}
+	if err := tx.PutCaseFigures(c, fig, deadlines...); err != nil {
 		return err
 	}
-	return putCaseLine(tx, rt, c, now)
+	return putCaseLine(tx, c, ev)
 }

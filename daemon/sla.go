@@ -40,12 +40,39 @@ func defaultClocks(opts Options) *sla.Clocks {
 // slaStatus replays c's clock at now; ok is false for a case no SLA
 // figure counts (a machine's).
 func (rt *runtime) slaStatus(c *cases.Case, now time.Time) (st sla.Status, clock *sla.Clock, ok bool) {
-	sc, ok := cases.SLACase(c)
-	if !ok {
-		return sla.Status{}, nil, false
+	ev := rt.evaluate(c, now)
+	return ev.st, ev.clock, ev.ok
+}
+
+// evaluation is a case's SLA clock replayed once at an instant. A case
+// write derives its deadline entries, its report figures and its list
+// line from one (putCase), so the replay runs once per write, not three
+// times.
+type evaluation struct {
+	at    time.Time
+	sc    *sla.Case
+	clock *sla.Clock
+	st    sla.Status
+	ok    bool // false: a machine's case, no clock
+}
+
+// evaluate replays c's clock at at.
+func (rt *runtime) evaluate(c *cases.Case, at time.Time) evaluation {
+	return evaluateWith(rt.clocks, c, at)
+}
+
+// evaluateWith replays c's clock from clocks at at; nil clocks give no
+// clock, as for a machine's case.
+func evaluateWith(clocks *sla.Clocks, c *cases.Case, at time.Time) evaluation {
+	ev := evaluation{at: at}
+	if clocks == nil {
+		return ev
 	}
-	clock = rt.clocks.For(c.Customer)
-	return clock.Evaluate(sc, now), clock, true
+	if ev.sc, ev.ok = cases.SLACase(c); ev.ok {
+		ev.clock = clocks.For(c.Customer)
+		ev.st = ev.clock.Evaluate(ev.sc, at)
+	}
+	return ev
 }
 
 // deadlinesOf are c's entries in the store's deadline index at now: the
@@ -55,14 +82,19 @@ func (rt *runtime) deadlinesOf(c *cases.Case, now time.Time) []store.Deadline {
 	if c.Status == cases.StatusClosed {
 		return nil
 	}
-	st, clock, ok := rt.slaStatus(c, now)
-	if !ok {
+	return deadlinesFrom(c, rt.evaluate(c, now))
+}
+
+// deadlinesFrom is deadlinesOf from an evaluation of an open or pending
+// case at now.
+func deadlinesFrom(c *cases.Case, ev evaluation) []store.Deadline {
+	if !ev.ok {
 		return nil
 	}
-	alerts := clock.Alerts(&st, cases.SLASent(c))
+	alerts := ev.clock.Alerts(&ev.st, cases.SLASent(c))
 	out := make([]store.Deadline, 0, len(alerts))
 	for _, a := range alerts {
-		out = append(out, store.Deadline{At: clock.SendAt(a, &st, now), Kind: a.Key()})
+		out = append(out, store.Deadline{At: ev.clock.SendAt(a, &ev.st, ev.at), Kind: a.Key()})
 	}
 	return out
 }

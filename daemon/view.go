@@ -109,6 +109,12 @@ var forever = time.Unix(1<<62, 0)
 // fixed while the case does not change), which turns its state and
 // Overdue. A case list line is kept that long (store/caseline.go).
 func summarizeUntil(c *cases.Case, v SLAView) (CaseSummary, time.Time) {
+	return summarizeEvaluated(c, evaluateWith(v.Clocks, c, v.Now))
+}
+
+// summarizeEvaluated is summarizeUntil from an evaluation of c's clock
+// (at the view's now), which a case write shares with its other uses.
+func summarizeEvaluated(c *cases.Case, ev evaluation) (CaseSummary, time.Time) {
 	until := forever
 	s := CaseSummary{
 		ID: c.ID, Subject: c.Subject, Status: c.Status, Priority: c.Priority,
@@ -124,15 +130,14 @@ func summarizeUntil(c *cases.Case, v SLAView) (CaseSummary, time.Time) {
 			break
 		}
 	}
-	sc, ok := cases.SLACase(c)
-	if !ok || v.Clocks == nil {
+	if !ev.ok {
 		return s, until
 	}
-	st := v.Clocks.For(c.Customer).Evaluate(sc, v.Now)
+	st := ev.st
 	s.SLAState = st.State
 	for _, t := range st.Targets() {
 		for _, at := range []time.Time{t.Warn, t.Due} {
-			if !t.Done && at.After(v.Now) && at.Before(until) {
+			if !t.Done && at.After(ev.at) && at.Before(until) {
 				until = at
 			}
 		}
@@ -150,7 +155,7 @@ func summarizeUntil(c *cases.Case, v SLAView) (CaseSummary, time.Time) {
 		if t.Done || t.Due.IsZero() {
 			continue
 		}
-		if !t.Due.After(v.Now) {
+		if !t.Due.After(ev.at) {
 			s.Overdue = true
 		}
 		if s.NextDue == nil || t.Due.Before(*s.NextDue) {
