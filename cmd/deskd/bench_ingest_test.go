@@ -20,7 +20,6 @@ import (
 
 	"deskd/daemon"
 	"deskd/internal/gen"
-	"deskd/internal/peers"
 )
 
 // ingestMails is the size of one measured ingest, as in issue 11's table.
@@ -58,16 +57,7 @@ func BenchmarkScaleIngest(b *testing.B) {
 }
 
 func ingestScale(b *testing.B, storePath string) {
-	imapSrv, err := peers.StartIMAP(gen.SupportAddress, "pw")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer imapSrv.Close()
-	smtpSrv, err := peers.StartSMTP(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer smtpSrv.Close()
+	imapSrv, smtpSrv := genPeers(b)
 	dir := b.TempDir()
 	configPath := filepath.Join(dir, "deskd.yaml")
 	yaml := gen.ConfigYAML(gen.Customers(200), storePath, filepath.Join(dir, "admin.sock"), imapSrv.Addr, smtpSrv.Addr)

@@ -56,16 +56,7 @@ func BenchmarkScale(b *testing.B) {
 		}
 		db.Close()
 	}
-	imapSrv, err := peers.StartIMAP(gen.SupportAddress, "pw")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer imapSrv.Close()
-	smtpSrv, err := peers.StartSMTP(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer smtpSrv.Close()
+	imapSrv, smtpSrv := genPeers(b)
 	configPath := filepath.Join(dir, "deskd.yaml")
 	yaml := gen.ConfigYAML(gen.Customers(200), path, filepath.Join(dir, "admin.sock"), imapSrv.Addr, smtpSrv.Addr) + "log:\n  level: warn\n"
 	if err := os.WriteFile(configPath, []byte(yaml), 0o600); err != nil {
@@ -199,4 +190,21 @@ func sampleRSS(pid int) func() float64 {
 		wg.Wait()
 		return peak
 	}
+}
+
+// genPeers starts the IMAP and SMTP peers a generated store's
+// configuration (gen.ConfigYAML) points deskd at, closed with tb.
+func genPeers(tb testing.TB) (*peers.IMAP, *peers.SMTP) {
+	tb.Helper()
+	imapSrv, err := peers.StartIMAP(gen.SupportAddress, "pw")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { imapSrv.Close() })
+	smtpSrv, err := peers.StartSMTP(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { smtpSrv.Close() })
+	return imapSrv, smtpSrv
 }

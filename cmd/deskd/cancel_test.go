@@ -14,7 +14,6 @@ import (
 
 	"deskd/daemon"
 	"deskd/internal/gen"
-	"deskd/internal/peers"
 	"deskd/store"
 )
 
@@ -48,16 +47,7 @@ func TestAbandonedCommands(t *testing.T) {
 	}
 	db.Close()
 	t.Logf("generated %d cases in %s", cancelTestCases(), time.Since(t0).Round(time.Millisecond))
-	imapSrv, err := peers.StartIMAP(gen.SupportAddress, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imapSrv.Close()
-	smtpSrv, err := peers.StartSMTP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smtpSrv.Close()
+	imapSrv, smtpSrv := genPeers(t)
 	socket := filepath.Join(dir, "admin.sock")
 	configPath := filepath.Join(dir, "deskd.yaml")
 	yaml := gen.ConfigYAML(gen.Customers(200), path, socket, imapSrv.Addr, smtpSrv.Addr)
