@@ -23,7 +23,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	gomail "github.com/emersion/go-message/mail"
 
-	casespkg "deskd/cases"
 	"deskd/daemon"
 	"deskd/internal/cluster"
 	"deskd/internal/crashtest"
@@ -380,32 +379,17 @@ func (w *clusterWorld) finish() (cases, messages, acks, distinct int) {
 		}
 	}
 	distinct = len(ackIDs)
-	seen := map[string]uint64{}
-	err := dbs[0].View(func(tx *store.Tx) error {
-		return tx.ForEachCase("", func(c *casespkg.Case) error {
-			cases++
-			for _, k := range c.MessageKeys {
-				if strings.HasPrefix(k, "out:") {
-					continue
-				}
-				if prev, dup := seen[k]; dup {
-					t.Errorf("message %s in case %d and case %d", k, prev, c.ID)
-				}
-				seen[k] = c.ID
-			}
-			if n := len(ackIDs[c.ID]); n != 1 {
-				t.Errorf("case %d got %d distinct acknowledgements, want 1", c.ID, n)
-			}
-			return nil
-		})
+	err := dbs[0].View(func(tx *store.Tx) (err error) {
+		cases, messages, err = crashtest.EachMessageOnce(t, tx, ackIDs, nil)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cases != w.questions || len(seen) != total {
-		t.Errorf("%d cases and %d messages, want %d and %d", cases, len(seen), w.questions, total)
+	if cases != w.questions || messages != total {
+		t.Errorf("%d cases and %d messages, want %d and %d", cases, messages, w.questions, total)
 	}
-	return cases, len(seen), acks, distinct
+	return cases, messages, acks, distinct
 }
 
 // term stops the node with SIGTERM; it must exit 0.

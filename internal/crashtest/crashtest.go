@@ -168,6 +168,36 @@ func Run(t *testing.T, w World) {
 	check(t, w, seed, killed, midIngest)
 }
 
+// EachMessageOnce walks every case of tx and checks what a run without
+// loss or doubling leaves: each inbound message in exactly one case, and
+// one distinct acknowledgement Message-ID per case (ackIDs: case → the
+// ids the relay took). each, when not nil, sees every case after those
+// checks. It returns how many cases and inbound messages it saw.
+func EachMessageOnce(t testing.TB, tx *store.Tx, ackIDs map[uint64]map[string]bool, each func(*cases.Case)) (caseCount, messages int, err error) {
+	t.Helper()
+	seen := map[string]uint64{}
+	err = tx.ForEachCase("", func(c *cases.Case) error {
+		caseCount++
+		for _, k := range c.MessageKeys {
+			if strings.HasPrefix(k, "out:") {
+				continue
+			}
+			if prev, dup := seen[k]; dup {
+				t.Errorf("message %s in case %d and case %d", k, prev, c.ID)
+			}
+			seen[k] = c.ID
+		}
+		if n := len(ackIDs[c.ID]); n != 1 {
+			t.Errorf("case %d got %d distinct acknowledgements, want 1", c.ID, n)
+		}
+		if each != nil {
+			each(c)
+		}
+		return nil
+	})
+	return caseCount, len(seen), err
+}
+
 // check compares what the store holds with what the relay took.
 func check(t *testing.T, w World, seed uint64, killed, midIngest int) {
 	// Acknowledgements: exactly one distinct Message-ID per case, each of
@@ -202,31 +232,17 @@ func check(t *testing.T, w World, seed uint64, killed, midIngest int) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	seen := map[string]uint64{}
-	caseCount := 0
-	err = db.View(func(tx *store.Tx) error {
-		return tx.ForEachCase("", func(c *cases.Case) error {
-			caseCount++
-			for _, k := range c.MessageKeys {
-				if strings.HasPrefix(k, "out:") {
-					continue
-				}
-				if prev, dup := seen[k]; dup {
-					t.Errorf("message %s in case %d and case %d", k, prev, c.ID)
-				}
-				seen[k] = c.ID
-			}
-			if n := len(ackIDs[c.ID]); n != 1 {
-				t.Errorf("case %d got %d distinct acknowledgements, want 1", c.ID, n)
-			}
+	var caseCount, messages int
+	err = db.View(func(tx *store.Tx) (err error) {
+		caseCount, messages, err = EachMessageOnce(t, tx, ackIDs, func(c *cases.Case) {
 			for _, to := range ackTo[c.ID] {
 				if !strings.EqualFold(to, c.Requester.Email) {
 					t.Errorf("case %d (requester %s): acknowledgement sent to %s", c.ID, c.Requester.Email, to)
 				}
 			}
 			delete(ackIDs, c.ID)
-			return nil
 		})
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,14 +253,14 @@ func check(t *testing.T, w World, seed uint64, killed, midIngest int) {
 	if caseCount != Questions {
 		t.Errorf("%d cases, want %d", caseCount, Questions)
 	}
-	if len(seen) != Questions+Replies {
-		t.Errorf("%d messages recorded, want %d", len(seen), Questions+Replies)
+	if messages != Questions+Replies {
+		t.Errorf("%d messages recorded, want %d", messages, Questions+Replies)
 	}
 	if t.Failed() {
 		t.Logf("replay with DESKD_CRASH_SEED=%d", seed)
 	}
 	t.Logf("crash test: %d kills (%d mid-ingest), %d cases, %d messages, %d acknowledgements sent",
-		killed, midIngest, caseCount, len(seen), len(mails))
+		killed, midIngest, caseCount, messages, len(mails))
 }
 
 // Seed is the scenario's random seed: DESKD_CRASH_SEED when set, else
