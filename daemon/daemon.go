@@ -259,6 +259,7 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{db: db, log: opts.Log, now: now, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1), linesKick: make(chan struct{}, 1), figuresKick: make(chan struct{}, 1), reloadSource: make(chan struct{}, 1)}
 	d.ops = newOps(d, opts.Version)
+	db.ObserveWrites(func(took time.Duration) { d.ops.storeWrite.Observe(took.Seconds()) })
 	if opts.Cluster != nil {
 		// A member writes only as the leader: the rest of the set-up
 		// that writes waits for that (becomeLeader).

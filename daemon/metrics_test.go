@@ -186,6 +186,15 @@ func TestMetricsExposition(t *testing.T) {
 	if n := hist.Histogram.GetSampleCount(); n != 4 {
 		t.Errorf("deskd_ingest_duration_seconds count = %d, want 4", n)
 	}
+	// Every decision is at least one store write (plus the outbox's
+	// marks and the indexes' refreshes), each timed (issue 11).
+	writes := findMetric(fams, "deskd_store_write_duration_seconds")
+	if writes == nil || writes.Histogram == nil {
+		t.Fatal("no deskd_store_write_duration_seconds histogram")
+	}
+	if n := writes.Histogram.GetSampleCount(); n < 4 {
+		t.Errorf("deskd_store_write_duration_seconds count = %d, want at least the 4 decisions", n)
+	}
 	ok := h.d.imapState().ok
 	if ts := metricValue(t, fams, "deskd_imap_last_success_timestamp_seconds"); ok.IsZero() || ts <= 0 || ts > float64(now.Unix()+1) { // now was truncated to the second
 		t.Errorf("deskd_imap_last_success_timestamp_seconds = %v (last success %v, now %v)", ts, ok, now)

@@ -201,6 +201,19 @@ type DB struct {
 	// writeset.go); wmu serialises those Updates.
 	rep Replicator
 	wmu sync.Mutex
+	// onWrite, when set, is told how long each Update took (ObserveWrites).
+	onWrite atomic.Pointer[func(time.Duration)]
+}
+
+// ObserveWrites has fn told, after every Update, how long it took: from
+// asking for bbolt's writer lock to the end of its fsync (or to the
+// Raft commit, in a cluster). Waiting for the lock counts, because a
+// commit stalled behind another writer, or behind a remap that waits for
+// a long read transaction such as a backup, stalls ingest all the same
+// (issue 11: the longest commit during a backup). The daemon feeds its
+// deskd_store_write_duration_seconds histogram with it.
+func (db *DB) ObserveWrites(fn func(took time.Duration)) {
+	db.onWrite.Store(&fn)
 }
 
 // Open opens (creating if needed) the store at path, creates missing buckets
@@ -380,6 +393,10 @@ type Tx struct {
 // On a cluster node (SetReplicator) committed means committed by the
 // cluster and applied here.
 func (db *DB) Update(fn func(*Tx) error) error {
+	if obs := db.onWrite.Load(); obs != nil {
+		start := time.Now()
+		defer func() { (*obs)(time.Since(start)) }()
+	}
 	if db.rep != nil {
 		return db.replicated(fn)
 	}

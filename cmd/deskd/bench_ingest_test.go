@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -104,15 +102,7 @@ func ingestScale(b *testing.B, storePath string) {
 		before := readUsage()
 		start := time.Now()
 		for i := range n {
-			// Distinct senders at the generated customers: new cases, each
-			// with an acknowledgement (no rate limit reached).
-			cust := 1 + (sent+i)%200
-			// Message-IDs are random, as real ones are, so that each lands
-			// on its own leaf of the indexes rather than beside the last.
-			raw := fmt.Sprintf("From: Klant %d <klant%d@cust%03d.example>\r\nTo: %s\r\nSubject: Vraag %d over levering\r\n"+
-				"Message-ID: <%s@cust%03d.example>\r\nDate: %s\r\n\r\nGoedemiddag,\r\n\r\nWaar blijft bestelling %d?\r\n",
-				sent+i, sent+i, cust, gen.SupportAddress, sent+i, rand.Text(), cust, time.Now().Format(time.RFC1123Z), sent+i)
-			if err := imapSrv.Deliver("INBOX", []byte(raw), time.Time{}); err != nil {
+			if err := imapSrv.Deliver("INBOX", newQuestion(sent+i), time.Time{}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 
 	"deskd/internal/gen"
 	"deskd/internal/peers"
-	"deskd/store"
 )
 
 // BenchmarkScale runs deskd and its CLI against a generated store and
@@ -39,22 +37,7 @@ func BenchmarkScale(b *testing.B) {
 	dir := b.TempDir()
 	path := os.Getenv("DESKD_BENCH_STORE")
 	if path == "" {
-		n := 10000
-		if s := os.Getenv("DESKD_BENCH_CASES"); s != "" {
-			var err error
-			if n, err = strconv.Atoi(s); err != nil {
-				b.Fatal(err)
-			}
-		}
-		path = filepath.Join(dir, "deskd.db")
-		db, err := store.Open(path, store.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := gen.Generate(context.Background(), db, gen.Options{Cases: n}); err != nil {
-			b.Fatal(err)
-		}
-		db.Close()
+		path = generatedStore(b, filepath.Join(dir, "deskd.db"), envInt(b, "DESKD_BENCH_CASES", 10000))
 	}
 	imapSrv, smtpSrv := genPeers(b)
 	configPath := filepath.Join(dir, "deskd.yaml")
