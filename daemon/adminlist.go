@@ -28,6 +28,10 @@ type ListEnd struct {
 	// NextAfter is the id to continue after, when Limit cut the listing
 	// short; 0 when nothing follows.
 	NextAfter uint64 `json:"next_after,omitempty"`
+	// Note is what a cluster follower says of its copy (how far behind
+	// the leader it was when the listing began), as the short answers'
+	// note; the CLI prints it on stderr.
+	Note string `json:"note,omitempty"`
 }
 
 type listTrailer struct {
@@ -43,11 +47,13 @@ var caseLinePrefix = []byte(`{"id":`)
 func (d *Daemon) serveList(ctx context.Context, conn io.Writer, req AdminRequest) {
 	bw := bufio.NewWriterSize(conn, 64<<10)
 	var end ListEnd
+	note := d.followerNote() // before the read: the copy listed is no older
 	err := d.db.ViewContext(ctx, func(tx *store.Tx) error {
 		var err error
 		end, err = WriteCaseLines(tx, req.Status, req.After, req.Limit, d.CaseView(), bw)
 		return err
 	})
+	end.Note = note
 	if ctx.Err() != nil {
 		return // no one to tell; serveAdminConn logs it
 	}

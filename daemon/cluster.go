@@ -6,7 +6,8 @@ package daemon
 // the outbox, the escalation loop, scheduled backups and the credential
 // watch run on the leader alone (runLoops). On gaining the leadership the
 // node first waits for a Barrier (its store then holds every committed
-// entry), makes the cluster's HMAC key if there is none, rebuilds the
+// entry), makes the cluster's HMAC key if there is none, drops the pieces
+// of a large transaction an earlier leader left unfinished, rebuilds the
 // deadline index if the clocks changed, and only then starts the loops;
 // on losing it, it stops the loops before anything else. Every write is
 // a Raft entry (store.DB.SetReplicator): a decision counts as done, and
@@ -142,6 +143,19 @@ func (d *Daemon) becomeLeader() error {
 			return err
 		}
 		d.rt.Store(nrt)
+	}
+	// Pieces of a large transaction whose leader died before proposing
+	// its last entry would stay forever: past the barrier no entry of an
+	// earlier term can still commit, and this node has none in flight.
+	var dropped int
+	if err := d.db.Update(func(tx *store.Tx) (err error) {
+		dropped, err = tx.DropChunkPieces()
+		return err
+	}); err != nil {
+		return fmt.Errorf("leftover chunks: %w", err)
+	}
+	if dropped > 0 {
+		d.log.Warn("cluster: dropped the pieces of a large transaction an earlier leader did not finish; its mail is still in the inbox", "pieces", dropped)
 	}
 	if err := d.reindexDeadlines(); err != nil {
 		return fmt.Errorf("sla deadline index: %w", err)

@@ -14,6 +14,7 @@ import (
 	"deskd/internal/cluster"
 	"deskd/internal/peers"
 	"deskd/internal/storetest"
+	"deskd/store"
 )
 
 // member is one daemon of an in-process cluster.
@@ -115,10 +116,12 @@ func TestClusterMembers(t *testing.T) {
 	}
 	mu.Unlock()
 
+	applied, _ := l.d.db.ReplicatedIndex()
 	for _, m := range members {
 		if m == l {
 			continue
 		}
+		waitCond(t, "the follower to apply the five", func() bool { n, _ := m.d.db.ReplicatedIndex(); return n >= applied })
 		url := "http://" + m.d.HTTPAddr()
 		code, body := httpDo(t, "GET", url+"/healthz")
 		if code != 200 || !strings.Contains(body, "cluster: follower of "+l.d.node.Status().NodeID) {
@@ -135,6 +138,12 @@ func TestClusterMembers(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the leader is "+l.d.node.Status().NodeID) {
 			t.Errorf("write through a follower's admin socket: %v, want refused naming the leader", err)
 		}
+		// The streamed listing says, as the short answers do, that it
+		// comes from a follower's copy.
+		end, err := AdminClient{Socket: m.d.rt.Load().opts.AdminSocket}.ListCases("all", 0, 0, func([]byte) error { return nil })
+		if err != nil || end.Count != 5 || !strings.Contains(end.Note, "answered by cluster follower") {
+			t.Errorf("follower cases.list: %+v %v, want 5 cases and the follower's note", end, err)
+		}
 		var det CaseDetail
 		if err := AdminCall(m.d.rt.Load().opts.AdminSocket, AdminRequest{Op: "cases.show", ID: 5}, &det); err != nil || det.ID != 5 {
 			t.Errorf("follower cases.show 5: %+v %v", det.ID, err)
@@ -143,6 +152,19 @@ func TestClusterMembers(t *testing.T) {
 	_, metrics := httpDo(t, "GET", "http://"+l.d.HTTPAddr()+"/metrics")
 	if !strings.Contains(metrics, `deskd_cluster_state{state="Leader"} 1`) || !strings.Contains(metrics, "deskd_cluster_apply_seconds_count ") {
 		t.Error("leader /metrics lacks its state or the apply histogram")
+	}
+
+	// The leader commits the first pieces of a large transaction and
+	// stops before its last entry (as if it died mid-split): the next
+	// leader drops them.
+	pieces := store.WriteSet(append([]byte{1}, make([]byte, 3000)...)).Split(1000, 99)
+	for _, p := range pieces[:2] {
+		if err := l.d.node.Replicate(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !hasChunks(t, l.d.db) {
+		t.Fatal("the pieces are not in the leader's store")
 	}
 
 	// The leader stops (a rolling upgrade): another member takes over and
@@ -165,7 +187,20 @@ func TestClusterMembers(t *testing.T) {
 		if !maps.Equal(storetest.Buckets(t, nl.d.db), storetest.Buckets(t, m.d.db)) {
 			t.Error("the follower's store differs from the new leader's")
 		}
+		if hasChunks(t, m.d.db) || hasChunks(t, nl.d.db) {
+			t.Error("the pieces of the unfinished transaction were left behind")
+		}
 	}
+}
+
+// hasChunks says whether db holds pieces of a split write set.
+func hasChunks(t *testing.T, db *store.DB) bool {
+	for k := range storetest.Buckets(t, db) {
+		if strings.HasPrefix(k, "cluster_chunk") {
+			return true
+		}
+	}
+	return false
 }
 
 func waitCond(t *testing.T, what string, cond func() bool) {

@@ -310,6 +310,29 @@ func assemble(btx *bolt.Tx, path [][]byte, id []byte, n uint64) error {
 	return nil
 }
 
+// DropChunkPieces deletes the pieces of split write sets whose assembling
+// entry never came: a leader that died (or lost the leadership) halfway
+// through proposing a large transaction leaves its first pieces
+// committed, and no one else will assemble them. It returns how many
+// pieces it deleted. Call it only where no split of one's own is in
+// flight and none of an earlier leader can still be committed: a new
+// leader, past its barrier, before it writes anything else (the daemon's
+// becomeLeader). Recorded like any other write, so every node drops them.
+func (tx *Tx) DropChunkPieces() (int, error) {
+	b := tx.tx.Bucket([]byte(bucketChunk))
+	if b == nil {
+		return 0, nil
+	}
+	n := b.Stats().KeyN
+	if err := tx.tx.DeleteBucket([]byte(bucketChunk)); err != nil {
+		return 0, fmt.Errorf("drop %s: %w", bucketChunk, err)
+	}
+	if tx.rec != nil {
+		tx.rec.op(opDeleteBucket, []string{bucketChunk})
+	}
+	return n, nil
+}
+
 // walk finds the bucket at path; a missing one means the write set does
 // not belong to this store.
 func walk(btx *bolt.Tx, path [][]byte) (*bolt.Bucket, error) {

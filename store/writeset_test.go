@@ -442,3 +442,50 @@ func TestSplitAppliesAtomically(t *testing.T) {
 		t.Fatalf("a write set of max bytes split in %d", len(small))
 	}
 }
+
+// TestDropChunkPieces: the pieces of a split write set whose last entry
+// never came (its leader died) are dropped, on the recording node and on
+// a replica that applies the drop's write set, and the stores end equal
+// to ones that never saw the pieces (issue 14).
+func TestDropChunkPieces(t *testing.T) {
+	leader, replica, clean := openTest(t), openTest(t), openTest(t)
+	ws := WriteSet(append([]byte{writeSetVersion}, make([]byte, 10<<10)...))
+	parts := ws.Split(4<<10, 7)
+	if len(parts) < 4 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	for _, db := range []*DB{leader, replica} {
+		// The first two pieces committed, the rest and the assembling
+		// entry never proposed.
+		if err := db.ApplyReplicated(2, parts[0], parts[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clean.ApplyReplicated(2); err != nil {
+		t.Fatal(err)
+	}
+	var dropped int
+	drop, err := leader.Record(func(tx *Tx) (err error) {
+		dropped, err = tx.DropChunkPieces()
+		return err
+	})
+	if err != nil || dropped != 2 {
+		t.Fatalf("recording the drop: %d pieces, %v; want 2", dropped, err)
+	}
+	for _, db := range []*DB{leader, replica} {
+		if err := db.ApplyReplicated(3, drop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clean.ApplyReplicated(3); err != nil {
+		t.Fatal(err)
+	}
+	sameBuckets(t, "leader and replica", leader, replica)
+	sameBuckets(t, "dropped and never chunked", leader, clean)
+	update(t, leader, func(tx *Tx) error {
+		if n, err := tx.DropChunkPieces(); err != nil || n != 0 {
+			t.Errorf("nothing left: %d, %v", n, err)
+		}
+		return nil
+	})
+}

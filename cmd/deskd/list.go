@@ -52,6 +52,9 @@ func listCases(loc storeLocation, a listArgs, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if end.Note != "" {
+		fmt.Fprintln(stderr, "deskd: "+end.Note)
+	}
 	if end.NextAfter != 0 {
 		fmt.Fprintf(stderr, "%d cases listed; more follow: --after %d\n", end.Count, end.NextAfter)
 	}
