@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ type clusterNode struct {
 	log                              *crashtest.SyncBuffer
 }
 
-func freeLoopbackPorts(t *testing.T, n int) []int {
+func freeLoopbackPorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var lns []net.Listener
@@ -56,7 +57,7 @@ func freeLoopbackPorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func (n *clusterNode) start(t *testing.T, bin string) {
+func (n *clusterNode) start(t testing.TB, bin string) {
 	t.Helper()
 	n.cmd = exec.Command(bin, "run", "--config", n.config)
 	n.cmd.Env = append(os.Environ(), "DESKD_LOG_LEVEL=info", "DESKD_LOG_FORMAT=json")
@@ -103,7 +104,7 @@ func (n *clusterNode) metric(name string) float64 {
 	return -1
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -118,11 +119,11 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // TLS on loopback) in front of one Dovecot and Postfix, and a backlog of
 // questions and replies for support's inbox.
 type clusterWorld struct {
-	t         *testing.T
+	t         testing.TB
 	stack     *mailstack.Stack
 	bin       string
 	nodes     []*clusterNode
-	count     func(mailbox string) int
+	count     func(mailbox string) int // safe for concurrent use
 	raws      [][]byte
 	questions int
 	customers int
@@ -131,7 +132,7 @@ type clusterWorld struct {
 
 const clSupport = "support@cluster.test"
 
-func newClusterWorld(t *testing.T, questions, replies int, bigMail bool) *clusterWorld {
+func newClusterWorld(t testing.TB, questions, replies int, bigMail bool) *clusterWorld {
 	t.Helper()
 	w := &clusterWorld{t: t, questions: questions, customers: 20}
 	w.customer = func(i int) string { return fmt.Sprintf("c%d@klant.test", i%w.customers) }
@@ -221,7 +222,10 @@ cluster:
 	// One IMAP session counts support's mailboxes throughout (opened
 	// before the nodes start, while Dovecot has nothing else to do).
 	counter := w.stack.LoginIMAP(t, clSupport)
+	var countMu sync.Mutex
 	w.count = func(mailbox string) int {
+		countMu.Lock()
+		defer countMu.Unlock()
 		st, err := counter.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
 		if err != nil || st.NumMessages == nil {
 			return 0
@@ -299,6 +303,42 @@ func (w *clusterWorld) deliver() <-chan struct{} {
 		}
 	}()
 	return delivered
+}
+
+// keepBacklog keeps support's inbox from running dry for as long as the
+// cluster is being killed: every 200 ms, while fewer than low mails wait,
+// it appends the next wave of the prepared mails (at most 50 a second
+// arrive, so a run of many kills does not grow without bound). Calling
+// the returned function stops it and cuts the world's mails to those
+// delivered, so that finish checks exactly those.
+func (w *clusterWorld) keepBacklog(low, wave int) (stop func()) {
+	quit, done := make(chan struct{}), make(chan int)
+	go func() {
+		next := 0
+		defer func() { done <- next }()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for next < len(w.raws) {
+			if w.count("INBOX") < low {
+				end := min(next+wave, len(w.raws))
+				w.stack.AppendIMAP(w.t, clSupport, "INBOX", w.raws[next:end]...)
+				next = end
+			}
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		n := <-done
+		if n < w.questions {
+			w.questions = n
+		}
+		w.raws = w.raws[:n]
+	}
 }
 
 // finish waits for the work to end (inbox empty, every mail moved, the
@@ -393,7 +433,7 @@ func (w *clusterWorld) finish() (cases, messages, acks, distinct int) {
 }
 
 // term stops the node with SIGTERM; it must exit 0.
-func (n *clusterNode) term(t *testing.T) {
+func (n *clusterNode) term(t testing.TB) {
 	t.Helper()
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
 	waited := make(chan error, 1)
@@ -425,9 +465,29 @@ func TestClusterFailover(t *testing.T) {
 	const kills = 3
 	w := newClusterWorld(t, 800, 200, true)
 	delivered := w.deliver()
-	total := len(w.raws)
 	seed := crashtest.Seed(t)
-	rng := rand.New(rand.NewPCG(seed, 2))
+	failovers := w.killLeaders(kills, rand.New(rand.NewPCG(seed, 2)))
+	<-delivered
+	cases, messages, acks, distinct := w.finish()
+	slices.Sort(failovers)
+	t.Logf("cluster failover: %d kills, time from kill to the new leader's first decision: %v (median %v, worst %v); %d cases, %d messages, %d acknowledgements delivered (%d resends with the same Message-ID)",
+		kills, failovers, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), cases, messages, acks, acks-distinct)
+	if t.Failed() {
+		t.Logf("replay with DESKD_CRASH_SEED=%d", seed)
+	}
+}
+
+// killLeaders SIGKILLs the cluster's leader kills times, each at a random
+// moment (rng) after it moved a mail, and restarts each killed node; the
+// next kill waits until that node is back in the cluster (it has a leader
+// and nothing left to apply), so that every failover has a majority of
+// two running nodes, as after the death of one machine. It returns, per
+// kill, the time from the SIGKILL to the new leader's first decision (by
+// that node's own log: a move the old leader had sent may still complete
+// after its death). Support's inbox must not run dry meanwhile.
+func (w *clusterWorld) killLeaders(kills int, rng *rand.Rand) []time.Duration {
+	t := w.t
+	t.Helper()
 	var failovers []time.Duration
 	for k := range kills {
 		l := w.leader()
@@ -441,8 +501,6 @@ func TestClusterFailover(t *testing.T) {
 		}
 		l.kill()
 		killed := time.Now()
-		// The new leader's first decision, by its own log (a move the
-		// old leader had sent may still complete after its death).
 		var first time.Time
 		var nl *clusterNode
 		waitUntil(t, 60*time.Second, "the new leader's first decision", func() bool {
@@ -455,7 +513,7 @@ func TestClusterFailover(t *testing.T) {
 					return true
 				}
 			}
-			return w.count("INBOX") == 0 && w.count("Processed") == total
+			return w.count("INBOX") == 0 && w.count("Processed") == len(w.raws)
 		})
 		if nl == nil {
 			t.Fatalf("kill %d: the inbox emptied before a new leader decided anything", k+1)
@@ -464,15 +522,12 @@ func TestClusterFailover(t *testing.T) {
 		failovers = append(failovers, took)
 		t.Logf("kill %d: %s killed with %d moved; %s leads; its first decision %s after the kill", k+1, l.id, atKill, nl.id, took.Round(time.Millisecond))
 		l.start(t, w.bin)
+		waitUntil(t, 60*time.Second, l.id+" back in the cluster", func() bool {
+			st, ok := l.status()
+			return ok && st.LeaderID != "" && st.Behind == 0
+		})
 	}
-	<-delivered
-	cases, messages, acks, distinct := w.finish()
-	slices.Sort(failovers)
-	t.Logf("cluster failover: %d kills, time from kill to the new leader's first decision: %v (median %v, worst %v); %d cases, %d messages, %d acknowledgements delivered (%d resends with the same Message-ID)",
-		kills, failovers, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), cases, messages, acks, acks-distinct)
-	if t.Failed() {
-		t.Logf("replay with DESKD_CRASH_SEED=%d", seed)
-	}
+	return failovers
 }
 
 // TestClusterRollingRestart (issue 14, R15): while the backlog arrives,

@@ -115,7 +115,7 @@ backup:
 
 // buildDeskd builds cmd/deskd into dir: the crash test needs deskd as a
 // process of its own to SIGKILL.
-func buildDeskd(t *testing.T, dir string) string {
+func buildDeskd(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "deskd")
 	out, err := exec.Command("go", "build", "-o", bin, "deskd/cmd/deskd").CombinedOutput()
