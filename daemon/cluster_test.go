@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/hashicorp/raft"
+
 	"deskd/internal/cluster"
+	"deskd/internal/crashtest"
 	"deskd/internal/peers"
 	"deskd/internal/storetest"
 	"deskd/store"
@@ -20,18 +25,25 @@ import (
 // member is one daemon of an in-process cluster.
 type member struct {
 	d      *Daemon
+	part   *cluster.Partition
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// TestClusterMembers: three daemons form a cluster (plain TCP on
-// loopback) in front of one in-process IMAP server and SMTP sink. Only
-// the leader ingests and sends; every store ends the same; a follower's
-// /healthz is healthy and names the leader, its /metrics has the Raft
-// series, its read-only admin answers come from its own copy, and a write
-// through it is refused naming the leader. Stopping the leader hands the
-// work to another member, which goes on (issue 14).
-func TestClusterMembers(t *testing.T) {
+// testCluster is three daemons in this process forming a cluster (plain
+// TCP on loopback, each transport behind a cluster.Partition) in front of
+// one in-process IMAP server and SMTP sink. decided counts, per member,
+// the mails it decided (a recognised duplicate is not a decision).
+type testCluster struct {
+	t       *testing.T
+	imap    *peers.IMAP
+	smtp    *peers.SMTP
+	members []*member
+	mu      sync.Mutex
+	decided map[*member]int
+}
+
+func newTestCluster(t *testing.T, tune func(*Options)) *testCluster {
 	imapSrv, err := peers.StartIMAP(support, "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +54,7 @@ func TestClusterMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { smtpSrv.Close() })
+	c := &testCluster{t: t, imap: imapSrv, smtp: smtpSrv, decided: map[*member]int{}}
 	var peerList []cluster.Peer
 	for i := range 3 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -51,58 +64,106 @@ func TestClusterMembers(t *testing.T) {
 		peerList = append(peerList, cluster.Peer{ID: fmt.Sprintf("m%d", i+1), Address: ln.Addr().String()})
 		ln.Close()
 	}
-	var mu sync.Mutex
-	deciders := map[string]int{}
-	var members []*member
-	for i, p := range peerList {
+	for _, p := range peerList {
 		dir := t.TempDir()
 		opts := testOptions(t, imapSrv, smtpSrv, dir)
 		opts.HTTPListen = "127.0.0.1:0"
-		opts.Cluster = &cluster.Config{NodeID: p.ID, Bind: p.Address, Peers: peerList, Dir: filepath.Join(dir, "raft")}
-		id := peerList[i].ID
-		opts.OnDecision = func(Report) { mu.Lock(); deciders[id]++; mu.Unlock() }
+		m := &member{part: &cluster.Partition{}, done: make(chan error, 1)}
+		opts.Cluster = &cluster.Config{NodeID: p.ID, Bind: p.Address, Peers: peerList, Dir: filepath.Join(dir, "raft"), WrapStream: m.part.Wrap}
+		opts.OnDecision = func(r Report) {
+			if r.Decision != "duplicate" {
+				c.mu.Lock()
+				c.decided[m]++
+				c.mu.Unlock()
+			}
+		}
+		if tune != nil {
+			tune(&opts)
+		}
 		d, err := Open(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		m := &member{d: d, cancel: cancel, done: make(chan error, 1)}
+		m.d, m.cancel = d, cancel
 		go func() { m.done <- d.Run(ctx) }()
-		members = append(members, m)
-	}
-	stop := func(m *member) {
-		if m.cancel == nil {
-			return
-		}
-		m.cancel()
-		m.cancel = nil
-		select {
-		case err := <-m.done:
-			if err != nil {
-				t.Errorf("daemon: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop within 30s")
-		}
+		c.members = append(c.members, m)
 	}
 	t.Cleanup(func() {
-		for _, m := range members {
-			stop(m)
+		for _, m := range c.members {
+			c.stop(m)
 		}
 	})
-	leader := func(except *member) *member {
-		var l *member
-		waitCond(t, "a leader that acts", func() bool {
-			for _, m := range members {
-				if m != except && m.d.acts() {
-					l = m
-					return true
-				}
-			}
-			return false
-		})
-		return l
+	return c
+}
+
+func (c *testCluster) stop(m *member) {
+	if m.cancel == nil {
+		return
 	}
+	m.cancel()
+	m.cancel = nil
+	select {
+	case err := <-m.done:
+		if err != nil {
+			c.t.Errorf("daemon: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		c.t.Error("daemon did not stop within 30s")
+	}
+}
+
+// leader waits for a member other than except that acts as the leader.
+func (c *testCluster) leader(except *member) *member {
+	var l *member
+	waitCond(c.t, "a leader that acts", func() bool {
+		for _, m := range c.members {
+			if m != except && m.d.acts() {
+				l = m
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+func (c *testCluster) decisions(m *member) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.decided[m]
+}
+
+// converged waits until every member but skip has applied what the leader
+// l has, and checks that their stores are byte for byte l's.
+func (c *testCluster) converged(l *member, skip *member) {
+	c.t.Helper()
+	if err := l.d.node.Barrier(10 * time.Second); err != nil {
+		c.t.Fatal(err)
+	}
+	want, _ := l.d.db.ReplicatedIndex()
+	ref := storetest.Buckets(c.t, l.d.db)
+	for _, m := range c.members {
+		if m == l || m == skip {
+			continue
+		}
+		waitCond(c.t, "a member to apply the leader's entries", func() bool { n, _ := m.d.db.ReplicatedIndex(); return n >= want })
+		if !maps.Equal(ref, storetest.Buckets(c.t, m.d.db)) {
+			c.t.Errorf("%s's store differs from the leader's", m.d.node.Status().NodeID)
+		}
+	}
+}
+
+// TestClusterMembers: three daemons form a cluster (testCluster). Only
+// the leader ingests and sends; every store ends the same; a follower's
+// /healthz is healthy and names the leader, its /metrics has the Raft
+// series, its read-only admin answers come from its own copy, and a write
+// through it is refused naming the leader. Stopping the leader hands the
+// work to another member, which goes on (issue 14).
+func TestClusterMembers(t *testing.T) {
+	c := newTestCluster(t, nil)
+	imapSrv, smtpSrv, members := c.imap, c.smtp, c.members
+	stop, leader := c.stop, c.leader
 	l := leader(nil)
 	for i := range 5 {
 		if err := imapSrv.Deliver("INBOX", []byte(strings.ReplaceAll(question(fmt.Sprintf("<c%d@jansen.example>", i), "anna@jansen.example", fmt.Sprintf("Vraag %d", i), ""), "\n", "\r\n")), time.Now()); err != nil {
@@ -110,11 +171,9 @@ func TestClusterMembers(t *testing.T) {
 		}
 	}
 	waitCond(t, "five decisions and acknowledgements", func() bool { return imapSrv.Count("INBOX") == 0 && len(smtpSrv.Mails()) == 5 })
-	mu.Lock()
-	if len(deciders) != 1 || deciders[l.d.node.Status().NodeID] != 5 {
-		t.Errorf("decisions per member %v, want all 5 by the leader %s", deciders, l.d.node.Status().NodeID)
+	if n := c.decisions(l); n != 5 {
+		t.Errorf("the leader decided %d mails, want all 5", n)
 	}
-	mu.Unlock()
 
 	applied, _ := l.d.db.ReplicatedIndex()
 	for _, m := range members {
@@ -209,5 +268,98 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
+	}
+}
+
+// TestClusterPartition (issue 14): the leader is cut off from the other
+// two (its Raft transport behind cluster.Partition) while a backlog is
+// being ingested. It steps down within its lease and stops its loops;
+// from then on it decides nothing (its decisions could not be committed:
+// the mail it held stays in the inbox). The other two elect a leader that
+// goes on and decides the rest. Nothing is decided twice: every message
+// in exactly one case, one distinct acknowledgement per case, and the
+// decisions reported add up to the mails. Healed, the old leader takes
+// the majority's log: every store byte for byte the same.
+func TestClusterPartition(t *testing.T) {
+	c := newTestCluster(t, func(o *Options) { o.Policy.AutoPerHour, o.Policy.AutoPerDay = 1000, 1000 })
+	old := c.leader(nil)
+	const first, total = 5, 30
+	deliver := func(from, to int) {
+		for i := from; i < to; i++ {
+			addr := []string{"anna@jansen.example", "bob@acme.example"}[i%2]
+			if err := c.imap.Deliver("INBOX", []byte(strings.ReplaceAll(question(fmt.Sprintf("p%d@klant.example", i), addr, fmt.Sprintf("Vraag %d", i), ""), "\n", "\r\n")), time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deliver(0, first)
+	waitCond(t, "the leader to decide the first mails", func() bool { return c.decisions(old) == first && c.imap.Count("INBOX") == 0 })
+	// Cut off, the leader still believes it leads for up to its lease,
+	// and the rest of the backlog arrives at once: it fetches, decides
+	// and proposes, but nothing it proposes can be committed now.
+	old.part.Cut(true)
+	cutAt := time.Now()
+	deliver(first, total)
+	waitCond(t, "the cut-off leader to stop its loops", func() bool { return !old.d.acts() })
+	// acts() turns false once its loops have returned: no decision of
+	// the old leader can come after this point.
+	decidedByOld := c.decisions(old)
+	t.Logf("the cut-off leader stopped ingesting %s after the cut (leader lease %s), having decided %d", time.Since(cutAt).Round(time.Millisecond), raft.DefaultConfig().LeaderLeaseTimeout, decidedByOld)
+	if old.d.node.IsLeader() {
+		t.Error("the cut-off node still says it leads")
+	}
+	err := AdminCall(old.d.rt.Load().opts.AdminSocket, AdminRequest{Op: "portal.revoke", Session: "anna@jansen.example"}, new(int))
+	if err == nil || !strings.Contains(err.Error(), "not the cluster leader") {
+		t.Errorf("a write on the cut-off node: %v, want refused", err)
+	}
+
+	nl := c.leader(old)
+	waitCond(t, "the majority to decide the rest", func() bool { return c.imap.Count("INBOX") == 0 && c.imap.Count("Processed") == total })
+	if n := c.decisions(old); n != decidedByOld {
+		t.Errorf("the cut-off node decided %d mails after it stopped, want none", n-decidedByOld)
+	}
+	if n := c.decisions(nl); n == 0 {
+		t.Error("the majority's leader decided nothing")
+	}
+	sum := 0
+	for _, m := range c.members {
+		sum += c.decisions(m)
+	}
+	if sum != total {
+		t.Errorf("%d decisions reported for %d mails", sum, total)
+	}
+
+	old.part.Cut(false)
+	l := c.leader(nil)
+	waitCond(t, "every acknowledgement sent", func() bool { return len(c.smtp.Mails()) >= total })
+	waitCond(t, "the outbox drained", func() bool {
+		q := -1
+		_ = l.d.db.View(func(tx *store.Tx) (err error) { q, _, err = tx.OutboxStats(time.Now()); return err })
+		return q == 0
+	})
+	c.converged(l, nil)
+	acks := map[uint64]map[string]bool{}
+	for _, m := range c.smtp.Mails() {
+		msg, err := gomail.CreateReader(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := msg.Header.MessageID()
+		if caseID, ok := crashtest.CaseFromMessageID(id, "example.test"); ok {
+			if acks[caseID] == nil {
+				acks[caseID] = map[string]bool{}
+			}
+			acks[caseID][id] = true
+		}
+	}
+	err = l.d.db.View(func(tx *store.Tx) error {
+		cs, msgs, err := crashtest.EachMessageOnce(t, tx, acks, nil)
+		if err == nil && (cs != total || msgs != total) {
+			t.Errorf("%d cases holding %d messages, want %d and %d", cs, msgs, total, total)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -8,11 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"deskd/cases"
 	"deskd/internal/gen"
@@ -25,7 +22,7 @@ type testNode struct {
 	id, addr, dir string
 	db            *store.DB
 	node          *Node
-	part          *partition
+	part          *Partition
 }
 
 type testCluster struct {
@@ -93,11 +90,11 @@ func (c *testCluster) start(tn *testNode, peers []Peer) {
 		c.t.Fatal(err)
 	}
 	if tn.part == nil {
-		tn.part = &partition{}
+		tn.part = &Partition{}
 	}
 	cfg := Config{
 		NodeID: tn.id, Bind: tn.addr, Peers: peers, TLS: tlsCfg, Dir: filepath.Join(tn.dir, "raft"),
-		WrapStream: tn.part.wrap,
+		WrapStream: tn.part.Wrap,
 	}
 	if c.tweak != nil {
 		c.tweak(&cfg)
@@ -309,7 +306,7 @@ func TestPartitionedLeaderStops(t *testing.T) {
 	if err := generate(t, old.db, 5, 1, 6); err != nil {
 		t.Fatal(err)
 	}
-	old.part.cut(true)
+	old.part.Cut(true)
 	waitFor(t, "the cut-off leader to step down", func() bool { return !old.node.IsLeader() })
 	err := old.db.Update(func(tx *store.Tx) error { return tx.SetCheckpoint("INBOX", 1, 99) })
 	if !errors.Is(err, ErrNotLeader) {
@@ -319,71 +316,11 @@ func TestPartitionedLeaderStops(t *testing.T) {
 	if err := generate(t, l.db, 5, 1, 7); err != nil {
 		t.Fatal(err)
 	}
-	old.part.cut(false)
+	old.part.Cut(false)
 	c.converged(l)
 	if n := countCases(t, old.db); n != 10 {
 		t.Fatalf("healed node has %d cases, want 10", n)
 	}
-}
-
-// partition is the test-only transport wrapper: cut makes every
-// connection of this node fail, both ways.
-type partition struct {
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func (p *partition) wrap(s raft.StreamLayer) raft.StreamLayer {
-	return &cutStream{StreamLayer: s, p: p}
-}
-
-func (p *partition) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
-func (p *partition) track(c net.Conn) (net.Conn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		c.Close()
-		return nil, errors.New("partitioned")
-	}
-	p.conns = append(p.conns, c)
-	return c, nil
-}
-
-type cutStream struct {
-	raft.StreamLayer
-	p *partition
-}
-
-func (s *cutStream) Accept() (net.Conn, error) {
-	for {
-		c, err := s.StreamLayer.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if c, err := s.p.track(c); err == nil {
-			return c, nil
-		}
-	}
-}
-
-func (s *cutStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := s.StreamLayer.Dial(addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	return s.p.track(c)
 }
 
 // TestRestoredClusterNewLog: every node stopped, the Raft directories
