@@ -102,7 +102,7 @@ func linesUsable(tx *store.Tx, status string, v SLAView) (bool, error) {
 		return false, nil
 	}
 	version, err := tx.CaseLineVersion()
-	return err == nil && version != "" && version == v.Clocks.Fingerprint(), err
+	return err == nil && version != "" && version == linesVersion(v.Clocks), err
 }
 
 func writeFromLines(tx *store.Tx, status cases.Status, after uint64, limit int, v SLAView, w io.Writer, end *ListEnd) error {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"deskd/cases"
+	"deskd/sla"
 	"deskd/store"
 )
 
@@ -14,6 +15,16 @@ import (
 // case (putCase) and rebuilt for all of them when the SLA clocks change
 // (runCaseLines), so that listing the open cases reads no history and
 // replays no clock while its lines are true (issue 11).
+
+// linesLayout versions the lines beside the clocks they were computed
+// with: "2" since a line true forever is stored as such (store.lineNanos;
+// before, its end wrapped around to 1970 and the line was never used).
+// A store whose lines carry another version rebuilds them at start.
+const linesLayout = "2"
+
+// linesVersion is what the lines computed with clocks are recorded
+// under (store.Tx.SetCaseLineVersion).
+func linesVersion(clocks *sla.Clocks) string { return clocks.Fingerprint() + "/" + linesLayout }
 
 // putCaseLine renews c's list line in tx, as of now.
 func putCaseLine(tx *store.Tx, c *cases.Case, ev evaluation) error {
@@ -50,7 +61,7 @@ func (d *Daemon) runCaseLines(ctx context.Context) {
 
 func (d *Daemon) rebuildCaseLines(ctx context.Context) error {
 	rt := d.rt.Load()
-	version := rt.clocks.Fingerprint()
+	version := linesVersion(rt.clocks)
 	var ids []uint64
 	current := false
 	err := d.db.ViewContext(ctx, func(tx *store.Tx) error {

@@ -18,7 +18,7 @@ func TestCaseLinesListAsReplayed(t *testing.T) {
 	s := newSLAHarness(t, ams(time.November, 30, 9, 0), nil) // a Monday
 	id := s.newPremiumCase()
 	d := s.d
-	version := d.rt.Load().clocks.Fingerprint()
+	version := linesVersion(d.rt.Load().clocks)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var v string
 		_ = d.DB().View(func(tx *store.Tx) error { v, _ = tx.CaseLineVersion(); return nil })

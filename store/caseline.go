@@ -15,6 +15,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"deskd/cases"
@@ -29,10 +30,29 @@ func (tx *Tx) PutCaseLine(id uint64, from, until time.Time, line []byte) error {
 		return fmt.Errorf("case line %d: %w", id, err)
 	}
 	v := make([]byte, 16, 16+len(line))
-	binary.BigEndian.PutUint64(v, uint64(from.UnixNano()))
-	binary.BigEndian.PutUint64(v[8:], uint64(until.UnixNano()))
+	binary.BigEndian.PutUint64(v, uint64(lineNanos(from)))
+	binary.BigEndian.PutUint64(v[8:], uint64(lineNanos(until)))
 	return b.Put(u64(id), append(v, line...))
 }
+
+// lineNanos is t in Unix nanoseconds, clamped to what an int64 holds
+// (1678-2262): a line true "forever" (no SLA threshold ahead, e.g. a
+// breached or paused case) must not wrap around to 1970 and be stale at
+// once, which made a listing replay three quarters of the open cases.
+func lineNanos(t time.Time) int64 {
+	switch {
+	case t.After(maxLineTime):
+		return math.MaxInt64
+	case t.Before(minLineTime):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	maxLineTime = time.Unix(0, math.MaxInt64)
+	minLineTime = time.Unix(0, math.MinInt64)
+)
 
 // dropCaseLine removes case id's line (PutCase).
 func (tx *Tx) dropCaseLine(id uint64) error {
