@@ -99,6 +99,8 @@ type listWriter struct {
 	due   []daemon.CaseSummary
 	until time.Time
 	table *streamTable
+	// row is the case a table line is read into (reused).
+	row daemon.CaseSummary
 }
 
 func newListWriter(w *bufio.Writer, a listArgs, zone *time.Location) *listWriter {
@@ -123,11 +125,10 @@ func (l *listWriter) line(b []byte) error {
 		return nil
 	}
 	if l.table != nil {
-		var c daemon.CaseSummary
-		if err := json.Unmarshal(b, &c); err != nil {
+		if err := tableSummary(b, &l.row); err != nil {
 			return fmt.Errorf("cases list: %w", err)
 		}
-		return l.table.row(caseRow(&c, l.zone)...)
+		return l.table.row(caseRow(&l.row, l.zone)...)
 	}
 	return l.raw(b)
 }
