@@ -199,8 +199,9 @@ type DB struct {
 	dec  *zstd.Decoder
 	// rep, when set, replicates every Update (a cluster node,
 	// writeset.go); wmu serialises those Updates.
-	rep Replicator
-	wmu sync.Mutex
+	rep  Replicator
+	wmu  sync.Mutex
+	pipe pipeline // pipelined Updates (writeset.go)
 	// onWrite, when set, is told how long each Update took (ObserveWrites).
 	onWrite atomic.Pointer[func(time.Duration)]
 }
