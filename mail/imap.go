@@ -581,6 +581,16 @@ wait:
 // scan hands every message with a UID above after (all of them when full)
 // to handle, in UID order, CommitBatch at a time, and moves each group out
 // of the inbox once handle returned (all its messages committed).
+//
+// Three things overlap, so that a backlog goes as fast as the slowest of
+// them rather than their sum: the next FETCH batch is read while the
+// current one is handled (prefetch), and moves run while the next groups
+// are handled (mover: one move per destination in flight; what is
+// committed meanwhile goes together in the next). The server works through
+// the FETCH and the MOVE in the order they were sent, so a slow MOVE
+// (Dovecot expunging from a big inbox while it delivers other mail) no
+// longer holds up the commits, and a backlog needs a few large moves
+// instead of one per group.
 func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.Mutex, uidValidity, after uint32, full bool, handle BatchHandler) (handled int, maxUID uint32, err error) {
 	criteria := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
 	if !full {
@@ -591,52 +601,34 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 		return 0, 0, fmt.Errorf("uid search: %w", err)
 	}
 	uids := found.AllUIDs()
+	// Moves are pipelined: that is safe because every mail is committed
+	// before its move is sent, and a move that never happened (crash,
+	// lost connection) only means the mail is seen again and recognised
+	// as handled. Every move sent is waited for before scan returns.
+	mv := &mover{s: s, c: c}
+	defer func() {
+		if merr := mv.finish(); err == nil {
+			err = merr
+		}
+	}()
+	var next <-chan fetchResult
+	if len(uids) > 0 {
+		next = s.prefetch(c, uids[:min(s.cfg.BatchSize, len(uids))])
+	}
 	for start := 0; start < len(uids); start += s.cfg.BatchSize {
+		r := s.awaitFetch(next)
+		if r.err != nil {
+			return handled, maxUID, r.err
+		}
 		if ctx.Err() != nil {
 			return handled, maxUID, nil
 		}
-		batch := uids[start:min(start+s.cfg.BatchSize, len(uids))]
-		msgs, err := s.fetch(c, batch)
-		if err != nil {
-			return handled, maxUID, err
+		if rest := uids[min(start+s.cfg.BatchSize, len(uids)):]; len(rest) > 0 {
+			next = s.prefetch(c, rest[:min(s.cfg.BatchSize, len(rest))])
 		}
 		// "UID n:*" always matches the highest UID, even below n (RFC
 		// 3501 §6.4.8); skip what we already handled.
-		msgs = slices.DeleteFunc(msgs, func(m *Fetched) bool { return !full && m.UID <= after })
-		// Moves are pipelined: a group's MOVE goes out and the next group
-		// is handled while the server works on it; its answer is read at
-		// the next flush. That is safe because every mail is committed
-		// before its move is sent, and a move that never happened (crash,
-		// lost connection) only means the mail is seen again and
-		// recognised as handled.
-		var moving []pendingMove
-		flush := func(processed, quarantined imap.UIDSet, final bool) error {
-			for _, g := range []struct {
-				set     imap.UIDSet
-				mailbox string
-			}{{processed, s.cfg.ProcessedMailbox}, {quarantined, s.cfg.QuarantineMailbox}} {
-				if len(g.set) == 0 {
-					continue
-				}
-				pm, err := s.startMove(c, g.set, g.mailbox)
-				if err != nil {
-					return err
-				}
-				moving = append(moving, pm)
-			}
-			// Keep up to two moves in flight, or none at the end of a batch.
-			keep := 0
-			if !final {
-				keep = min(len(moving), 2)
-			}
-			for _, pm := range moving[:len(moving)-keep] {
-				if err := pm.wait(); err != nil {
-					return err
-				}
-			}
-			moving = moving[len(moving)-keep:]
-			return nil
-		}
+		msgs := slices.DeleteFunc(r.msgs, func(m *Fetched) bool { return !full && m.UID <= after })
 		for g := 0; g < len(msgs); g += s.cfg.CommitBatch {
 			group := msgs[g:min(g+s.cfg.CommitBatch, len(msgs))]
 			for _, m := range group {
@@ -647,31 +639,134 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 			ds := handle(context.WithoutCancel(ctx), group)
 			inFlight.Unlock()
 			s.heartbeat()
-			var processed, quarantined imap.UIDSet
 			for i, m := range group {
 				var d Disposition
 				if i < len(ds) {
 					d = ds[i]
 				}
-				switch d {
-				case Processed:
-					processed.AddNum(imap.UID(m.UID))
-				case Quarantine:
-					quarantined.AddNum(imap.UID(m.UID))
-				}
+				mv.add(m.UID, d)
 				if d != Leave {
 					handled++
 					maxUID = max(maxUID, m.UID)
 				}
 			}
-			// One move per destination and group: a backlog moves fast,
-			// and the inbox shows progress within moments.
-			if err := flush(processed, quarantined, g+s.cfg.CommitBatch >= len(msgs)); err != nil {
+			// The inbox shows progress within moments: what is committed
+			// moves as soon as the move before it is done.
+			if err := mv.pump(); err != nil {
 				return handled, maxUID, err
 			}
 		}
 	}
 	return handled, maxUID, nil
+}
+
+// fetchResult is one batch read by prefetch.
+type fetchResult struct {
+	msgs []*Fetched
+	err  error
+}
+
+// prefetch starts reading a batch (fetch) on its own goroutine; the
+// result arrives on the returned channel. The client takes commands from
+// several goroutines; FETCH and MOVE both go by UID, so the EXPUNGEs a
+// move brings cannot confuse the fetch (RFC 9051 §5.5).
+func (s *Source) prefetch(c *imapclient.Client, uids []imap.UID) <-chan fetchResult {
+	ch := make(chan fetchResult, 1)
+	go func() {
+		msgs, err := s.fetch(c, uids)
+		ch <- fetchResult{msgs, err}
+	}()
+	return ch
+}
+
+// awaitFetch waits for a prefetched batch, beating meanwhile (a backlog of
+// large mails takes a while). The beat comes from the loop's own
+// goroutine, so a handler that never returns still stops it.
+func (s *Source) awaitFetch(ch <-chan fetchResult) fetchResult {
+	tick := time.NewTicker(s.heartbeatEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-ch:
+			return r
+		case <-tick.C:
+			s.heartbeat()
+		}
+	}
+}
+
+// mover takes handled messages out of the inbox: at most one move per
+// destination in flight, and the UIDs committed while it runs gathered
+// for the next (a group's own move when the server keeps up, a larger one
+// when it does not).
+type mover struct {
+	s      *Source
+	c      *imapclient.Client
+	moving []*pendingMove
+	// waiting are committed UIDs not yet sent, per destination.
+	processed, quarantined imap.UIDSet
+}
+
+// add notes where a handled message goes (Leave: nowhere).
+func (m *mover) add(uid uint32, d Disposition) {
+	switch d {
+	case Processed:
+		m.processed.AddNum(imap.UID(uid))
+	case Quarantine:
+		m.quarantined.AddNum(imap.UID(uid))
+	}
+}
+
+// pump collects the moves that finished and, when none is left in flight,
+// sends what waits; it never blocks on the server.
+func (m *mover) pump() error {
+	for len(m.moving) > 0 && m.moving[0].done() {
+		if err := m.moving[0].wait(); err != nil {
+			return err
+		}
+		m.moving = m.moving[1:]
+	}
+	if len(m.moving) > 0 {
+		return nil
+	}
+	return m.send()
+}
+
+// finish sends what waits and waits for every move.
+func (m *mover) finish() error {
+	for {
+		for _, pm := range m.moving {
+			if err := pm.wait(); err != nil {
+				m.moving = nil
+				return err
+			}
+		}
+		m.moving = nil
+		if len(m.processed) == 0 && len(m.quarantined) == 0 {
+			return nil
+		}
+		if err := m.send(); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *mover) send() error {
+	for _, g := range []struct {
+		set     *imap.UIDSet
+		mailbox string
+	}{{&m.processed, m.s.cfg.ProcessedMailbox}, {&m.quarantined, m.s.cfg.QuarantineMailbox}} {
+		if len(*g.set) == 0 {
+			continue
+		}
+		pm, err := m.s.startMove(m.c, *g.set, g.mailbox)
+		*g.set = nil
+		if err != nil {
+			return err
+		}
+		m.moving = append(m.moving, pm)
+	}
+	return nil
 }
 
 // fetch reads a batch: first sizes and dates, then the whole message for
@@ -726,7 +821,6 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 		if err != nil {
 			return nil, fmt.Errorf("fetch bodies: %w", err)
 		}
-		s.heartbeat() // a backlog of large mails takes a while
 		for _, b := range bodies {
 			if f := byUID[b.UID]; f != nil {
 				f.Raw = b.FindBodySection(g.section)
@@ -759,14 +853,31 @@ type pendingMove struct {
 	cmd     *imapclient.MoveCommand // nil when the move already completed
 	set     imap.UIDSet
 	mailbox string
+	// answered is closed, and err set, once the server answered cmd.
+	answered chan struct{}
+	err      error
 }
 
-func (pm pendingMove) wait() error {
+// done reports, without waiting, whether the server answered.
+func (pm *pendingMove) done() bool {
+	if pm.cmd == nil {
+		return true
+	}
+	select {
+	case <-pm.answered:
+		return true
+	default:
+		return false
+	}
+}
+
+func (pm *pendingMove) wait() error {
 	if pm.cmd == nil {
 		return nil
 	}
-	if _, err := pm.cmd.Wait(); err != nil {
-		return fmt.Errorf("move %v to %s: %w", pm.set, pm.mailbox, err)
+	<-pm.answered
+	if pm.err != nil {
+		return fmt.Errorf("move %v to %s: %w", pm.set, pm.mailbox, pm.err)
 	}
 	return nil
 }
@@ -776,11 +887,16 @@ func (pm pendingMove) wait() error {
 // command is left in flight. A server with neither gets COPY and \Deleted
 // but no EXPUNGE: deskd never expunges messages it did not flag itself,
 // and scans skip \Deleted messages.
-func (s *Source) startMove(c *imapclient.Client, set imap.UIDSet, mailbox string) (pendingMove, error) {
-	pm := pendingMove{set: set, mailbox: mailbox}
+func (s *Source) startMove(c *imapclient.Client, set imap.UIDSet, mailbox string) (*pendingMove, error) {
+	pm := &pendingMove{set: set, mailbox: mailbox}
 	caps := c.Caps()
 	if caps.Has(imap.CapMove) || caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2) {
 		pm.cmd = c.Move(set, mailbox)
+		pm.answered = make(chan struct{})
+		go func() {
+			_, pm.err = pm.cmd.Wait()
+			close(pm.answered)
+		}()
 		return pm, nil
 	}
 	if _, err := c.Copy(set, mailbox).Wait(); err != nil {
