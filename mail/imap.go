@@ -59,7 +59,7 @@ type IMAPConfig struct {
 	BatchSize int
 	// CommitBatch is the most messages one BatchHandler call gets (default
 	// 64): of what one FETCH brought, the next CommitBatch are handed over
-	// together, and moved out of the inbox with one command once handled.
+	// together, and moved out of the inbox once handled (see mover).
 	// Nothing waits to fill a batch: a mail alone is handed over alone.
 	CommitBatch int
 	// Hooks, if set, sees the watch loop's heartbeats and login attempts
