@@ -22,11 +22,8 @@ import (
 // TLS on loopback; only the leader ingests), one after the other in the
 // same run, so that the two figures compare (issue 14: the cluster should
 // reach half the single node's rate). It reports decisions per second
-// (from start until the last decision is committed) for each, split in
-// the time to the first decision (first-decision-s: in the cluster, the
-// first election) and the rate after it (ingest-decisions/s), and the
-// cluster's apply latency (proposal to applied on the leader) p50 and
-// p99, its entries and their summed latency (apply-total-s).
+// (from start until the last decision is committed) for each, and the
+// cluster's apply latency (proposal to applied on the leader) p50 and p99.
 //
 //	go test -run '^$' -bench ClusterBacklog -benchtime=1x ./e2e/
 func BenchmarkClusterBacklog2000(b *testing.B) {
@@ -38,7 +35,7 @@ func BenchmarkClusterBacklog2000(b *testing.B) {
 			name = "cluster3"
 		}
 		b.Run(name, func(b *testing.B) {
-			var sum, startup, ingest time.Duration
+			var sum time.Duration
 			var lat []time.Duration
 			var latMu sync.Mutex
 			for i := 0; i < b.N; i++ {
@@ -46,7 +43,6 @@ func BenchmarkClusterBacklog2000(b *testing.B) {
 				stack := benchStack(b, custs)
 				stack.AppendIMAP(b, support, "INBOX", backlog(custs, backlogSize, fmt.Sprintf("cl%d%d", nodes, i))...)
 				var decided atomic.Int64
-				var firstAt atomic.Pointer[time.Time]
 				allDone := make(chan struct{})
 				var once sync.Once
 				var all []daemon.Options
@@ -57,8 +53,6 @@ func BenchmarkClusterBacklog2000(b *testing.B) {
 				for n := range nodes {
 					opts := benchOptions(b, stack, custs)
 					opts.OnDecision = func(daemon.Report) {
-						now := time.Now()
-						firstAt.CompareAndSwap(nil, &now)
 						if decided.Add(1) == backlogSize {
 							once.Do(func() { close(allDone) })
 						}
@@ -86,9 +80,6 @@ func BenchmarkClusterBacklog2000(b *testing.B) {
 				}
 				took := time.Since(start)
 				b.StopTimer()
-				first := firstAt.Load().Sub(start)
-				startup += first
-				ingest += took - first
 				for _, r := range running {
 					r.stop(b)
 				}
@@ -99,21 +90,10 @@ func BenchmarkClusterBacklog2000(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(backlogSize/(sum.Seconds()/float64(b.N)), "decisions/s")
-			// The same split in the time to the first decision (start-up:
-			// opening the store; in the cluster, the first election) and
-			// the ingest after it.
-			b.ReportMetric(startup.Seconds()/float64(b.N), "first-decision-s")
-			b.ReportMetric((backlogSize-1)/(ingest.Seconds()/float64(b.N)), "ingest-decisions/s")
 			if len(lat) > 0 {
 				slices.Sort(lat)
 				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "apply-p50-ms")
 				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "apply-p99-ms")
-				var total time.Duration
-				for _, d := range lat {
-					total += d
-				}
-				b.ReportMetric(float64(len(lat))/float64(b.N), "entries")
-				b.ReportMetric(total.Seconds()/float64(b.N), "apply-total-s")
 			}
 		})
 	}

@@ -199,9 +199,8 @@ type DB struct {
 	dec  *zstd.Decoder
 	// rep, when set, replicates every Update (a cluster node,
 	// writeset.go); wmu serialises those Updates.
-	rep  Replicator
-	wmu  sync.Mutex
-	pipe pipeline // pipelined Updates (writeset.go)
+	rep Replicator
+	wmu sync.Mutex
 	// onWrite, when set, is told how long each Update took (ObserveWrites).
 	onWrite atomic.Pointer[func(time.Duration)]
 }

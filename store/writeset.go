@@ -16,9 +16,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -161,28 +158,11 @@ func (w WriteSet) each(fn func(code byte, path [][]byte, key, value []byte, seq 
 // back: the store is unchanged, and the write set says what fn would have
 // changed. fn's error, if any, is returned with a nil write set.
 func (db *DB) Record(fn func(*Tx) error) (WriteSet, error) {
-	return db.record(nil, fn, nil)
-}
-
-// record is Record with prep run first in the same transaction, unrecorded
-// (the replay of pending proposals), and, when fn wrote anything, the put
-// of mark (the proposal's mark in meta) recorded after it.
-func (db *DB) record(prep func(*bolt.Tx) error, fn func(*Tx) error, mark []byte) (WriteSet, error) {
 	rec := &recorder{buf: []byte{writeSetVersion}}
 	errRollback := errors.New("rollback")
 	err := db.bolt().Update(func(btx *bolt.Tx) error {
-		if prep != nil {
-			if err := prep(btx); err != nil {
-				return err
-			}
-		}
 		if err := fn(&Tx{tx: btx, db: db, rec: rec}); err != nil {
 			return err
-		}
-		if mark != nil && rec.n > 0 {
-			rec.op(opPut, []string{bucketMeta})
-			rec.bytes([]byte(keyRaftProposal))
-			rec.bytes(mark)
 		}
 		return errRollback
 	})
@@ -491,145 +471,25 @@ type Replicator interface {
 	Replicate(WriteSet) error
 }
 
-// Proposer is a Replicator that can propose a write set without waiting
-// for it (internal/cluster.Node): Propose hands ws to the log and returns
-// at once; wait returns once it is committed and applied to this store
-// (or failed). Proposals are logged, and so applied, in the order of the
-// Propose calls.
-// Epoch is the leadership the proposals belong to (the Raft term): only
-// this node proposes within it, so its entries applied in an epoch are
-// this node's, in order.
-type Proposer interface {
-	Propose(WriteSet) (wait func() error, err error)
-	Epoch() uint64
-}
-
 // SetReplicator makes every later Update a replicated one: fn runs in
 // recording mode, and its write set goes to r instead of being committed
-// here. Each Update is recorded against a store that holds every earlier
-// one. With a plain Replicator the Updates are serialised from recording
-// to their return. With a Proposer they are pipelined: an Update holds the
-// writer's turn only while it records and proposes, then waits for its
-// own entry without it, so the next Update (another loop's) records and
-// proposes while the first commits, and Raft carries both in one round
-// trip. The next recording sees the store plus the write sets proposed
-// and not yet applied here (replayed in its recording transaction, which
-// is rolled back), so it reads what it would read had it waited. Every
-// Update still returns only once its own entry is applied here: nothing
-// is done, and no mail leaves the inbox, before its entry is committed.
-// Call it before the store is shared; nil (a single node) is plain bbolt.
-func (db *DB) SetReplicator(r Replicator) {
-	if db.pipe.nonce == 0 { // the first time, before the store is shared
-		db.pipe.nonce = uint64(time.Now().UnixNano())
-		db.pipe.gone.L = &db.pipe.mu
-	}
-	db.rep = r
-}
-
-// pipeline is the state of pipelined Updates (SetReplicator with a
-// Proposer): the write sets this node proposed and has not seen applied,
-// in proposal order. Each carries a mark (keyRaftProposal: this store's
-// nonce and the proposal's number) written with it on every node, by
-// which a recording transaction tells which of them its store already
-// holds.
-type pipeline struct {
-	mu      sync.Mutex
-	gone    sync.Cond // on mu: a proposal left pending
-	nonce   uint64    // this DB's proposals, in this process
-	next    uint64
-	pending []proposal
-}
-
-type proposal struct {
-	seq, epoch uint64
-	ws         WriteSet
-}
-
-// keyRaftProposal is the meta key of the mark of the last proposal
-// applied: the proposing node's nonce and the proposal's number.
-const keyRaftProposal = "raft_proposal"
+// here. Updates are serialised from recording to their return, so each
+// one is recorded against a store that holds every earlier one. Call it
+// before the store is shared; nil (a single node) is plain bbolt.
+func (db *DB) SetReplicator(r Replicator) { db.rep = r }
 
 // replicated is Update on a cluster node.
 func (db *DB) replicated(fn func(*Tx) error) error {
 	db.wmu.Lock()
-	p, ok := db.rep.(Proposer)
-	if !ok {
-		defer db.wmu.Unlock()
-		if err := db.rep.Ready(); err != nil {
-			return err
-		}
-		ws, err := db.Record(fn)
-		if err != nil || ws == nil {
-			return err
-		}
-		return db.rep.Replicate(ws)
-	}
+	defer db.wmu.Unlock()
 	if err := db.rep.Ready(); err != nil {
-		db.wmu.Unlock()
 		return err
 	}
-	// Proposals of an earlier leadership of this node end (failed, or
-	// committed) before this one is recorded: whether the store holds
-	// them can only be known once they did.
-	epoch := p.Epoch()
-	db.pipe.mu.Lock()
-	for slices.ContainsFunc(db.pipe.pending, func(q proposal) bool { return q.epoch != epoch }) {
-		db.pipe.gone.Wait()
-	}
-	db.pipe.mu.Unlock()
-	seq := db.pipe.next + 1
-	ws, err := db.recordPipelined(seq, fn)
+	ws, err := db.Record(fn)
 	if err != nil || ws == nil {
-		db.wmu.Unlock()
 		return err
 	}
-	db.pipe.mu.Lock()
-	db.pipe.next = seq
-	db.pipe.pending = append(db.pipe.pending, proposal{seq: seq, epoch: epoch, ws: ws})
-	db.pipe.mu.Unlock()
-	wait, err := p.Propose(ws)
-	db.wmu.Unlock()
-	if err == nil {
-		err = wait()
-	}
-	db.pipe.mu.Lock()
-	db.pipe.pending = slices.DeleteFunc(db.pipe.pending, func(q proposal) bool { return q.seq == seq })
-	db.pipe.gone.Broadcast()
-	db.pipe.mu.Unlock()
-	return err
-}
-
-// recordPipelined is Record on top of the proposals not yet applied here:
-// in the recording transaction it first replays (unrecorded) those whose
-// mark is newer than the store's, then records fn, and marks the write
-// set as proposal seq.
-func (db *DB) recordPipelined(seq uint64, fn func(*Tx) error) (WriteSet, error) {
-	replay := func(btx *bolt.Tx) error {
-		meta := btx.Bucket([]byte(bucketMeta))
-		if meta == nil {
-			return errors.New("record: meta bucket missing")
-		}
-		var applied uint64
-		mark := meta.Get([]byte(keyRaftProposal))
-		db.pipe.mu.Lock()
-		pending := slices.Clone(db.pipe.pending)
-		db.pipe.mu.Unlock()
-		// Every pending proposal is of this epoch, in which only this
-		// node proposes: when the last entry applied is not ours, none
-		// of them is applied yet.
-		if len(mark) == 16 && binary.BigEndian.Uint64(mark) == db.pipe.nonce {
-			applied = binary.BigEndian.Uint64(mark[8:])
-		}
-		for _, q := range pending {
-			if q.seq > applied {
-				if err := applyWriteSet(btx, q.ws); err != nil {
-					return fmt.Errorf("record: replay proposal %d: %w", q.seq, err)
-				}
-			}
-		}
-		return nil
-	}
-	return db.record(replay, fn, append(u64(db.pipe.nonce), u64(seq)...))
+	return db.rep.Replicate(ws)
 }
 
 // keyRaftApplied is the meta key of the index of the last Raft entry this

@@ -2,14 +2,12 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -490,102 +488,4 @@ func TestDropChunkPieces(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// lagging is a Proposer whose entries are applied, in proposal order, by
-// a goroutine of its own a moment later, to the store and to a replica,
-// as a Raft leader applies committed entries; Propose never waits.
-type lagging struct {
-	self, replica *DB
-	mu            sync.Mutex
-	index         uint64
-	queue         chan func()
-}
-
-func (l *lagging) Ready() error                { return nil }
-func (l *lagging) Epoch() uint64               { return 1 }
-func (l *lagging) Replicate(ws WriteSet) error { w, _ := l.Propose(ws); return w() }
-
-func (l *lagging) Propose(ws WriteSet) (func() error, error) {
-	l.mu.Lock()
-	l.index++
-	index := l.index
-	l.mu.Unlock()
-	done := make(chan error, 1)
-	l.queue <- func() {
-		time.Sleep(2 * time.Millisecond) // the round trip
-		err := l.self.ApplyReplicated(index, ws)
-		if err == nil {
-			err = l.replica.ApplyReplicated(index, ws)
-		}
-		done <- err
-	}
-	return func() error { return <-done }, nil
-}
-
-// TestPipelinedUpdates: concurrent Updates through a Proposer overlap
-// (each is recorded while earlier ones are still on their way) and still
-// each reads what the ones before it wrote: a counter incremented by
-// every Update ends at their number, the sequence they draw has neither
-// gap nor double, and the replica ends byte for byte the same (issue 14).
-func TestPipelinedUpdates(t *testing.T) {
-	node, replica := openTest(t), openTest(t)
-	l := &lagging{self: node, replica: replica, queue: make(chan func(), 1000)}
-	go func() {
-		for f := range l.queue {
-			f()
-		}
-	}()
-	defer close(l.queue)
-	node.SetReplicator(l)
-	const writers, each = 4, 25
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				err := node.Update(func(tx *Tx) error {
-					b, err := tx.bucket(bucketMeta)
-					if err != nil {
-						return err
-					}
-					n := uint64(0)
-					if v := b.Get([]byte("test_counter")); v != nil {
-						n = binary.BigEndian.Uint64(v)
-					}
-					if err := b.Put([]byte("test_counter"), u64(n+1)); err != nil {
-						return err
-					}
-					seq, err := b.NextSequence()
-					if err != nil {
-						return err
-					}
-					return b.Put(fmt.Appendf(nil, "test_seq_%06d", seq), fmt.Appendf(nil, "%d/%d", w, i))
-				})
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	var counter uint64
-	var seqs int
-	if err := node.View(func(tx *Tx) error {
-		b := tx.tx.Bucket([]byte(bucketMeta))
-		counter = binary.BigEndian.Uint64(b.Get([]byte("test_counter")))
-		for i := uint64(1); i <= writers*each; i++ {
-			if b.Get(fmt.Appendf(nil, "test_seq_%06d", i)) != nil {
-				seqs++
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if counter != writers*each || seqs != writers*each {
-		t.Errorf("counter %d, %d sequence numbers drawn once; want %d and %d", counter, seqs, writers*each, writers*each)
-	}
-	sameBuckets(t, "node and replica", node, replica)
 }

@@ -190,9 +190,6 @@ func Start(cfg Config, db *store.DB) (*Node, error) {
 	if metas, err := snaps.List(); err == nil && (len(metas) == 0 || metas[0].Index <= applied) {
 		rc.NoSnapshotRestoreOnStart = true
 	}
-	// Entries proposed while others are in flight (the store pipelines
-	// its writers) go to the followers, and to disk, together.
-	rc.BatchApplyCh = true
 	n.notify = make(chan bool, 16)
 	rc.NotifyCh = n.notify
 
@@ -346,33 +343,20 @@ func (n *Node) Ready() error {
 }
 
 // Replicate commits ws through Raft and returns once it is applied to this
-// node's store (store.Replicator): Propose, then wait.
+// node's store (store.Replicator). On a follower it refuses with a
+// NotLeaderError. An error after the proposal (leadership lost meanwhile)
+// means the entry may or may not be committed: the caller's work is not
+// done, and whoever does it next finds it in the store or not.
 func (n *Node) Replicate(ws store.WriteSet) error {
-	wait, err := n.Propose(ws)
-	if err != nil {
-		return err
-	}
-	return wait()
-}
-
-// Propose hands ws to Raft without waiting (store.Proposer): the store
-// pipelines its Updates with it, so that the entries of several writers
-// go in one round trip (Raft batches what is queued). wait returns once
-// the entry is committed and applied to this node's store. On a follower
-// Propose refuses with a NotLeaderError. An error from wait (leadership
-// lost meanwhile) means the entry may or may not be committed: the
-// caller's work is not done, and whoever does it next finds it in the
-// store or not.
-func (n *Node) Propose(ws store.WriteSet) (wait func() error, err error) {
 	if n.raft.State() != raft.Leader {
-		return nil, n.notLeader()
+		return n.notLeader()
 	}
 	start := time.Now()
 	parts := []store.WriteSet{ws}
 	if len(ws) > n.cfg.MaxEntryBytes {
 		var id [8]byte
 		if _, err := rand.Read(id[:]); err != nil {
-			return nil, err
+			return err
 		}
 		parts = ws.Split(n.cfg.MaxEntryBytes, binary.BigEndian.Uint64(id[:]))
 	}
@@ -381,24 +365,19 @@ func (n *Node) Propose(ws store.WriteSet) (wait func() error, err error) {
 	for i, p := range parts {
 		futures[i] = n.raft.Apply(p, 0)
 	}
-	return func() error {
-		var err error
-		for _, f := range futures {
-			if ferr := f.Error(); ferr != nil && err == nil {
-				err = n.leaderError(ferr)
-			} else if rerr, ok := f.Response().(error); ok && rerr != nil && err == nil {
-				err = rerr
-			}
+	var err error
+	for _, f := range futures {
+		if ferr := f.Error(); ferr != nil && err == nil {
+			err = n.leaderError(ferr)
+		} else if rerr, ok := f.Response().(error); ok && rerr != nil && err == nil {
+			err = rerr
 		}
-		if err == nil && n.cfg.OnApply != nil {
-			n.cfg.OnApply(time.Since(start))
-		}
-		return err
-	}, nil
+	}
+	if err == nil && n.cfg.OnApply != nil {
+		n.cfg.OnApply(time.Since(start))
+	}
+	return err
 }
-
-// Epoch is the term this node proposes in (store.Proposer).
-func (n *Node) Epoch() uint64 { return n.raft.CurrentTerm() }
 
 func (n *Node) notLeader() error {
 	id, addr := n.Leader()
