@@ -226,14 +226,9 @@ func (tx *Tx) ForEachCaseAfter(status cases.Status, after uint64, fn func(*cases
 		return nil
 	}
 	c := ids.Cursor()
-	var ra readahead
 	for k, v := c.Seek(start); k != nil; k, v = c.Next() {
 		if status != "" {
 			v = b.Get(k)
-		} else {
-			// The walk over every case goes through the bucket's
-			// leaves in order: read them ahead (readahead_linux.go).
-			tx.readAhead(v, &ra)
 		}
 		if err := decode(k, v); err != nil {
 			return err
