@@ -392,8 +392,8 @@ func (w *clusterWorld) finish() (cases, messages, acks, distinct int) {
 	}
 	ref := storetest.Buckets(t, dbs[0])
 	for i, db := range dbs[1:] {
-		if !maps.Equal(ref, storetest.Buckets(t, db)) {
-			t.Errorf("%s's store differs from %s's", w.nodes[i+1].id, w.nodes[0].id)
+		if got := storetest.Buckets(t, db); !maps.Equal(ref, got) {
+			t.Errorf("%s's store differs from %s's: %s", w.nodes[i+1].id, w.nodes[0].id, bucketDiff(ref, got, 10))
 		}
 	}
 
@@ -599,4 +599,28 @@ func tailString(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// bucketDiff names up to n records (storetest.Buckets keys: bucket path,
+// NUL, key) that two stores hold differently, for the failure message.
+func bucketDiff(a, b map[string]string, n int) string {
+	var keys []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			keys = append(keys, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys[:min(n, len(keys))] {
+		_, inA := a[k]
+		_, inB := b[k]
+		out = append(out, fmt.Sprintf("%q (first %t, second %t)", k, inA, inB))
+	}
+	return fmt.Sprintf("%d records differ: %s", len(keys), strings.Join(out, ", "))
 }
