@@ -170,6 +170,10 @@ type SendReport struct {
 	To        []string
 	Err       error
 	Final     bool // sent, or given up
+	// At is when the relay answered (accepted, refused, or the attempt
+	// failed); OnSent runs later, once the outcome is recorded in the
+	// store, with others finished meanwhile.
+	At time.Time
 }
 
 // runtime is what a SIGHUP can swap while the loops run.

@@ -21,6 +21,15 @@ const sendGrace = 7 * time.Second
 // waits.
 const outboxWorkers = 4
 
+// outboxRecordBacklog is how many finished attempts may wait for the
+// recorder's transaction before a worker waits too.
+const outboxRecordBacklog = 1024
+
+// outboxRecordGather is how long the recorder gathers finished attempts
+// before it stores them. It delays only the record (and OnSent), never a
+// mail: the relay has it already.
+const outboxRecordGather = 50 * time.Millisecond
+
 // attempt is the outcome of one delivery attempt, waiting to be recorded.
 type attempt struct {
 	entry    *store.OutboxEntry // with its new state
@@ -44,8 +53,11 @@ type attempt struct {
 // Message-ID, which receivers recognise.
 func (d *Daemon) runOutbox(ctx context.Context) {
 	jobs := make(chan *store.OutboxEntry)
-	attempts := make(chan attempt, outboxWorkers)
-	recorded := make(chan []uint64, outboxWorkers)
+	// A worker hands its outcome over and takes the next mail at once:
+	// the recorder may be waiting for the store's writer (ingest's group
+	// commit holds it), and the relay should not wait for that.
+	attempts := make(chan attempt, outboxRecordBacklog)
+	recorded := make(chan []uint64, outboxRecordBacklog)
 	stopped := make(chan struct{}) // closed when this loop hands out no more
 	var workers sync.WaitGroup
 	for range outboxWorkers {
@@ -61,7 +73,11 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 	go func() {
 		defer close(recorderDone)
 		for a := range attempts {
+			// Gather what finishes in the next outboxRecordGather:
+			// one commit (two flushes of the disk the relay flushes
+			// its queue files to as well) for all of them.
 			batch := []attempt{a}
+			gather := time.NewTimer(outboxRecordGather)
 			for more := true; more; {
 				select {
 				case a, ok := <-attempts:
@@ -70,10 +86,11 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 						break
 					}
 					batch = append(batch, a)
-				default:
+				case <-gather.C:
 					more = false
 				}
 			}
+			gather.Stop()
 			d.record(batch)
 			ids := make([]uint64, len(batch))
 			for i, a := range batch {
@@ -112,7 +129,7 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 		var due []*store.OutboxEntry
 		err := d.db.View(func(tx *store.Tx) error {
 			var err error
-			due, err = tx.DueOutbox(d.now(), outboxWorkers*4+len(inFlight))
+			due, err = tx.DueOutboxSkipping(d.now(), outboxWorkers*4, func(id uint64) bool { return inFlight[id] })
 			return err
 		})
 		if err != nil {
@@ -120,9 +137,6 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 		}
 		handedOut := 0
 		for _, e := range due {
-			if inFlight[e.ID] {
-				continue
-			}
 			for handed := false; !handed; {
 				select {
 				case jobs <- e:
@@ -258,7 +272,7 @@ func (d *Daemon) record(attempts []attempt) {
 		default:
 			log.Warn("send failed, will retry", "err", a.err, "next", e.NextAttempt)
 		}
-		sr := SendReport{OutboxID: e.ID, CaseID: e.CaseID, Kind: e.Kind, MessageID: e.MessageID, To: e.Recipients, Err: a.err, Final: a.final}
+		sr := SendReport{OutboxID: e.ID, CaseID: e.CaseID, Kind: e.Kind, MessageID: e.MessageID, To: e.Recipients, Err: a.err, Final: a.final, At: a.at}
 		d.observeSend(sr)
 		if rt.opts.OnSent != nil {
 			rt.opts.OnSent(sr)

@@ -83,7 +83,8 @@ const (
 // customers, 5 each, so every one gets its acknowledgement under the
 // default rate limit). For each mail: from SMTP's acceptance of the
 // customer's mail (SendSMTP's return) to Postfix's acceptance of deskd's
-// acknowledgement (OnSent without error), reported as ack-p50/p99/max-ms;
+// acknowledgement (SendReport.At of an OnSent without error), reported
+// as ack-p50/p99/max-ms;
 // in-p50/p99-ms are the first leg alone (acceptance → decision committed).
 // The arrivals are spaced evenly; a send that takes longer than its 20 ms
 // slot does not delay the next (each has its own goroutine).
@@ -125,7 +126,7 @@ func BenchmarkSustained50(b *testing.B) {
 			ackOf[r.Ack] = r.MessageID
 		}
 		opts.OnSent = func(r daemon.SendReport) {
-			now := time.Now()
+			now := r.At // the relay's answer, not the record after it
 			mu.Lock()
 			defer mu.Unlock()
 			if r.Err != nil {

@@ -164,6 +164,13 @@ func (tx *Tx) decodeOutbox(id uint64, v []byte) (*OutboxEntry, error) {
 // NextAttempt is not after now, earliest first, with their raw mail. It walks
 // the due index from its start, so it reads only what is due.
 func (tx *Tx) DueOutbox(now time.Time, limit int) ([]*OutboxEntry, error) {
+	return tx.DueOutboxSkipping(now, limit, nil)
+}
+
+// DueOutboxSkipping is DueOutbox passing over the entries skip (nil: none)
+// names without reading their records: the outbox loop's entries already
+// with a sender, whose raw mail it need not decompress again.
+func (tx *Tx) DueOutboxSkipping(now time.Time, limit int, skip func(id uint64) bool) ([]*OutboxEntry, error) {
 	due, err := tx.bucket(bucketOutboxDue)
 	if err != nil {
 		return nil, fmt.Errorf("due outbox: %w", err)
@@ -183,6 +190,9 @@ func (tx *Tx) DueOutbox(now time.Time, limit int) ([]*OutboxEntry, error) {
 			break
 		}
 		id := binary.BigEndian.Uint64(k[tsLen:])
+		if skip != nil && skip(id) {
+			continue
+		}
 		v := b.Get(k[tsLen:])
 		if v == nil {
 			return nil, fmt.Errorf("due outbox: index names entry %d, which does not exist", id)

@@ -735,6 +735,15 @@ func TestOutbox(t *testing.T) {
 			t.Errorf("DueOutbox(+%v, %d) = %q, want %q", tc.now.Sub(t0), tc.limit, got, tc.want)
 		}
 	}
+	view(t, db, func(tx *Tx) error {
+		// The entries the outbox loop already handed out are passed over,
+		// and the limit counts only the others.
+		es, err := tx.DueOutboxSkipping(t0.Add(10*time.Minute), 2, func(id uint64) bool { return id == entries[1].ID || id == entries[3].ID })
+		if got := kinds(es); got != "c,a" {
+			t.Errorf("DueOutboxSkipping(b, d) = %q, want c,a", got)
+		}
+		return err
+	})
 	got := due(t0.Add(time.Minute), 1)[0]
 	want := *entries[1]
 	if !reflect.DeepEqual(got, &want) {
