@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ import (
 // DESKD_BENCH_STORE is a store made by deskd-gen (used in place: a start
 // may rebuild its deadline index); without it a store of
 // DESKD_BENCH_CASES cases (default 10000) is generated first.
+// DESKD_BENCH_ONLY=list-open,report (a comma-separated list of the names
+// below: list-open, list-all, report, backup, export) runs only those
+// commands; at 1M cases the full listing and the export take minutes.
 // DESKD_BENCH_BIN measures another deskd binary (an older build, for a
 // before-and-after) instead of this package's code. DESKD_BENCH_DROP=1
 // drops the page cache before the start (root only), for a cold start.
@@ -91,6 +95,9 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(rssAnonMB(pid), "daemon-rest-MB")
 
 		run := func(name string, args ...string) {
+			if only := os.Getenv("DESKD_BENCH_ONLY"); only != "" && !slices.Contains(strings.Split(only, ","), name) {
+				return
+			}
 			cmd := exec.Command(bin, append(args, "--config", configPath)...)
 			cmd.Env = append(os.Environ(), env...)
 			var errOut strings.Builder
