@@ -225,7 +225,7 @@ func newClusterCollector(d *Daemon) *clusterCollector {
 		state:   prometheus.NewDesc("deskd_cluster_state", "1 for this node's Raft state (Leader, Follower, Candidate, Shutdown).", []string{"state"}, nil),
 		term:    prometheus.NewDesc("deskd_cluster_term", "Current Raft term.", nil, nil),
 		commit:  prometheus.NewDesc("deskd_cluster_commit_index", "Raft commit index as this node knows it.", nil, nil),
-		applied: prometheus.NewDesc("deskd_cluster_applied_index", "Index of the last entry applied to this node's store.", nil, nil),
+		applied: prometheus.NewDesc("deskd_cluster_applied_index", "Index of the last entry this node's store holds (committed to it, not only handed to it by Raft).", nil, nil),
 		contact: prometheus.NewDesc("deskd_cluster_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil),
 		changes: prometheus.NewDesc("deskd_cluster_leader_changes_total", "Changes of leader this node has seen since it started.", nil, nil),
 	}
@@ -252,7 +252,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.term, prometheus.GaugeValue, float64(st.Term))
 	ch <- prometheus.MustNewConstMetric(c.commit, prometheus.GaugeValue, float64(st.CommitIndex))
-	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.GaugeValue, float64(st.AppliedIndex))
+	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.GaugeValue, float64(st.StoreIndex))
 	contact := 0.0
 	if st.State != "Leader" && !st.LastContact.IsZero() {
 		contact = time.Since(st.LastContact).Seconds()

@@ -76,7 +76,7 @@ func cmdCluster(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if *asJSON {
 			return writeJSON(stdout, st)
 		}
-		fmt.Fprintf(stdout, "node %s: %s, term %d, commit index %d, applied %d (%d behind)\n", st.NodeID, st.State, st.Term, st.CommitIndex, st.AppliedIndex, st.Behind)
+		fmt.Fprintf(stdout, "node %s: %s, term %d, commit index %d, applied %d (%d behind), in the store %d\n", st.NodeID, st.State, st.Term, st.CommitIndex, st.AppliedIndex, st.Behind, st.StoreIndex)
 		if st.LeaderID == "" {
 			fmt.Fprintln(stdout, "leader: none known")
 		} else {

@@ -441,14 +441,21 @@ func (n *Node) servers() []raft.Server {
 
 // Status is what `deskd cluster status`, /healthz and /metrics show.
 type Status struct {
-	NodeID       string    `json:"node_id"`
-	State        string    `json:"state"` // Leader, Follower, Candidate, Shutdown
-	LeaderID     string    `json:"leader_id"`
-	LeaderAddr   string    `json:"leader_address"`
-	Term         uint64    `json:"term"`
-	CommitIndex  uint64    `json:"commit_index"`
-	AppliedIndex uint64    `json:"applied_index"`
-	LastContact  time.Time `json:"last_contact,omitzero"` // with the leader (followers)
+	NodeID       string `json:"node_id"`
+	State        string `json:"state"` // Leader, Follower, Candidate, Shutdown
+	LeaderID     string `json:"leader_id"`
+	LeaderAddr   string `json:"leader_address"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// StoreIndex is the last entry the store holds (its raft_applied).
+	// Raft counts an entry as applied once it is handed to the state
+	// machine, before the store has committed it, so AppliedIndex may run
+	// ahead of the store by what is queued; a node stopped then has less
+	// than AppliedIndex says. Entries without a write set (elections'
+	// no-ops, membership changes) do not move it.
+	StoreIndex  uint64    `json:"store_index"`
+	LastContact time.Time `json:"last_contact,omitzero"` // with the leader (followers)
 	// Behind is how many committed entries this node has not applied yet.
 	Behind        uint64   `json:"behind"`
 	LeaderChanges uint64   `json:"leader_changes"`
@@ -470,6 +477,7 @@ func (n *Node) Status() Status {
 		Term:          n.raft.CurrentTerm(),
 		CommitIndex:   n.raft.CommitIndex(),
 		AppliedIndex:  n.raft.AppliedIndex(),
+		StoreIndex:    n.fsm.applied.Load(),
 		LastContact:   n.raft.LastContact(),
 		LeaderChanges: n.leaderChanges.Load(),
 	}
