@@ -69,26 +69,8 @@ func BenchmarkScaleBackupDuringIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	opts := daemonOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ready := make(chan struct{})
-	opts.OnReady = func(string) { close(ready) }
-	d, err := daemon.Open(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("daemon: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		b.Fatalf("daemon stopped: %v", err)
-	}
+	d, _, stop := startReady(b, opts)
+	defer stop()
 	metricsURL := "http://" + d.HTTPAddr() + "/metrics"
 
 	sent := 0
@@ -181,6 +163,33 @@ func newQuestion(i int) []byte {
 	return []byte(fmt.Sprintf("From: Klant %d <klant%d@cust%03d.example>\r\nTo: %s\r\nSubject: Vraag %d over levering\r\n"+
 		"Message-ID: <%s@cust%03d.example>\r\nDate: %s\r\n\r\nGoedemiddag,\r\n\r\nWaar blijft bestelling %d?\r\n",
 		i, i, cust, gen.SupportAddress, i, rand.Text(), cust, time.Now().Format(time.RFC1123Z), i))
+}
+
+// startReady runs a daemon in-process with opts and returns once it is
+// ready (its start is not what a benchmark measures); done yields Run's
+// error should the daemon stop before stop is called.
+func startReady(b *testing.B, opts daemon.Options) (d *daemon.Daemon, done <-chan error, stop func()) {
+	ready := make(chan struct{})
+	opts.OnReady = func(string) { close(ready) }
+	d, err := daemon.Open(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-ran:
+		cancel()
+		b.Fatalf("daemon stopped: %v", err)
+	}
+	return d, ran, func() {
+		cancel()
+		if err := <-ran; err != nil {
+			b.Errorf("daemon: %v", err)
+		}
+	}
 }
 
 // generatedStore fills a new store at path with n generated cases.

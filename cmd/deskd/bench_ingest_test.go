@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"deskd/daemon"
 	"deskd/internal/gen"
 )
 
@@ -72,29 +70,10 @@ func ingestScale(b *testing.B, storePath string) {
 	// returns how long the ingest took and what the process did meanwhile.
 	sent := 0
 	run := func(n int) (time.Duration, ioUsage) {
-		ready := make(chan struct{})
-		o := opts
-		o.OnReady = func(string) { close(ready) }
-		d, err := daemon.Open(o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				b.Errorf("daemon: %v", err)
-			}
-		}()
 		// The mails are delivered once the daemon is ready, so that its
 		// start is not measured.
-		select {
-		case <-ready:
-		case err := <-done:
-			b.Fatalf("daemon stopped: %v", err)
-		}
+		_, done, stop := startReady(b, opts)
+		defer stop()
 		processed := imapSrv.Count("Processed")
 		// Writes of others (the store's copy, other processes) are on
 		// disk before the measurement, so that its fsyncs are its own.
