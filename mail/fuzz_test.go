@@ -158,6 +158,12 @@ func FuzzDetectAuto(f *testing.F) {
 		// Where Parse reads the header as a header (no parse error: a
 		// broken one is read its own, recovering way), it sees at least
 		// what DetectAuto sees; it adds the body's signals.
+		// A bare CR is a line end to Parse (old Mac mail, normalizeEOL) and
+		// part of the value to textproto, so the two read different
+		// headers there ("Auto-Submitted:\r0").
+		if strings.Contains(strings.ReplaceAll(s, "\r\n", ""), "\r") {
+			return
+		}
 		in, perr := Parse([]byte(s), time.Unix(0, 0), ParseOptions{})
 		if perr != nil {
 			return
