@@ -200,6 +200,10 @@ type Daemon struct {
 	now  func() time.Time
 	rt   atomic.Pointer[runtime]
 	kick chan struct{} // wakes the outbox loop
+	// ingestBacklog is how many mails the IMAP scan found and has not
+	// handled yet (mail.SourceHooks.Backlog); the outbox reads it
+	// (ingestFirst).
+	ingestBacklog atomic.Int64
 	// slaKick wakes the escalation loop (sla.go) after a case changed.
 	slaKick chan struct{}
 	// digests knows when the next R1 notice digest is due (digest.go).

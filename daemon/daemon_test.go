@@ -120,7 +120,15 @@ func newHarnessNotStarted(t *testing.T, tweak func(*Options)) *harness {
 func (h *harness) start() {
 	h.t.Helper()
 	opts := h.opts
-	opts.OnDecision = func(r Report) { h.mu.Lock(); h.reports = append(h.reports, r); h.mu.Unlock() }
+	also := opts.OnDecision // a test's own, after the harness's
+	opts.OnDecision = func(r Report) {
+		h.mu.Lock()
+		h.reports = append(h.reports, r)
+		h.mu.Unlock()
+		if also != nil {
+			also(r)
+		}
+	}
 	opts.OnSent = func(r SendReport) { h.mu.Lock(); h.sent = append(h.sent, r); h.mu.Unlock() }
 	d, err := Open(opts)
 	if err != nil {

@@ -98,6 +98,7 @@ func (d *Daemon) sourceHooks(rt *runtime) *mail.SourceHooks {
 		HeartbeatEvery: rt.heartbeatEvery(),
 		OnLogin:        func(err error) { d.loginAttempt(err); d.imapSignedIn(err) },
 		OnReconnect:    d.imapTokenReconnect,
+		Backlog:        func(n int) { d.ingestBacklog.Store(int64(n)) },
 	}
 }
 

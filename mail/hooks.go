@@ -30,6 +30,11 @@ type SourceHooks struct {
 	// (the server refused the token; signing in with a fresh one) or
 	// "error" (anything else; after the backoff).
 	OnReconnect func(reason string)
+	// Backlog is told how many of the messages a scan found are not yet
+	// handled: the count at the start of a scan, after each group, and 0
+	// when the scan ends (however it ends). The outbox uses it to let a
+	// backlog be committed first (daemon: ingestFirst).
+	Backlog func(n int)
 }
 
 const defaultHeartbeatEvery = 5 * time.Second
@@ -45,6 +50,12 @@ func (s *Source) heartbeatEvery() time.Duration {
 		return h.HeartbeatEvery
 	}
 	return defaultHeartbeatEvery
+}
+
+func (s *Source) backlog(n int) {
+	if h := s.cfg.Hooks; h != nil && h.Backlog != nil {
+		h.Backlog(n)
+	}
 }
 
 func (s *Source) loginDone(ctx context.Context, err error) {

@@ -601,6 +601,8 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 		return 0, 0, fmt.Errorf("uid search: %w", err)
 	}
 	uids := found.AllUIDs()
+	s.backlog(len(uids))
+	defer s.backlog(0)
 	// Moves are pipelined: that is safe because every mail is committed
 	// before its move is sent, and a move that never happened (crash,
 	// lost connection) only means the mail is seen again and recognised
@@ -650,6 +652,7 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 					maxUID = max(maxUID, m.UID)
 				}
 			}
+			s.backlog(len(uids) - start - g - len(group))
 			// The inbox shows progress within moments: what is committed
 			// moves as soon as the move before it is done.
 			if err := mv.pump(); err != nil {

@@ -522,3 +522,49 @@ func TestSourceGroups(t *testing.T) {
 		t.Errorf("uids handed over %v, want 11 in order", uids)
 	}
 }
+
+// SourceHooks.Backlog follows a scan: what it found, what is left after
+// each group, and 0 when it ends, so that the daemon's outbox can let a
+// backlog go first and never waits on a scan that is over.
+func TestSourceBacklogHook(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	cfg.CommitBatch = 4
+	for i := 1; i <= 10; i++ {
+		p.deliver(t, fmt.Sprintf(sample, i, i))
+	}
+	var mu sync.Mutex
+	var seen []int
+	cfg.Hooks = &SourceHooks{Backlog: func(n int) {
+		mu.Lock()
+		seen = append(seen, n)
+		mu.Unlock()
+	}}
+	handle := func(_ context.Context, ms []*Fetched) []Disposition {
+		ds := make([]Disposition, len(ms))
+		for i := range ds {
+			ds[i] = Processed
+		}
+		return ds
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = NewSource(cfg, slog.New(slog.DiscardHandler), nil).RunBatch(ctx, handle)
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	waitCount(t, p, "Processed", 10)
+	time.Sleep(100 * time.Millisecond) // the scan has ended: in IDLE now
+	p.deliver(t, fmt.Sprintf(sample, 11, 11))
+	waitCount(t, p, "Processed", 11)
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 8 || !slices.Equal(seen[:5], []int{10, 6, 2, 0, 0}) {
+		t.Fatalf("backlog seen %v, want [10 6 2 0 0] (the first scan) and then the new mail's", seen)
+	}
+	if rest := seen[5:]; !slices.Contains(rest, 1) || rest[len(rest)-1] != 0 {
+		t.Errorf("after the first scan: %v, want the new mail (1) and 0 at the end", rest)
+	}
+}
