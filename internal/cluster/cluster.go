@@ -363,7 +363,7 @@ func (n *Node) Replicate(ws store.WriteSet) error {
 	// Propose every part before waiting: Raft sends them in batches.
 	futures := make([]raft.ApplyFuture, len(parts))
 	for i, p := range parts {
-		futures[i] = n.raft.Apply(p, 0)
+		futures[i] = n.raft.Apply(encodeEntry(p), 0)
 	}
 	var err error
 	for _, f := range futures {
@@ -599,31 +599,44 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch applies a batch of committed entries in one store
 // transaction (one fsync). An entry the store already holds (a restart's
-// replay) is skipped. Should the batch fail, each entry is applied on its
+// replay) is skipped. Should the batch fail (or an entry not decode:
+// entry.go), each entry is applied on its
 // own so that the failing one, and only it, answers with the error: every
 // node fails it alike, the same bytes on the same state.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	resp := make([]any, len(logs))
 	var sets []store.WriteSet
 	var last uint64
+	var decodeErr error
 	for _, l := range logs {
 		if l.Type == raft.LogCommand && l.Index > f.applied.Load() {
-			sets = append(sets, store.WriteSet(l.Data))
+			ws, err := decodeEntry(l.Data)
+			if err != nil {
+				decodeErr = err
+				continue
+			}
+			sets = append(sets, ws)
 			last = l.Index
 		}
 	}
-	if len(sets) == 0 {
+	if len(sets) == 0 && decodeErr == nil {
 		return resp
 	}
-	if err := f.db.ApplyReplicated(last, sets...); err == nil {
-		f.applied.Store(last)
-		return resp
+	if decodeErr == nil {
+		if err := f.db.ApplyReplicated(last, sets...); err == nil {
+			f.applied.Store(last)
+			return resp
+		}
 	}
 	for i, l := range logs {
 		if l.Type != raft.LogCommand || l.Index <= f.applied.Load() {
 			continue
 		}
-		if err := f.db.ApplyReplicated(l.Index, store.WriteSet(l.Data)); err != nil {
+		ws, err := decodeEntry(l.Data)
+		if err == nil {
+			err = f.db.ApplyReplicated(l.Index, ws)
+		}
+		if err != nil {
 			f.log.Error("cluster: entry not applied", "index", l.Index, "err", err)
 			resp[i] = fmt.Errorf("cluster: apply entry %d: %w", l.Index, err)
 			continue
