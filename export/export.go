@@ -24,6 +24,7 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -174,8 +175,11 @@ func Write(ctx context.Context, tx *store.Tx, sel Selection, dst Destination, op
 	}); err != nil {
 		return e.stats(), err
 	}
-	files := slices.Clone(e.files)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	// Sorted in place: the list is the largest thing an export of a big
+	// customer holds (with a .zip's central directory), so it is neither
+	// copied nor encoded whole (writeIndex).
+	files := e.files
+	slices.SortFunc(files, func(a, b fileSum) int { return strings.Compare(a.path, b.path) })
 	idx := Index{
 		Format:     Format,
 		ExportedAt: now.UTC().Truncate(time.Second),
@@ -183,22 +187,74 @@ func Write(ctx context.Context, tx *store.Tx, sel Selection, dst Destination, op
 		Selection:  sel,
 		Customers:  e.customerCounts(),
 		Counts:     e.counts,
-		Files:      files,
 	}
 	if err := e.writeFile("SHA256SUMS", func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, f := range files {
 			// sha256sum's format: hash, two spaces (text mode), path.
-			fmt.Fprintf(bw, "%s  %s\n", f.SHA256, f.Path)
+			fmt.Fprintf(bw, "%x  %s\n", f.sum, f.path)
 		}
 		return bw.Flush()
 	}); err != nil {
 		return e.stats(), err
 	}
-	if err := e.writeJSON("index.json", idx); err != nil {
+	if err := e.writeFile("index.json", func(w io.Writer) error { return writeIndex(w, idx, files) }); err != nil {
 		return e.stats(), err
 	}
 	return e.stats(), nil
+}
+
+// fileSum is what the index keeps of a file written: File, with the sum
+// as bytes (a third of File's size for each of a big export's files).
+type fileSum struct {
+	path string
+	size int64
+	sum  [sha256.Size]byte
+}
+
+func (f fileSum) File() File {
+	return File{Path: f.path, Size: f.size, SHA256: hex.EncodeToString(f.sum[:])}
+}
+
+// writeIndex writes idx with files as its Files, exactly as writeJSON
+// would write the whole Index, but one file at a time instead of the
+// whole encoding in memory (TestWriteIndexAsEncoder).
+func writeIndex(w io.Writer, idx Index, files []fileSum) error {
+	idx.Files = []File{}
+	var head bytes.Buffer
+	enc := json.NewEncoder(&head)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(idx); err != nil {
+		return err
+	}
+	// Files is the last field: the encoding ends in `"files": []` and
+	// the closing brace.
+	const tail = "[]\n}\n"
+	if len(files) == 0 || !bytes.HasSuffix(head.Bytes(), []byte(tail)) {
+		_, err := w.Write(head.Bytes())
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(head.Bytes()[:head.Len()-len(tail)])
+	bw.WriteString("[")
+	var one bytes.Buffer
+	fenc := json.NewEncoder(&one)
+	fenc.SetIndent("    ", "  ")
+	fenc.SetEscapeHTML(false)
+	for i, f := range files {
+		one.Reset()
+		if err := fenc.Encode(f.File()); err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+	}
+	bw.WriteString("\n  ]\n}\n")
+	return bw.Flush()
 }
 
 // customerCaseIDs returns the ids of name's cases in ascending order,
@@ -230,7 +286,7 @@ type exporter struct {
 	tx          *store.Tx
 	dst         Destination
 	bar         *progress.Bar
-	files       []File
+	files       []fileSum
 	bytes       int64
 	counts      Counts
 	perCustomer map[string]*CustomerCount
@@ -271,7 +327,9 @@ func (e *exporter) writeFile(name string, fill func(io.Writer) error) error {
 	if hw.err != nil {
 		return fmt.Errorf("export: %s: %w", name, hw.err)
 	}
-	e.files = append(e.files, File{Path: name, Size: hw.n, SHA256: hex.EncodeToString(hw.h.Sum(nil))})
+	f := fileSum{path: name, size: hw.n}
+	hw.h.Sum(f.sum[:0])
+	e.files = append(e.files, f)
 	e.bytes += hw.n
 	return nil
 }

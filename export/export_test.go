@@ -986,3 +986,39 @@ func TestExportSLAFigures(t *testing.T) {
 		}
 	}
 }
+
+// writeIndex streams index.json's file list; the bytes are those of the
+// whole Index through the encoder writeJSON uses, for no, one and several
+// files (names with characters JSON escapes or HTML would).
+func TestWriteIndexAsEncoder(t *testing.T) {
+	idx := Index{Format: Format, ExportedAt: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), Generator: "deskd test",
+		Selection: Selection{Customer: `Bakkerij "Jansen" & <Zn>`}, Customers: []CustomerCount{{Name: "Bakkerij", Cases: 2, Messages: 3}},
+		Counts: Counts{Cases: 2, Messages: 3}}
+	all := []fileSum{
+		{path: "README.txt", size: 10, sum: sha256.Sum256([]byte("a"))},
+		{path: "cases/1/case.json", size: 0},
+		{path: "cases/2/raw/1.eml", size: 1 << 40, sum: sha256.Sum256([]byte("é<&>"))},
+	}
+	for n := 0; n <= len(all); n++ {
+		files := all[:n]
+		var got bytes.Buffer
+		if err := writeIndex(&got, idx, files); err != nil {
+			t.Fatal(err)
+		}
+		whole := idx
+		whole.Files = []File{}
+		for _, f := range files {
+			whole.Files = append(whole.Files, f.File())
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(whole); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%d files:\n%s\nwant\n%s", n, got.String(), want.String())
+		}
+	}
+}
