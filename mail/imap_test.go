@@ -501,13 +501,7 @@ func TestSourceGroups(t *testing.T) {
 		groups <- struct{}{}
 		return ds
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		_ = NewSource(cfg, slog.New(slog.DiscardHandler), nil).RunBatch(ctx, handle)
-		close(done)
-	}()
-	defer func() { cancel(); <-done }()
+	defer runBatchSource(cfg, handle)()
 	waitCount(t, p, "Processed", 9)
 	waitCount(t, p, "Quarantine", 1)
 	time.Sleep(100 * time.Millisecond) // in IDLE now
@@ -547,13 +541,7 @@ func TestSourceBacklogHook(t *testing.T) {
 		}
 		return ds
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		_ = NewSource(cfg, slog.New(slog.DiscardHandler), nil).RunBatch(ctx, handle)
-		close(done)
-	}()
-	defer func() { cancel(); <-done }()
+	defer runBatchSource(cfg, handle)()
 	waitCount(t, p, "Processed", 10)
 	time.Sleep(100 * time.Millisecond) // the scan has ended: in IDLE now
 	p.deliver(t, fmt.Sprintf(sample, 11, 11))
@@ -567,4 +555,16 @@ func TestSourceBacklogHook(t *testing.T) {
 	if rest := seen[5:]; !slices.Contains(rest, 1) || rest[len(rest)-1] != 0 {
 		t.Errorf("after the first scan: %v, want the new mail (1) and 0 at the end", rest)
 	}
+}
+
+// runBatchSource runs a Source with a BatchHandler until the returned stop
+// is called.
+func runBatchSource(cfg IMAPConfig, handle BatchHandler) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = NewSource(cfg, slog.New(slog.DiscardHandler), nil).RunBatch(ctx, handle)
+		close(done)
+	}()
+	return func() { cancel(); <-done }
 }
