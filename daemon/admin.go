@@ -295,6 +295,21 @@ var ErrNoDaemon = errors.New("no daemon on the admin socket")
 type AdminClient struct {
 	Socket  string
 	Timeout time.Duration
+	// Notes receives what a cluster follower says of the copy it
+	// answers from (a "deskd: ..." line); nil means os.Stderr.
+	Notes io.Writer
+}
+
+// note passes a follower's note on to c.Notes.
+func (c AdminClient) note(note string) {
+	if note == "" {
+		return
+	}
+	w := c.Notes
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintln(w, "deskd: "+note)
 }
 
 // dial connects and sends req. It returns an error matching ErrNoDaemon
@@ -331,9 +346,7 @@ func (c AdminClient) Call(req AdminRequest, out any) error {
 	if resp.Error != "" {
 		return errors.New(resp.Error)
 	}
-	if resp.Note != "" {
-		fmt.Fprintln(os.Stderr, "deskd: "+resp.Note)
-	}
+	c.note(resp.Note)
 	return json.Unmarshal(resp.Result, out)
 }
 

@@ -47,7 +47,9 @@ func (d *Daemon) serveBackup(ctx context.Context, conn io.Writer, req AdminReque
 		return
 	}
 	hdr, _ := json.Marshal(map[string]string{"compression": comp})
-	if err := writeLine(conn, adminResponse{Result: hdr}); err != nil {
+	// A follower says how far behind its copy is, before the read: the
+	// backup is no older than that.
+	if err := writeLine(conn, adminResponse{Result: hdr, Note: d.followerNote()}); err != nil {
 		return
 	}
 	start := time.Now()
@@ -151,9 +153,11 @@ func (c AdminClient) Backup(w io.Writer, compression string) (store.BackupInfo, 
 	}
 	defer conn.Close()
 	br := bufio.NewReaderSize(conn, maxFrame+4)
-	if _, err := readResponse(br); err != nil {
+	hdr, err := readResponse(br)
+	if err != nil {
 		return info, fmt.Errorf("backup: %w", err)
 	}
+	c.note(hdr.Note)
 	h := sha256.New()
 	n, err := readFrames(br, io.MultiWriter(w, h))
 	if err != nil {

@@ -81,13 +81,14 @@ func (d *Daemon) serveExport(ctx context.Context, conn io.Writer, req AdminReque
 	fd := &frameDest{fw: &frameWriter{ctx: ctx, w: bw}}
 	var st export.Stats
 	headerSent := false
+	note := d.followerNote() // before the read: the copy exported is no older
 	err := d.db.ViewContext(ctx, func(tx *store.Tx) error {
 		n, err := exportTotal(tx, args.Selection)
 		if err != nil {
 			return err
 		}
 		hdr, _ := json.Marshal(ExportHeader{Cases: n})
-		if err := writeLine(bw, adminResponse{Result: hdr}); err != nil {
+		if err := writeLine(bw, adminResponse{Result: hdr, Note: note}); err != nil {
 			return err
 		}
 		headerSent = true
@@ -150,6 +151,7 @@ func (c AdminClient) Export(ctx context.Context, args ExportArgs, dst export.Des
 	if err != nil {
 		return st, err
 	}
+	c.note(resp.Note)
 	var hdr ExportHeader
 	if err := json.Unmarshal(resp.Result, &hdr); err != nil {
 		return st, fmt.Errorf("export: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/hashicorp/raft"
 
+	"deskd/export"
 	"deskd/internal/cluster"
 	"deskd/internal/crashtest"
 	"deskd/internal/peers"
@@ -203,6 +205,25 @@ func TestClusterMembers(t *testing.T) {
 		if err != nil || end.Count != 5 || !strings.Contains(end.Note, "answered by cluster follower") {
 			t.Errorf("follower cases.list: %+v %v, want 5 cases and the follower's note", end, err)
 		}
+		// So do a backup and an export streamed from a follower.
+		var notes bytes.Buffer
+		client := AdminClient{Socket: m.d.rt.Load().opts.AdminSocket, Notes: &notes}
+		var backup bytes.Buffer
+		if info, err := client.Backup(&backup, store.CompressionNone); err != nil || info.Size != int64(backup.Len()) {
+			t.Errorf("follower backup: %+v %v", info, err)
+		}
+		if !strings.Contains(notes.String(), "answered by cluster follower") {
+			t.Errorf("follower backup: note %q, want the follower's", notes.String())
+		}
+		notes.Reset()
+		files := map[string]*bytes.Buffer{}
+		st, err := client.Export(context.Background(), ExportArgs{Selection: export.Selection{All: true}, Now: time.Now()}, exportFiles(files), nil, nil)
+		if err != nil || st.Cases != 5 || files["index.json"] == nil {
+			t.Errorf("follower export: %+v %v, %d files", st, err, len(files))
+		}
+		if !strings.Contains(notes.String(), "answered by cluster follower") {
+			t.Errorf("follower export: note %q, want the follower's", notes.String())
+		}
 		var det CaseDetail
 		if err := AdminCall(m.d.rt.Load().opts.AdminSocket, AdminRequest{Op: "cases.show", ID: 5}, &det); err != nil || det.ID != 5 {
 			t.Errorf("follower cases.show 5: %+v %v", det.ID, err)
@@ -362,4 +383,13 @@ func TestClusterPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// exportFiles is an export.Destination keeping each file in memory.
+type exportFiles map[string]*bytes.Buffer
+
+func (f exportFiles) Create(name string) (io.Writer, error) {
+	b := new(bytes.Buffer)
+	f[name] = b
+	return b, nil
 }

@@ -62,7 +62,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	write := func(w io.Writer) (store.BackupInfo, error) {
 		w = io.MultiWriter(w, bar)
 		if loc.socket != "" {
-			info, err := daemon.FetchBackup(loc.socket, w, comp)
+			info, err := daemon.AdminClient{Socket: loc.socket, Timeout: loc.cfg.Admin.InactivityTimeout, Notes: stderr}.Backup(w, comp)
 			if err == nil || !errors.Is(err, daemon.ErrNoDaemon) {
 				via = "the running daemon (" + loc.socket + ")"
 				return info, err

@@ -77,7 +77,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	bar := progress.New(stderr, 0, "cases", "exported")
-	st, via, err := runExport(ctx, loc, sel, now, dst, bar)
+	st, via, err := runExport(ctx, loc, sel, now, dst, bar, stderr)
 	if err == nil {
 		err = dst.Commit()
 	}
@@ -102,10 +102,10 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // live store in one read transaction, case by case, and streams the files
 // here (daemon.AdminClient.Export); without a daemon, from the store file
 // opened read-only.
-func runExport(ctx context.Context, loc storeLocation, sel export.Selection, now time.Time, dst export.Destination, bar *progress.Bar) (export.Stats, string, error) {
+func runExport(ctx context.Context, loc storeLocation, sel export.Selection, now time.Time, dst export.Destination, bar *progress.Bar, stderr io.Writer) (export.Stats, string, error) {
 	generator := "deskd " + version
 	if loc.socket != "" {
-		client := daemon.AdminClient{Socket: loc.socket, Timeout: loc.cfg.Admin.InactivityTimeout}
+		client := daemon.AdminClient{Socket: loc.socket, Timeout: loc.cfg.Admin.InactivityTimeout, Notes: stderr}
 		st, err := client.Export(ctx, daemon.ExportArgs{Selection: sel, Now: now, Generator: generator}, dst,
 			func(n int) { bar.SetTotal(int64(n)) },
 			func(name string) {
