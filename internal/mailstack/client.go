@@ -217,3 +217,26 @@ func (s *Stack) AppendIMAP(t testing.TB, user, mailbox string, msgs ...[]byte) {
 		t.Logf("mailstack: logout: %v", err)
 	}
 }
+
+// MoveAll moves every message of user's mailbox from into to with one
+// UID MOVE, so that they appear there at once: a backlog arriving at a
+// running deskd (benchmarks), rather than one present when it starts.
+func (s *Stack) MoveAll(t testing.TB, user, from, to string) {
+	t.Helper()
+	c, err := s.dialIMAP(user)
+	if err != nil {
+		t.Fatalf("mailstack: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Select(from, nil).Wait(); err != nil {
+		t.Fatalf("mailstack: select %s: %v", from, err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0) // 1:*
+	if _, err := c.Move(all, to).Wait(); err != nil {
+		t.Fatalf("mailstack: move %s to %s: %v", from, to, err)
+	}
+	if err := c.Logout().Wait(); err != nil {
+		t.Logf("mailstack: logout: %v", err)
+	}
+}
