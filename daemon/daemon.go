@@ -159,6 +159,10 @@ type Report struct {
 	Changes []string
 	// Suspicious says why a mail from a staff address was not believed.
 	Suspicious string
+	// Fetched is when the IMAP source fetched the mail (zero for one
+	// delivered otherwise): with the time OnDecision runs, the part of a
+	// mail's latency that is deskd's own.
+	Fetched time.Time
 }
 
 // SendReport describes one outbox delivery attempt.

@@ -274,7 +274,7 @@ func recognise(rt *runtime, f *mail.Fetched) *arrival {
 
 // report is the start of a's report: who wrote what.
 func (a *arrival) report() Report {
-	return Report{UID: a.f.UID, MessageID: a.in.MessageID, DedupeKey: a.in.DedupeKey, From: a.in.From.Email, Subject: a.in.Subject}
+	return Report{UID: a.f.UID, MessageID: a.in.MessageID, DedupeKey: a.in.DedupeKey, From: a.in.From.Email, Subject: a.in.Subject, Fetched: a.f.FetchedAt}
 }
 
 // ingestTx is the transaction of one mail: the IMAP checkpoint (for a

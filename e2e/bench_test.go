@@ -534,7 +534,6 @@ func ackLatency(b *testing.B, sequential bool) {
 		}
 		b.StartTimer()
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
 	b.ReportMetric(ms(percentile(lat, 90)), "p90-ms")
 	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")

@@ -65,6 +65,10 @@ type IMAPConfig struct {
 	// Hooks, if set, sees the watch loop's heartbeats and login attempts
 	// (see SourceHooks).
 	Hooks *SourceHooks
+	// BurstFor is how long after a scan that handled mail the loop polls
+	// (a NOOP and a scan every 25 ms) instead of waiting in IDLE; 0 means
+	// 2 s (see burstPollEvery).
+	BurstFor time.Duration
 }
 
 // Fetched is one message as the server holds it.
@@ -78,6 +82,9 @@ type Fetched struct {
 	// HeaderOnly is set when Size exceeded MaxBytes and Raw holds only the
 	// message header.
 	HeaderOnly bool
+	// FetchedAt is when the source had the message's size and date, just
+	// before its bytes: the end of the mail server's part of its latency.
+	FetchedAt time.Time
 }
 
 // Disposition says where a handled message goes.
@@ -147,6 +154,9 @@ func NewSource(cfg IMAPConfig, log *slog.Logger, onStatus func(SourceStatus)) *S
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Minute
+	}
+	if cfg.BurstFor <= 0 {
+		cfg.BurstFor = defaultBurstFor
 	}
 	if cfg.IdleRefresh <= 0 || cfg.IdleRefresh >= 29*time.Minute {
 		cfg.IdleRefresh = 25 * time.Minute
@@ -473,7 +483,8 @@ func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 	s.log.Info("imap connected", "mailbox", s.cfg.Mailbox, "uidvalidity", sel.UIDValidity,
 		"messages", sel.NumMessages, "idle", useIdle, "move", c.Caps().Has(imap.CapMove))
 
-	var lastUID uint32 // 0: the first scan looks at every message (start-up, new UIDVALIDITY)
+	var lastUID uint32     // 0: the first scan looks at every message (start-up, new UIDVALIDITY)
+	var lastMail time.Time // when a scan last handled mail (BurstFor)
 	lastFull := time.Now()
 	renewAt := wc.tokenRenewAt()
 	for {
@@ -506,6 +517,7 @@ func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 		if n > 0 {
 			// Mail may have arrived while we worked: look again before
 			// going idle.
+			lastMail = time.Now()
 			continue
 		}
 		wait := s.cfg.PollInterval - time.Since(lastFull)
@@ -517,12 +529,23 @@ func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 				return errRenew
 			}
 		}
-		if useIdle {
+		switch {
+		case useIdle && time.Since(lastMail) < s.cfg.BurstFor:
+			// Mail is coming in: look again in a moment rather than wait
+			// for IDLE's news, which a server may hold back to gather
+			// changes (Dovecot: 500 ms after the first), a wait that
+			// would fall on every mail arriving between two scans.
+			if !s.sleep(ctx, burstPollEvery) {
+				return nil
+			}
+		case useIdle:
 			if err := s.idle(ctx, c, wc, news, min(wait, s.cfg.IdleRefresh)); err != nil {
 				return err
 			}
-		} else if !s.sleep(ctx, wait) {
-			return nil
+		default:
+			if !s.sleep(ctx, wait) {
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -537,6 +560,18 @@ func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 		}
 	}
 }
+
+// While mail keeps arriving (a scan handled some within IMAPConfig.BurstFor,
+// default defaultBurstFor), the loop looks for more every burstPollEvery (a
+// NOOP and a UID SEARCH) instead of going into IDLE; after BurstFor of quiet
+// it waits in IDLE again. A server may hold IDLE's news back to gather
+// changes (Dovecot: 500 ms after the first), and under a steady flow that
+// wait would fall on every mail that arrives between two scans. It costs at
+// most 80 polls after each burst.
+const (
+	defaultBurstFor = 2 * time.Second
+	burstPollEvery  = 25 * time.Millisecond
+)
 
 // idle waits in IDLE until the server reports new mail, d passes or ctx
 // ends. deskd re-issues IDLE itself every IdleRefresh (under RFC 2177's
@@ -798,7 +833,7 @@ func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error
 	byUID := make(map[imap.UID]*Fetched, len(meta))
 	out := make([]*Fetched, 0, len(meta))
 	for _, m := range meta {
-		f := &Fetched{UID: uint32(m.UID), InternalDate: s.receipt(m.UID, m.InternalDate, fetchedAt), Size: m.RFC822Size}
+		f := &Fetched{UID: uint32(m.UID), InternalDate: s.receipt(m.UID, m.InternalDate, fetchedAt), Size: m.RFC822Size, FetchedAt: fetchedAt}
 		byUID[m.UID] = f
 		out = append(out, f)
 		if TooLarge(m.RFC822Size, s.cfg.MaxBytes) != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,51 @@ import (
 type imapPeer struct {
 	addr string
 	user *imapmemserver.User
+	// commands is what clients sent, in order (without TLS only).
+	commands *commandLog
+}
+
+// commandLog keeps what clients write to the server (recordingListener).
+type commandLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *commandLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *commandLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// recordingListener hands out connections whose reads are copied to log.
+type recordingListener struct {
+	net.Listener
+	log *commandLog
+}
+
+func (l recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return recordingConn{c, l.log}, nil
+}
+
+type recordingConn struct {
+	net.Conn
+	log *commandLog
+}
+
+func (c recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	_, _ = c.log.Write(p[:n])
+	return n, err
 }
 
 func startIMAPPeer(t *testing.T, caps imap.CapSet, tlsCfg *tls.Config, implicit bool) *imapPeer {
@@ -52,9 +98,14 @@ func startIMAPPeer(t *testing.T, caps imap.CapSet, tlsCfg *tls.Config, implicit 
 	if err != nil {
 		t.Fatal(err)
 	}
+	commands := &commandLog{}
+	if tlsCfg == nil {
+		// The server must see a TLS listener's *tls.Conn as it is.
+		ln = recordingListener{ln, commands}
+	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
-	return &imapPeer{addr: ln.Addr().String(), user: user}
+	return &imapPeer{addr: ln.Addr().String(), user: user, commands: commands}
 }
 
 type lit struct {
@@ -504,7 +555,7 @@ func TestSourceGroups(t *testing.T) {
 	defer runBatchSource(cfg, handle)()
 	waitCount(t, p, "Processed", 9)
 	waitCount(t, p, "Quarantine", 1)
-	time.Sleep(100 * time.Millisecond) // in IDLE now
+	time.Sleep(100 * time.Millisecond) // the scan has ended
 	p.deliver(t, fmt.Sprintf(sample, 11, 11))
 	waitCount(t, p, "Processed", 10)
 	mu.Lock()
@@ -515,6 +566,45 @@ func TestSourceGroups(t *testing.T) {
 	if !slices.IsSorted(uids) || len(uids) != 11 {
 		t.Errorf("uids handed over %v, want 11 in order", uids)
 	}
+}
+
+// After a scan that handled mail the source looks again every
+// burstPollEvery (NOOP, then a scan) rather than waiting in IDLE, whose news
+// Dovecot holds back 500 ms; BurstFor after the last mail it is in IDLE
+// again, and new mail still wakes it.
+func TestSourcePollsDuringBurstThenIdles(t *testing.T) {
+	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, nil, false)
+	cfg := p.sourceConfig(t, "none")
+	cfg.BurstFor = 300 * time.Millisecond
+	defer runBatchSource(cfg, processAll)()
+	command := regexp.MustCompile(`(?m)^\S+ (UID MOVE|NOOP|IDLE)\b`)
+	// The commands since the first move, once the source is in IDLE.
+	afterMove := func() []string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			var seq []string
+			for _, m := range command.FindAllStringSubmatch(p.commands.String(), -1) {
+				if m[1] == "UID MOVE" || len(seq) > 0 {
+					seq = append(seq, m[1])
+				}
+			}
+			if i := slices.Index(seq, "IDLE"); i > 0 {
+				return seq[:i+1]
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no IDLE after a move within 10 s; commands:\n%s", p.commands.String())
+		return nil
+	}
+	p.deliver(t, fmt.Sprintf(sample, 1, 1))
+	waitCount(t, p, "Processed", 1)
+	seq := afterMove()
+	if polls := slices.Index(seq, "IDLE") - 1; polls < 2 || seq[1] != "NOOP" {
+		t.Errorf("after the move %v, want NOOP polls before IDLE", seq)
+	}
+	p.deliver(t, fmt.Sprintf(sample, 2, 2))
+	waitCount(t, p, "Processed", 2)
 }
 
 // SourceHooks.Backlog follows a scan: what it found, what is left after
@@ -534,16 +624,9 @@ func TestSourceBacklogHook(t *testing.T) {
 		seen = append(seen, n)
 		mu.Unlock()
 	}}
-	handle := func(_ context.Context, ms []*Fetched) []Disposition {
-		ds := make([]Disposition, len(ms))
-		for i := range ds {
-			ds[i] = Processed
-		}
-		return ds
-	}
-	defer runBatchSource(cfg, handle)()
+	defer runBatchSource(cfg, processAll)()
 	waitCount(t, p, "Processed", 10)
-	time.Sleep(100 * time.Millisecond) // the scan has ended: in IDLE now
+	time.Sleep(100 * time.Millisecond) // the scan has ended
 	p.deliver(t, fmt.Sprintf(sample, 11, 11))
 	waitCount(t, p, "Processed", 11)
 	time.Sleep(100 * time.Millisecond)
@@ -555,6 +638,15 @@ func TestSourceBacklogHook(t *testing.T) {
 	if rest := seen[5:]; !slices.Contains(rest, 1) || rest[len(rest)-1] != 0 {
 		t.Errorf("after the first scan: %v, want the new mail (1) and 0 at the end", rest)
 	}
+}
+
+// processAll is a BatchHandler that moves every mail to Processed.
+func processAll(_ context.Context, ms []*Fetched) []Disposition {
+	ds := make([]Disposition, len(ms))
+	for i := range ds {
+		ds[i] = Processed
+	}
+	return ds
 }
 
 // runBatchSource runs a Source with a BatchHandler until the returned stop
