@@ -97,8 +97,7 @@ const (
 // and server-, commit- and send- split the whole into the mail servers'
 // part (acceptance → the IMAP fetch), the decision (fetch → committed; none
 // for bare) and the acknowledgement (committed → accepted by Postfix).
-// The arrivals are spaced evenly; a send that takes longer than its 20 ms
-// slot does not delay the next (each has its own goroutine). Five seconds
+// The arrivals are spaced evenly (paced). Five seconds
 // of the same traffic to another mailbox warm the mail servers up first
 // (warmUp).
 //
@@ -127,6 +126,20 @@ const warmupAddr = "warmup@desk.test"
 // it reaches support@ (deskd's store stays as cold as it was).
 func warmUp(b *testing.B, stack *mailstack.Stack, custs []benchCustomer) {
 	const n = sustainedRate * 5
+	paced(n, func(i int) {
+		c := custs[i%len(custs)]
+		if err := stack.SendSMTP(c.addr, []string{warmupAddr}, benchMail(c, i, "warm")); err != nil {
+			b.Errorf("warm-up send %d: %v", i, err)
+		}
+	})
+	stack.WaitForMessages(b, warmupAddr, "INBOX", n, time.Minute)
+}
+
+// paced calls send(0) to send(n-1) sustainedRate times a second, evenly
+// spaced, each on its own goroutine (a send that takes longer than its
+// slot does not delay the next), waits for all of them and returns when
+// the first began.
+func paced(n int, send func(i int)) time.Time {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range n {
@@ -134,14 +147,11 @@ func warmUp(b *testing.B, stack *mailstack.Stack, custs []benchCustomer) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := custs[i%len(custs)]
-			if err := stack.SendSMTP(c.addr, []string{warmupAddr}, benchMail(c, i, "warm")); err != nil {
-				b.Errorf("warm-up send %d: %v", i, err)
-			}
+			send(i)
 		}()
 	}
 	wg.Wait()
-	stack.WaitForMessages(b, warmupAddr, "INBOX", n, time.Minute)
+	return start
 }
 
 // sustainedLegs are the moments of each inbound mail, by its Message-ID.
@@ -223,22 +233,14 @@ func sustained(b *testing.B, deskd bool) {
 			msgs[i] = benchMail(custs[i%len(custs)], i, fmt.Sprintf("sus%d", iter))
 			ids[i] = messageIDOf(b, msgs[i])
 		}
-		var wg sync.WaitGroup
 		b.StartTimer()
-		start := time.Now()
-		for i := range msgs {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / sustainedRate)))
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				if err := stack.SendSMTP(custs[i%len(custs)].addr, []string{support}, msgs[i]); err != nil {
-					l.problem("send %d: %v", i, err)
-					return
-				}
-				l.note(l.accepted, ids[i], time.Now())
-			}(i)
-		}
-		wg.Wait()
+		start := paced(n, func(i int) {
+			if err := stack.SendSMTP(custs[i%len(custs)].addr, []string{support}, msgs[i]); err != nil {
+				l.problem("send %d: %v", i, err)
+				return
+			}
+			l.note(l.accepted, ids[i], time.Now())
+		})
 		select {
 		case <-allSent:
 		case <-time.After(5 * time.Minute):

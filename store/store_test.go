@@ -352,8 +352,20 @@ func counts(t *testing.T, db *DB) map[cases.Status]int {
 	t.Helper()
 	var m map[cases.Status]int
 	view(t, db, func(tx *Tx) (err error) {
-		m, err = tx.CountCases()
-		return err
+		if m, err = tx.CountCases(); err != nil {
+			return err
+		}
+		// One status counted alone agrees, absent ones included.
+		for _, s := range []cases.Status{cases.StatusOpen, cases.StatusPending, cases.StatusClosed, "no-such-status"} {
+			n, err := tx.CountCasesWithStatus(s)
+			if err != nil {
+				return err
+			}
+			if n != m[s] {
+				t.Errorf("CountCasesWithStatus(%s) = %d, CountCases says %d", s, n, m[s])
+			}
+		}
+		return nil
 	})
 	return m
 }
