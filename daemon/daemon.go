@@ -210,8 +210,6 @@ type Daemon struct {
 	ingestBacklog atomic.Int64
 	// slaKick wakes the escalation loop (sla.go) after a case changed.
 	slaKick chan struct{}
-	// digests knows when the next R1 notice digest is due (digest.go).
-	digests digestClock
 	// linesKick asks for the case list lines' rebuild (caselines.go).
 	linesKick chan struct{}
 	// figuresKick restarts the report figures' refresh after a reload.
@@ -296,6 +294,26 @@ func Open(opts Options) (*Daemon, error) {
 
 // DB returns the daemon's store (for in-process tests and the demo).
 func (d *Daemon) DB() *store.DB { return d.db }
+
+// Settled says whether the store's derived records are current for the
+// running SLA clocks: the report figures (refreshClockFigures) and the
+// case list lines (rebuildCaseLines). Both are redone in the background
+// after an upgrade, a change of calendar or targets, or on a store
+// written by deskd-gen; a benchmark of steady-state work waits for them.
+func (d *Daemon) Settled() (bool, error) {
+	rt := d.rt.Load()
+	var settled bool
+	err := d.db.View(func(tx *store.Tx) error {
+		figures, err := tx.ClockFiguresVersion()
+		if err != nil {
+			return err
+		}
+		lines, err := tx.CaseLineVersion()
+		settled = figures == rt.stamp && lines == linesVersion(rt.clocks)
+		return err
+	})
+	return settled, err
+}
 
 func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 	tpl, err := templates.Load(opts.TemplatesDir)

@@ -149,9 +149,6 @@ const maxEscalationSleep = time.Minute
 // runEscalations is the escalation loop: it sends the SLA's alerts and
 // the digests of R1 notices when they fall due.
 func (d *Daemon) runEscalations(ctx context.Context) {
-	// Read the digests afresh: the store may have changed while the loop
-	// did not run.
-	d.digests.forget()
 	for {
 		if err := d.escalate(); err != nil {
 			d.log.Error("sla escalation round failed; retrying", "err", err)

@@ -23,8 +23,12 @@ package store
 //	   open creates it empty, and the daemon fills it: caseline.go.)
 //	6  case_clock: the report index, every case under its clock's receipt,
 //	   built from the cases without figures (the daemon adds them)
+//	7  notice_pending, notice_due: each contact's pending R1 notices move
+//	   out of their notice_digest record into entries of their own, and
+//	   the contacts with any pending get a key ordered by their last digest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -53,6 +57,8 @@ func migrate(tx *bolt.Tx, from uint64) error {
 			err = migrateV4toV5(tx)
 		case 5:
 			err = migrateV5toV6(tx)
+		case 6:
+			err = migrateV6toV7(tx)
 		default:
 			err = errors.New("no migration step known")
 		}
@@ -150,3 +156,64 @@ func newerSchemaError(version uint64) error {
 
 // SchemaVersion is the schema version this build reads and writes.
 func SchemaVersion() uint64 { return schemaVersion }
+
+// migrateV6toV7 moves each contact's pending R1 notices out of their
+// notice_digest record into notice_pending, in their order, and gives
+// every contact with any a notice_due key. The notices are copied as
+// stored, not decoded into today's cases.Notice.
+func migrateV6toV7(tx *bolt.Tx) error {
+	digests := tx.Bucket([]byte(bucketNoticeDigest))
+	pending := tx.Bucket([]byte(bucketNoticePending))
+	due := tx.Bucket([]byte(bucketNoticeDue))
+	if digests == nil || pending == nil || due == nil {
+		return errors.New("notice_digest, notice_pending or notice_due bucket missing")
+	}
+	type old struct {
+		Contact  json.RawMessage   `json:"contact"`
+		LastSent time.Time         `json:"last_sent,omitzero"`
+		Pending  []json.RawMessage `json:"pending,omitempty"`
+	}
+	type entry struct {
+		key []byte
+		old old
+	}
+	var all []entry
+	if err := digests.ForEach(func(k, v []byte) error {
+		e := entry{key: bytes.Clone(k)}
+		if err := json.Unmarshal(v, &e.old); err != nil {
+			return fmt.Errorf("notice digest %s: %w", k, err)
+		}
+		all = append(all, e)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, e := range all {
+		a := string(e.key)
+		for _, n := range e.old.Pending {
+			seq, err := pending.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := pending.Put(append(pendingPrefix(a), u64(seq)...), n); err != nil {
+				return fmt.Errorf("notice digest %s: %w", a, err)
+			}
+		}
+		if len(e.old.Pending) > 0 {
+			if err := due.Put(noticeDueKey(e.old.LastSent, a), nil); err != nil {
+				return fmt.Errorf("notice digest %s: %w", a, err)
+			}
+		}
+		rec, err := json.Marshal(struct {
+			Contact  json.RawMessage `json:"contact"`
+			LastSent time.Time       `json:"last_sent,omitzero"`
+		}{e.old.Contact, e.old.LastSent})
+		if err != nil {
+			return err
+		}
+		if err := digests.Put(e.key, rec); err != nil {
+			return fmt.Errorf("notice digest %s: %w", a, err)
+		}
+	}
+	return nil
+}

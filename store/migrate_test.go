@@ -250,3 +250,99 @@ func TestNewerSchemaMessage(t *testing.T) {
 		t.Errorf("refused store was copied: %v", baks)
 	}
 }
+
+// TestMigrateV6NoticeDigests: a schema-6 store keeps each contact's
+// pending R1 notices in a list inside their record; the step to 7 moves
+// them into notice_pending in their order and puts the contacts with any
+// into notice_due, so nothing pending is lost and the next digest is the
+// one a schema-6 daemon would have sent next.
+func TestMigrateV6NoticeDigests(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deskd.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Make it a schema-6 file with the old records, as deskd 6 wrote them.
+	old := map[string]string{
+		"ann@acme.example": `{"contact":{"name":"Ann","email":"Ann@acme.example"},"last_sent":"2026-12-01T09:00:00Z",` +
+			`"pending":[{"case_id":7,"subject":"vpn","customer":"Acme","writer":{"email":"dave@acme.example"},"at":"2026-12-01T09:10:00Z"},` +
+			`{"case_id":8,"subject":"mail","customer":"Acme","writer":{"email":"eve@acme.example"},"at":"2026-12-01T09:20:00Z","thread":["<a@b>"]}]}`,
+		"bob@acme.example":   `{"contact":{"email":"bob@acme.example"},"pending":[{"case_id":9,"subject":"x","customer":"Acme","writer":{"email":"dave@acme.example"},"at":"2026-12-01T09:30:00Z"}]}`,
+		"carol@acme.example": `{"contact":{"email":"carol@acme.example"},"last_sent":"2026-11-30T08:00:00Z"}`,
+	}
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(func(tx *bolt.Tx) error {
+		for _, name := range []string{bucketNoticePending, bucketNoticeDue} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket([]byte(bucketNoticeDigest))
+		for k, v := range old {
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), u64(6))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+
+	if db, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if baks, _ := filepath.Glob(path + ".pre-v7-*.bak"); len(baks) != 1 {
+		t.Errorf("pre-migration backups: %v, want one", baks)
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	view(t, db, func(tx *Tx) error {
+		all, err := tx.PendingNoticeDigests()
+		if err != nil {
+			return err
+		}
+		// Bob never had a digest: due first. Carol has nothing pending.
+		if len(all) != 2 || all[0].Contact.Email != "bob@acme.example" || all[1].Contact.Email != "Ann@acme.example" {
+			t.Fatalf("pending digests after the migration: %+v", all)
+		}
+		ann := all[1]
+		if ann.Contact.Name != "Ann" || !ann.LastSent.Equal(at("2026-12-01T09:00:00Z")) || len(ann.Pending) != 2 ||
+			ann.Pending[0].CaseID != 7 || ann.Pending[1].CaseID != 8 || !ann.Pending[1].At.Equal(at("2026-12-01T09:20:00Z")) ||
+			!reflect.DeepEqual(ann.Pending[1].Thread, []string{"<a@b>"}) || ann.Pending[1].Writer.Email != "eve@acme.example" {
+			t.Errorf("ann's digest after the migration: %+v", ann)
+		}
+		if last, ok, err := tx.NextNoticeDigest(); err != nil || !ok || !last.IsZero() {
+			t.Errorf("next digest: %v %v %v, want bob's (never sent)", last, ok, err)
+		}
+		carol, err := tx.NoticeDigest("carol@acme.example")
+		if err != nil || carol == nil || len(carol.Pending) != 0 || !carol.LastSent.Equal(at("2026-11-30T08:00:00Z")) {
+			t.Errorf("carol after the migration: %+v, %v", carol, err)
+		}
+		// The records no longer hold the list.
+		b, _ := tx.bucket(bucketNoticeDigest)
+		if v := b.Get([]byte("ann@acme.example")); strings.Contains(string(v), "pending") {
+			t.Errorf("ann's record still holds the notices: %s", v)
+		}
+		return nil
+	})
+	// A digest sent after the migration takes the migrated notices.
+	update(t, db, func(tx *Tx) error { return tx.MarkDigestSent("ann@acme.example", at("2026-12-01T10:00:00Z")) })
+	view(t, db, func(tx *Tx) error {
+		all, err := tx.PendingNoticeDigests()
+		if err != nil || len(all) != 1 || all[0].Contact.Email != "bob@acme.example" {
+			t.Errorf("pending after ann's digest: %+v, %v", all, err)
+		}
+		return err
+	})
+}

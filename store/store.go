@@ -38,8 +38,14 @@
 //	automail_time      ts, the automail key's kind and address → empty (finds
 //	                   expired automail keys without scanning every address)
 //	notice_digest      lower-cased address of a named contact → JSON
-//	                   NoticeDigest: the R1 notices not yet sent to them and
-//	                   when their last digest went out
+//	                   {contact, last_sent}: when their last digest of R1
+//	                   notices went out (notice.go)
+//	notice_pending     lower-cased address, 0x00, uint64 sequence → JSON
+//	                   cases.Notice: the R1 notices not yet sent to them,
+//	                   in the order they were added (schema 7)
+//	notice_due         ts of the last digest (zero: never), lower-cased
+//	                   address → empty: the contacts with notices pending,
+//	                   the next one due first (schema 7)
 //	undeliverable      lower-cased address → JSON {until, reason}
 //	deadline           ts At, uint64 case id, kind (1..64 printable ASCII
 //	                   bytes) → empty: the SLA deadline index (schema 3)
@@ -92,7 +98,7 @@ import (
 // schemaVersion is the layout this binary reads and writes. Raise it with a
 // migration step in migrate (migrate.go) whenever a bucket or encoding
 // changes.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // Bucket names. Constants (strings), not []byte vars, so that the package
 // keeps no mutable state.
@@ -116,6 +122,8 @@ const (
 	bucketDeadline      = "deadline"
 	bucketDeadlineCase  = "deadline_case"
 	bucketNoticeDigest  = "notice_digest"
+	bucketNoticePending = "notice_pending"
+	bucketNoticeDue     = "notice_due"
 	bucketCaseParty     = "case_party"
 	bucketCaseSummary   = "case_summary"
 	bucketCaseClock     = "case_clock"
@@ -136,6 +144,7 @@ func allBuckets() []string {
 		bucketOutbox, bucketOutboxRaw, bucketOutboxDue, bucketAutoMail,
 		bucketAutoMailTime, bucketUndeliverable, bucketCaseCustomer,
 		bucketDeadline, bucketDeadlineCase, bucketNoticeDigest,
+		bucketNoticePending, bucketNoticeDue,
 		bucketCaseParty, bucketCaseSummary, bucketCaseClock,
 		bucketPortalSession, bucketPortalSignIn, bucketPortalRevoked,
 		bucketCaseLine,

@@ -936,23 +936,44 @@ func TestAutoMail(t *testing.T) {
 }
 
 // TestNoticeDigest: a named contact's digest of R1 notices is kept per
-// address, survives a reopen of the store, and only those with pending
-// notices are listed.
+// address, in the order the notices came, survives a reopen of the store;
+// only those with pending notices are listed, the next due first, and a
+// digest sent takes its notices with it.
 func TestNoticeDigest(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "deskd.db")
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := cases.Notice{CaseID: 3, Subject: "vpn", Customer: "Acme", Writer: cases.Address{Email: "dave@acme.example"}, At: t0}
+	notice := func(id uint64) cases.Notice {
+		return cases.Notice{CaseID: id, Subject: "vpn", Customer: "Acme", Writer: cases.Address{Email: "dave@acme.example"}, At: t0}
+	}
+	ann := cases.Address{Name: "Ann", Email: "Ann@Acme.example"}
+	bob := cases.Address{Email: "bob@acme.example"}
 	update(t, db, func(tx *Tx) error {
 		if d, err := tx.NoticeDigest("ann@acme.example"); err != nil || d != nil {
 			t.Errorf("digest before any notice: %+v, %v", d, err)
 		}
-		if err := tx.PutNoticeDigest(&NoticeDigest{Contact: cases.Address{Email: "Ann@Acme.example"}, Pending: []cases.Notice{n}}); err != nil {
+		if _, ok, err := tx.NextNoticeDigest(); err != nil || ok {
+			t.Errorf("next digest with nothing pending: %v, %v", ok, err)
+		}
+		for _, id := range []uint64{3, 1, 2} {
+			if d, err := tx.AddNotice(ann, notice(id)); err != nil || d.Contact != ann || !d.LastSent.IsZero() {
+				t.Fatalf("add notice %d: %+v, %v", id, d, err)
+			}
+		}
+		if _, err := tx.AddNotice(bob, notice(4)); err != nil {
 			return err
 		}
-		return tx.PutNoticeDigest(&NoticeDigest{Contact: cases.Address{Email: "bob@acme.example"}, LastSent: t0})
+		// Bob's digest goes out; his next notice waits a period after it.
+		if err := tx.MarkDigestSent("BOB@acme.example", t0); err != nil {
+			return err
+		}
+		d, err := tx.AddNotice(bob, notice(5))
+		if err != nil || !d.LastSent.Equal(t0) {
+			t.Errorf("bob after his digest: %+v, %v", d, err)
+		}
+		return err
 	})
 	db.Close()
 	if db, err = Open(path, Options{}); err != nil {
@@ -961,12 +982,51 @@ func TestNoticeDigest(t *testing.T) {
 	defer db.Close()
 	view(t, db, func(tx *Tx) error {
 		d, err := tx.NoticeDigest("ANN@acme.example")
-		if err != nil || d == nil || len(d.Pending) != 1 || d.Pending[0].CaseID != 3 || !d.Pending[0].At.Equal(t0) {
+		if err != nil || d == nil || d.Contact != ann || len(d.Pending) != 3 || d.Pending[0].CaseID != 3 || d.Pending[2].CaseID != 2 || !d.Pending[0].At.Equal(t0) {
 			t.Errorf("ann's digest after reopen: %+v, %v", d, err)
 		}
+		d, err = tx.NoticeDigest("bob@acme.example")
+		if err != nil || d == nil || len(d.Pending) != 1 || d.Pending[0].CaseID != 5 || !d.LastSent.Equal(t0) {
+			t.Errorf("bob's digest after reopen: %+v, %v", d, err)
+		}
+		// Ann never had a digest: she is due first, at once.
+		if last, ok, err := tx.NextNoticeDigest(); err != nil || !ok || !last.IsZero() {
+			t.Errorf("next digest: %v %v %v, want ann's zero time", last, ok, err)
+		}
+		if due, err := tx.NoticeDigestsSentBy(t0.Add(-time.Second)); err != nil || !reflect.DeepEqual(due, []string{"ann@acme.example"}) {
+			t.Errorf("due before bob's period: %v, %v", due, err)
+		}
+		if due, err := tx.NoticeDigestsSentBy(t0); err != nil || !reflect.DeepEqual(due, []string{"ann@acme.example", "bob@acme.example"}) {
+			t.Errorf("due at bob's last digest: %v, %v", due, err)
+		}
 		all, err := tx.PendingNoticeDigests()
-		if err != nil || len(all) != 1 || all[0].Contact.Email != "Ann@Acme.example" {
+		if err != nil || len(all) != 2 || all[0].Contact != ann || len(all[1].Pending) != 1 {
 			t.Errorf("pending digests: %+v, %v", all, err)
+		}
+		return nil
+	})
+	update(t, db, func(tx *Tx) error {
+		if err := tx.MarkDigestSent("ann@acme.example", t0.Add(time.Hour)); err != nil {
+			return err
+		}
+		return tx.MarkDigestSent("bob@acme.example", t0.Add(time.Hour))
+	})
+	view(t, db, func(tx *Tx) error {
+		if all, err := tx.PendingNoticeDigests(); err != nil || len(all) != 0 {
+			t.Errorf("pending after both digests: %+v, %v", all, err)
+		}
+		if _, ok, err := tx.NextNoticeDigest(); err != nil || ok {
+			t.Errorf("next digest after both: %v, %v", ok, err)
+		}
+		d, err := tx.NoticeDigest("ann@acme.example")
+		if err != nil || d == nil || len(d.Pending) != 0 || !d.LastSent.Equal(t0.Add(time.Hour)) {
+			t.Errorf("ann after her digest: %+v, %v", d, err)
+		}
+		return err
+	})
+	update(t, db, func(tx *Tx) error {
+		if err := tx.MarkDigestSent("carol@acme.example", t0); err == nil {
+			t.Error("a digest marked sent for a contact without one")
 		}
 		return nil
 	})

@@ -308,8 +308,13 @@ func TestPropertyReplayedWriteSets(t *testing.T) {
 						return err
 					}
 				case 9:
+					sent := rapid.Bool().Draw(rt, "digest sent")
 					op = func(tx *Tx) error {
-						return tx.PutNoticeDigest(&NoticeDigest{Contact: cases.Address{Email: addr}, LastSent: at})
+						_, err := tx.AddNotice(cases.Address{Email: addr}, cases.Notice{CaseID: 1, At: at})
+						if err != nil || !sent {
+							return err
+						}
+						return tx.MarkDigestSent(addr, at)
 					}
 				case 10:
 					op = func(tx *Tx) error { return tx.SetUndeliverable(addr, at, "bounce") }
