@@ -315,6 +315,21 @@ func (d *Daemon) Settled() (bool, error) {
 	return settled, err
 }
 
+// WaitSettled waits until Settled says yes, or ctx ends.
+func (d *Daemon) WaitSettled(ctx context.Context) error {
+	for {
+		ok, err := d.Settled()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the store's derived records are not current yet: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 func (d *Daemon) newRuntime(opts Options) (*runtime, error) {
 	tpl, err := templates.Load(opts.TemplatesDir)
 	if err != nil {

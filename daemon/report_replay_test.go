@@ -137,8 +137,20 @@ func TestReportEqualsReplay(t *testing.T) {
 		t.Fatalf("generated store: %d of %d entries with figures, want 0 of 1500", cur, all)
 	}
 	compare("before the refresh", rt.clocks)
+	if ok, err := d.Settled(); err != nil || ok {
+		t.Fatalf("a generated store settled before its refresh: %v, %v", ok, err)
+	}
 
 	if err := d.refreshClockFigures(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := d.Settled(); err != nil || ok {
+		t.Fatalf("settled with the case list lines not rebuilt: %v, %v", ok, err)
+	}
+	if err := d.rebuildCaseLines(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitSettled(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	cur, all := indexState(t, d.DB(), rt.stamp)

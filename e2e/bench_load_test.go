@@ -340,6 +340,7 @@ func startSustainedDeskd(b *testing.B, stack *mailstack.Stack, custs []benchCust
 	case <-time.After(5 * time.Minute):
 		b.Fatal("deskd did not go idle within 5 minutes")
 	}
+	d.settle(b)
 	return func() {
 		d.stop(b)
 		l.mu.Lock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -127,21 +128,13 @@ func settle(b *testing.B, opts daemon.Options) {
 	d, _, stop := startReady(b, opts)
 	defer stop()
 	began := time.Now()
-	for polls := 0; ; polls++ {
-		ok, err := d.Settled()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if ok {
-			if polls > 1 {
-				b.Logf("waited %s for the daemon's one-time refresh of the store's derived records", time.Since(began).Round(time.Second))
-			}
-			return
-		}
-		if time.Since(began) > time.Hour {
-			b.Fatal("the store's report figures and case list lines are still not current after an hour")
-		}
-		time.Sleep(250 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if err := d.WaitSettled(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if waited := time.Since(began); waited > time.Second {
+		b.Logf("waited %s for the daemon's one-time refresh of the store's derived records", waited.Round(time.Second))
 	}
 }
 
