@@ -563,8 +563,8 @@ func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 
 // While mail keeps arriving (a scan handled some within IMAPConfig.BurstFor,
 // default defaultBurstFor), the loop looks for more every burstPollEvery (a
-// NOOP and a UID SEARCH) instead of going into IDLE; after BurstFor of quiet
-// it waits in IDLE again. A server may hold IDLE's news back to gather
+// NOOP and a UID FETCH of what is new) instead of going into IDLE; after
+// BurstFor of quiet it waits in IDLE again. A server may hold IDLE's news back to gather
 // changes (Dovecot: 500 ms after the first), and under a steady flow that
 // wait would fall on every mail that arrives between two scans. It costs at
 // most 80 polls after each burst.
@@ -627,15 +627,10 @@ wait:
 // longer holds up the commits, and a backlog needs a few large moves
 // instead of one per group.
 func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.Mutex, uidValidity, after uint32, full bool, handle BatchHandler) (handled int, maxUID uint32, err error) {
-	criteria := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
-	if !full {
-		criteria.UID = []imap.UIDSet{{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}}
-	}
-	found, err := c.UIDSearch(criteria, nil).Wait()
+	uids, known, err := s.find(c, after, full)
 	if err != nil {
-		return 0, 0, fmt.Errorf("uid search: %w", err)
+		return 0, 0, err
 	}
-	uids := found.AllUIDs()
 	s.backlog(len(uids))
 	defer s.backlog(0)
 	// Moves are pipelined: that is safe because every mail is committed
@@ -650,7 +645,7 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 	}()
 	var next <-chan fetchResult
 	if len(uids) > 0 {
-		next = s.prefetch(c, uids[:min(s.cfg.BatchSize, len(uids))])
+		next = s.prefetch(c, uids[:min(s.cfg.BatchSize, len(uids))], known)
 	}
 	for start := 0; start < len(uids); start += s.cfg.BatchSize {
 		r := s.awaitFetch(next)
@@ -661,11 +656,9 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 			return handled, maxUID, nil
 		}
 		if rest := uids[min(start+s.cfg.BatchSize, len(uids)):]; len(rest) > 0 {
-			next = s.prefetch(c, rest[:min(s.cfg.BatchSize, len(rest))])
+			next = s.prefetch(c, rest[:min(s.cfg.BatchSize, len(rest))], known)
 		}
-		// "UID n:*" always matches the highest UID, even below n (RFC
-		// 3501 §6.4.8); skip what we already handled.
-		msgs := slices.DeleteFunc(r.msgs, func(m *Fetched) bool { return !full && m.UID <= after })
+		msgs := r.msgs
 		for g := 0; g < len(msgs); g += s.cfg.CommitBatch {
 			group := msgs[g:min(g+s.cfg.CommitBatch, len(msgs))]
 			for _, m := range group {
@@ -698,6 +691,48 @@ func (s *Source) scan(ctx context.Context, c *imapclient.Client, inFlight *sync.
 	return handled, maxUID, nil
 }
 
+// find lists the messages a scan handles, in UID order, without those
+// flagged \Deleted. A full scan searches the whole mailbox (UID SEARCH,
+// which answers with ranges however many messages wait). Between full
+// scans, deskd asks only for what came after the last UID it handled,
+// and asks for their sizes and dates at once (UID FETCH after+1:*), one
+// round trip instead of a search and then a fetch: during a burst that
+// is most of a scan's time on a busy server. known holds those sizes and
+// dates by UID (nil after a search), which fetch then does not ask for
+// again.
+func (s *Source) find(c *imapclient.Client, after uint32, full bool) (uids []imap.UID, known *fetchedMeta, err error) {
+	if full {
+		found, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+		if err != nil {
+			return nil, nil, fmt.Errorf("uid search: %w", err)
+		}
+		return found.AllUIDs(), nil, nil
+	}
+	set := imap.UIDSet{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}
+	meta, err := c.Fetch(set, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true}).Collect()
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetch new: %w", err)
+	}
+	known = &fetchedMeta{at: s.now(), byUID: make(map[imap.UID]*imapclient.FetchMessageBuffer, len(meta))}
+	for _, m := range meta {
+		// "UID n:*" always matches the highest UID, even below n (RFC
+		// 3501 §6.4.8).
+		if uint32(m.UID) <= after || slices.Contains(m.Flags, imap.FlagDeleted) {
+			continue
+		}
+		uids = append(uids, m.UID)
+		known.byUID[m.UID] = m
+	}
+	slices.Sort(uids)
+	return uids, known, nil
+}
+
+// fetchedMeta are the sizes and dates find read, and when.
+type fetchedMeta struct {
+	at    time.Time
+	byUID map[imap.UID]*imapclient.FetchMessageBuffer
+}
+
 // fetchResult is one batch read by prefetch.
 type fetchResult struct {
 	msgs []*Fetched
@@ -708,10 +743,10 @@ type fetchResult struct {
 // result arrives on the returned channel. The client takes commands from
 // several goroutines; FETCH and MOVE both go by UID, so the EXPUNGEs a
 // move brings cannot confuse the fetch (RFC 9051 §5.5).
-func (s *Source) prefetch(c *imapclient.Client, uids []imap.UID) <-chan fetchResult {
+func (s *Source) prefetch(c *imapclient.Client, uids []imap.UID, known *fetchedMeta) <-chan fetchResult {
 	ch := make(chan fetchResult, 1)
 	go func() {
-		msgs, err := s.fetch(c, uids)
+		msgs, err := s.fetch(c, uids, known)
 		ch <- fetchResult{msgs, err}
 	}()
 	return ch
@@ -807,16 +842,25 @@ func (m *mover) send() error {
 	return nil
 }
 
-// fetch reads a batch: first sizes and dates, then the whole message for
-// those within MaxBytes and only the header for the rest, so one huge
-// message can never exhaust memory.
-func (s *Source) fetch(c *imapclient.Client, uids []imap.UID) ([]*Fetched, error) {
-	set := imap.UIDSetNum(uids...)
-	meta, err := c.Fetch(set, &imap.FetchOptions{UID: true, InternalDate: true, RFC822Size: true}).Collect()
-	if err != nil {
-		return nil, fmt.Errorf("fetch sizes: %w", err)
+// fetch reads a batch: first sizes and dates (unless find read them:
+// known), then the whole message for those within MaxBytes and only the
+// header for the rest, so one huge message can never exhaust memory.
+func (s *Source) fetch(c *imapclient.Client, uids []imap.UID, known *fetchedMeta) ([]*Fetched, error) {
+	var meta []*imapclient.FetchMessageBuffer
+	var fetchedAt time.Time
+	if known != nil {
+		for _, uid := range uids {
+			meta = append(meta, known.byUID[uid])
+		}
+		fetchedAt = known.at
+	} else {
+		var err error
+		meta, err = c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, InternalDate: true, RFC822Size: true}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("fetch sizes: %w", err)
+		}
+		fetchedAt = s.now()
 	}
-	fetchedAt := s.now()
 	// Bodies are fetched in groups of at most fetchBytes, so a batch of
 	// large mails cannot exhaust memory either.
 	const fetchBytes = 32 << 20
