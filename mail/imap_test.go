@@ -123,6 +123,17 @@ func (p *imapPeer) deliver(t *testing.T, raw string) {
 	}
 }
 
+// deliverDeleted appends raw flagged \Deleted: what another client
+// leaves behind when it deletes a message without expunging it.
+func (p *imapPeer) deliverDeleted(t *testing.T, raw string) {
+	t.Helper()
+	b := []byte(strings.ReplaceAll(raw, "\n", "\r\n"))
+	if _, err := p.user.Append("INBOX", lit{bytes.NewReader(b), int64(len(b))},
+		&imap.AppendOptions{Time: time.Now(), Flags: []imap.Flag{imap.FlagDeleted}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (p *imapPeer) count(mailbox string) int {
 	st, err := p.user.Status(mailbox, &imap.StatusOptions{NumMessages: true})
 	if err != nil || st.NumMessages == nil {
@@ -164,6 +175,22 @@ func (r *recorder) handle(_ context.Context, m *Fetched) Disposition {
 	r.mu.Unlock()
 	r.seen <- struct{}{}
 	return r.disp(n)
+}
+
+// checkHandledWithout checks that r handled n mails, none of them the one
+// with Message-ID <notID>.
+func (r *recorder) checkHandledWithout(t *testing.T, n int, notID string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.got) != n {
+		t.Errorf("handled %d times, want %d", len(r.got), n)
+	}
+	for _, m := range r.got {
+		if strings.Contains(string(m.Raw), "<"+notID+">") {
+			t.Errorf("handled <%s>, which another client flagged \\Deleted", notID)
+		}
+	}
 }
 
 func (r *recorder) wait(t *testing.T, n int) []*Fetched {
@@ -311,11 +338,7 @@ func TestSourceWithoutMoveOrIdle(t *testing.T) {
 func TestSourceUIDPlusWithoutMove(t *testing.T) {
 	p := startIMAPPeer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, nil, false)
 	cfg := p.sourceConfig(t, "none")
-	b := []byte(strings.ReplaceAll(fmt.Sprintf(sample, 9, 9), "\n", "\r\n"))
-	if _, err := p.user.Append("INBOX", lit{bytes.NewReader(b), int64(len(b))},
-		&imap.AppendOptions{Time: time.Now(), Flags: []imap.Flag{imap.FlagDeleted}}); err != nil {
-		t.Fatal(err)
-	}
+	p.deliverDeleted(t, fmt.Sprintf(sample, 9, 9))
 	p.deliver(t, fmt.Sprintf(sample, 1, 1))
 	p.deliver(t, fmt.Sprintf(sample, 2, 2))
 	rec := newRecorder(nil)
@@ -324,16 +347,7 @@ func TestSourceUIDPlusWithoutMove(t *testing.T) {
 	waitCount(t, p, "Processed", 2)
 	waitCount(t, p, "INBOX", 1)
 	stop()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.got) != 2 {
-		t.Errorf("handled %d times, want 2 (the other client's \\Deleted mail is not deskd's)", len(rec.got))
-	}
-	for _, m := range rec.got {
-		if strings.Contains(string(m.Raw), "<9@b.example>") {
-			t.Errorf("handled the message another client flagged \\Deleted")
-		}
-	}
+	rec.checkHandledWithout(t, 2, "9@b.example")
 }
 
 // R11b: the INTERNALDATE is the receipt time, to the second, whatever the
@@ -676,11 +690,7 @@ func TestSourceIncrementalScanIsOneFetch(t *testing.T) {
 	waitCount(t, p, "Processed", 1)
 	first := len(p.commands.String())
 
-	b := []byte(strings.ReplaceAll(fmt.Sprintf(sample, 9, 9), "\n", "\r\n"))
-	if _, err := p.user.Append("INBOX", lit{bytes.NewReader(b), int64(len(b))},
-		&imap.AppendOptions{Time: time.Now(), Flags: []imap.Flag{imap.FlagDeleted}}); err != nil {
-		t.Fatal(err)
-	}
+	p.deliverDeleted(t, fmt.Sprintf(sample, 9, 9))
 	p.deliver(t, fmt.Sprintf(sample, 2, 2))
 	rec.wait(t, 2)
 	waitCount(t, p, "Processed", 2)
@@ -703,16 +713,7 @@ func TestSourceIncrementalScanIsOneFetch(t *testing.T) {
 	if slices.ContainsFunc(items, func(item string) bool { return strings.HasPrefix(item, "BODY") }) {
 		t.Errorf("the UID FETCH 2:* reads bodies too: %v", items)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.got) != 2 {
-		t.Errorf("handled %d times, want 2", len(rec.got))
-	}
-	for _, m := range rec.got {
-		if strings.Contains(string(m.Raw), "<9@b.example>") {
-			t.Errorf("handled the message another client flagged \\Deleted")
-		}
-	}
+	rec.checkHandledWithout(t, 2, "9@b.example")
 	if n := p.count("INBOX"); n != 1 {
 		t.Errorf("INBOX holds %d, want the \\Deleted one", n)
 	}
