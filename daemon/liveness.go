@@ -171,7 +171,7 @@ func (d *Daemon) sourceStatus(st mail.SourceStatus) {
 		how = "polling every " + every.String()
 	}
 	// Every scan round lands here (40 a second while mail keeps coming):
-	// count the open cases alone, never the closed bulk of the store.
+	// the store keeps the count (one key), never a walk of the cases.
 	var open int
 	err := d.db.View(func(tx *store.Tx) (err error) {
 		open, err = tx.CountCasesWithStatus(cases.StatusOpen)

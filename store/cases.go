@@ -148,8 +148,11 @@ func (tx *Tx) indexStatus(id uint64, old, status cases.Status) error {
 	}
 	key := u64(id)
 	if old != "" {
-		if sb := idx.Bucket([]byte(old)); sb.exists() {
+		if sb := idx.Bucket([]byte(old)); sb.exists() && hasKey(sb, key) {
 			if err := sb.Delete(key); err != nil {
+				return fmt.Errorf("status index: %w", err)
+			}
+			if err := tx.addCountN(keyCountStatus+string(old), -1); err != nil {
 				return fmt.Errorf("status index: %w", err)
 			}
 		}
@@ -158,10 +161,23 @@ func (tx *Tx) indexStatus(id uint64, old, status cases.Status) error {
 	if err != nil {
 		return fmt.Errorf("status index: %w", err)
 	}
+	if hasKey(sb, key) {
+		return nil
+	}
 	if err := sb.Put(key, nil); err != nil {
 		return fmt.Errorf("status index: %w", err)
 	}
+	if err := tx.addCount(keyCountStatus + string(status)); err != nil {
+		return fmt.Errorf("status index: %w", err)
+	}
 	return nil
+}
+
+// hasKey says whether b holds key. Get cannot tell for the index's empty
+// values: it may return nil for a key that is there.
+func hasKey(b bucket, key []byte) bool {
+	k, _ := b.Cursor().Seek(key)
+	return bytes.Equal(k, key)
 }
 
 // ForEachCase calls fn for every case with the given status ("" for all), in
@@ -237,8 +253,9 @@ func (tx *Tx) ForEachCaseAfter(status cases.Status, after uint64, fn func(*cases
 	return nil
 }
 
-// CountCases counts cases per status from the status index, without reading
-// a single case record. Statuses with no cases are absent.
+// CountCases counts cases per status from the counters kept with the
+// status index, without reading a single case record. Statuses with no
+// cases are absent.
 func (tx *Tx) CountCases() (map[cases.Status]int, error) {
 	idx, err := tx.bucket(bucketCaseStatus)
 	if err != nil {
@@ -246,10 +263,11 @@ func (tx *Tx) CountCases() (map[cases.Status]int, error) {
 	}
 	counts := make(map[cases.Status]int)
 	err = idx.ForEachBucket(func(name []byte) error {
-		if n := countKeys(idx.Bucket(name)); n > 0 {
+		n, err := tx.CountCasesWithStatus(cases.Status(name))
+		if n > 0 {
 			counts[cases.Status(name)] = n
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count cases: %w", err)
@@ -257,29 +275,18 @@ func (tx *Tx) CountCases() (map[cases.Status]int, error) {
 	return counts, nil
 }
 
-// CountCasesWithStatus counts the cases with one status from the status
-// index: for the open ones, a walk of their ids alone, where CountCases
-// walks the closed ones too (at 1,000,000 cases 11 ms warm, 0.3 s cold).
+// CountCasesWithStatus returns how many cases have status, from its
+// counter (schema 7): no walk, however many there are.
 func (tx *Tx) CountCasesWithStatus(status cases.Status) (int, error) {
-	idx, err := tx.bucket(bucketCaseStatus)
+	meta, err := tx.bucket(bucketMeta)
 	if err != nil {
 		return 0, fmt.Errorf("count %s cases: %w", status, err)
 	}
-	ids := idx.Bucket([]byte(status))
-	if !ids.exists() {
-		return 0, nil
+	n, err := readCount(meta, keyCountStatus+string(status))
+	if err != nil {
+		return 0, fmt.Errorf("count %s cases: %w", status, err)
 	}
-	return countKeys(ids), nil
-}
-
-// countKeys is how many keys b holds.
-func countKeys(b bucket) int {
-	n := 0
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		n++
-	}
-	return n
+	return int(n), nil
 }
 
 // CaseMessages returns c's messages in c.MessageKeys order. A key without a

@@ -25,7 +25,9 @@ package store
 //	   built from the cases without figures (the daemon adds them)
 //	7  notice_pending, notice_due: each contact's pending R1 notices move
 //	   out of their notice_digest record into entries of their own, and
-//	   the contacts with any pending get a key ordered by their last digest
+//	   the contacts with any pending get a key ordered by their last
+//	   digest; meta count:status:<status>: the cases per status, counted
+//	   once here, then kept with the status index (counters.go)
 
 import (
 	"bytes"
@@ -157,11 +159,15 @@ func newerSchemaError(version uint64) error {
 // SchemaVersion is the schema version this build reads and writes.
 func SchemaVersion() uint64 { return schemaVersion }
 
-// migrateV6toV7 moves each contact's pending R1 notices out of their
-// notice_digest record into notice_pending, in their order, and gives
-// every contact with any a notice_due key. The notices are copied as
+// migrateV6toV7 counts the cases per status, moves each contact's
+// pending R1 notices out of their notice_digest record into
+// notice_pending, in their order, and gives every contact with any a
+// notice_due key. The notices are copied as
 // stored, not decoded into today's cases.Notice.
 func migrateV6toV7(tx *bolt.Tx) error {
+	if err := countStatuses(tx); err != nil {
+		return err
+	}
 	digests := tx.Bucket([]byte(bucketNoticeDigest))
 	pending := tx.Bucket([]byte(bucketNoticePending))
 	due := tx.Bucket([]byte(bucketNoticeDue))

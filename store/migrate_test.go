@@ -114,6 +114,10 @@ func TestMigrateV1(t *testing.T) {
 		}
 		return nil
 	})
+	// The counters of cases per status (schema 7) agree with the index.
+	if n := counts(t, db); n[cases.StatusOpen]+n[cases.StatusPending]+n[cases.StatusClosed] != 6 {
+		t.Errorf("cases per status after the migration: %v, want 6 in all", n)
+	}
 	// Every case is in the report index (schema 5), without figures.
 	var clock []uint64
 	view(t, db, func(tx *Tx) error {
@@ -251,19 +255,29 @@ func TestNewerSchemaMessage(t *testing.T) {
 	}
 }
 
-// TestMigrateV6NoticeDigests: a schema-6 store keeps each contact's
-// pending R1 notices in a list inside their record; the step to 7 moves
-// them into notice_pending in their order and puts the contacts with any
-// into notice_due, so nothing pending is lost and the next digest is the
-// one a schema-6 daemon would have sent next.
-func TestMigrateV6NoticeDigests(t *testing.T) {
+// TestMigrateV6: a schema-6 store keeps each contact's pending R1
+// notices in a list inside their record; the step to 7 moves them into
+// notice_pending in their order and puts the contacts with any into
+// notice_due, so nothing pending is lost and the next digest is the one a
+// schema-6 daemon would have sent next. It also counts the cases per
+// status once, for the counters kept from then on.
+func TestMigrateV6(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "deskd.db")
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	update(t, db, func(tx *Tx) error {
+		for i, st := range []cases.Status{cases.StatusOpen, cases.StatusClosed, cases.StatusOpen} {
+			if err := tx.PutCase(newCase(uint64(i+1), st)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	db.Close()
-	// Make it a schema-6 file with the old records, as deskd 6 wrote them.
+	// Make it a schema-6 file with the old records, as deskd 6 wrote them,
+	// and without the counters of cases per status.
 	old := map[string]string{
 		"ann@acme.example": `{"contact":{"name":"Ann","email":"Ann@acme.example"},"last_sent":"2026-12-01T09:00:00Z",` +
 			`"pending":[{"case_id":7,"subject":"vpn","customer":"Acme","writer":{"email":"dave@acme.example"},"at":"2026-12-01T09:10:00Z"},` +
@@ -287,7 +301,13 @@ func TestMigrateV6NoticeDigests(t *testing.T) {
 				return err
 			}
 		}
-		return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), u64(6))
+		meta := tx.Bucket([]byte(bucketMeta))
+		for _, st := range []cases.Status{cases.StatusOpen, cases.StatusClosed} {
+			if err := meta.Delete([]byte(keyCountStatus + string(st))); err != nil {
+				return err
+			}
+		}
+		return meta.Put([]byte(keySchemaVersion), u64(6))
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +326,9 @@ func TestMigrateV6NoticeDigests(t *testing.T) {
 			t.Fatal(err)
 		}
 		return v
+	}
+	if got := counts(t, db); !reflect.DeepEqual(got, map[cases.Status]int{cases.StatusOpen: 2, cases.StatusClosed: 1}) {
+		t.Errorf("cases per status after the migration: %v", got)
 	}
 	view(t, db, func(tx *Tx) error {
 		all, err := tx.PendingNoticeDigests()

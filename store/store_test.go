@@ -355,7 +355,12 @@ func counts(t *testing.T, db *DB) map[cases.Status]int {
 		if m, err = tx.CountCases(); err != nil {
 			return err
 		}
-		// One status counted alone agrees, absent ones included.
+		// One status counted alone agrees, absent ones included, and
+		// the counters agree with a walk of the status index.
+		idx, err := tx.bucket(bucketCaseStatus)
+		if err != nil {
+			return err
+		}
 		for _, s := range []cases.Status{cases.StatusOpen, cases.StatusPending, cases.StatusClosed, "no-such-status"} {
 			n, err := tx.CountCasesWithStatus(s)
 			if err != nil {
@@ -363,6 +368,13 @@ func counts(t *testing.T, db *DB) map[cases.Status]int {
 			}
 			if n != m[s] {
 				t.Errorf("CountCasesWithStatus(%s) = %d, CountCases says %d", s, n, m[s])
+			}
+			walked := 0
+			if ids := idx.Bucket([]byte(s)); ids.exists() {
+				walked = ids.Stats().KeyN
+			}
+			if n != walked {
+				t.Errorf("counter of %s cases = %d, the status index holds %d", s, n, walked)
 			}
 		}
 		return nil
