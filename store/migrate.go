@@ -162,8 +162,8 @@ func SchemaVersion() uint64 { return schemaVersion }
 // migrateV6toV7 counts the cases per status, moves each contact's
 // pending R1 notices out of their notice_digest record into
 // notice_pending, in their order, and gives every contact with any a
-// notice_due key. The notices are copied as
-// stored, not decoded into today's cases.Notice.
+// notice_due key. The notices are copied as stored, not decoded into
+// today's cases.Notice.
 func migrateV6toV7(tx *bolt.Tx) error {
 	if err := countStatuses(tx); err != nil {
 		return err
