@@ -18,6 +18,9 @@ func (s *Stack) writeDovecotConfig(name string, imapPort, uid, gid int) error {
 	}
 	conf := fmt.Sprintf(`# Private Dovecot for one internal/mailstack Stack.
 instance_name = %[1]s
+# The greeting names the stack, so that its start can tell its own
+# Dovecot from another stack's that took the port first (waitGreeting).
+login_greeting = Dovecot ready, %[1]s
 base_dir = %[2]s/run
 state_dir = %[2]s/state
 log_path = %[3]s

@@ -292,7 +292,7 @@ func start(users map[string]string, domains, vanished []string, oauth2URL string
 	if out, err := run(dovecotBin, "-c", s.dovecotConf); err != nil {
 		return s, fmt.Errorf("dovecot start: %v: %s", err, out)
 	}
-	if err := waitGreeting(s.IMAPAddr, "* OK"); err != nil {
+	if err := waitGreeting(s.IMAPAddr, "* OK", name); err != nil {
 		return s, fmt.Errorf("dovecot imap: %w", err)
 	}
 	if err := waitPath(filepath.Join(dir, "dovecot", "run", "lmtp")); err != nil {
@@ -311,11 +311,11 @@ func start(users map[string]string, domains, vanished []string, oauth2URL string
 	if out, err := run(postfixBin, "-c", s.postfixConf, "start"); err != nil {
 		return s, fmt.Errorf("postfix start: %v: %s", err, out)
 	}
-	if err := waitGreeting(s.SMTPAddr, "220 "); err != nil {
+	if err := waitGreeting(s.SMTPAddr, "220 ", name); err != nil {
 		return s, fmt.Errorf("postfix smtpd: %w", err)
 	}
 	if s.SubmissionAddr != "" {
-		if err := waitGreeting(s.SubmissionAddr, "220 "); err != nil {
+		if err := waitGreeting(s.SubmissionAddr, "220 ", name); err != nil {
 			return s, fmt.Errorf("postfix submission: %w", err)
 		}
 	}

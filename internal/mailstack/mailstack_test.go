@@ -5,6 +5,7 @@ import (
 	"deskd/internal/ciskip"
 	"fmt"
 	"net/mail"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,26 @@ func TestParallelStacks(t *testing.T) {
 			s := Start(t, Options{Users: testUsers})
 			roundTrip(t, s)
 		})
+	}
+}
+
+// Test binaries run side by side, and two stacks may pick the same free
+// port: the one whose daemon binds it second must not take the other's
+// greeting for its own (and deliver into the other's mailboxes). Each
+// stack's Dovecot and Postfix greet with its name; another name counts as
+// the port being in use, which Start retries with fresh ports.
+func TestGreetingNamesTheStack(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{Users: testUsers[:1]})
+	name := filepath.Base(s.Dir)
+	for _, g := range []struct{ addr, prefix string }{{s.IMAPAddr, "* OK"}, {s.SMTPAddr, "220 "}} {
+		if err := waitGreeting(g.addr, g.prefix, name); err != nil {
+			t.Errorf("own greeting at %s: %v", g.addr, err)
+		}
+		err := waitGreeting(g.addr, g.prefix, "ms-another-stack")
+		if err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Errorf("another stack's greeting at %s taken for its own: %v", g.addr, err)
+		}
 	}
 }
 

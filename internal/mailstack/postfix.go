@@ -28,6 +28,8 @@ data_directory = %[2]s/data
 maillog_file = %[3]s
 maillog_file_prefixes = %[4]s
 myhostname = mailstack.test
+# The banner names the stack (see login_greeting in dovecot.go).
+smtpd_banner = $myhostname ESMTP %[1]s
 mydomain = mailstack.test
 myorigin = $myhostname
 inet_interfaces = 127.0.0.1

@@ -125,8 +125,12 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// waitGreeting waits until addr accepts a connection and greets with prefix.
-func waitGreeting(addr, prefix string) error {
+// waitGreeting waits until addr accepts a connection and greets with prefix
+// and the stack's name. A greeting without the name is another stack's
+// server on a port both picked free (test binaries run side by side): that
+// is reported as the port being in use, which Start retries with fresh
+// ports, instead of letting two tests deliver into each other's stacks.
+func waitGreeting(addr, prefix, name string) error {
 	deadline := time.Now().Add(startTimeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
@@ -142,6 +146,9 @@ func waitGreeting(addr, prefix string) error {
 			}
 			conn.Close()
 			if rerr == nil && strings.HasPrefix(line, prefix) {
+				if !strings.Contains(line, name) {
+					return fmt.Errorf("%s is in use by another server (greeting %q)", addr, strings.TrimSpace(line))
+				}
 				return nil
 			}
 			lastErr = fmt.Errorf("greeting %q, err %v", line, rerr)
