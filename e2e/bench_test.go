@@ -136,7 +136,7 @@ func startDeskd(b *testing.B, opts daemon.Options) *runningDeskd {
 // settle waits until the daemon's background refresh of the store's
 // derived records is done (daemon.Daemon.Settled): a store made by
 // cmd/deskd-gen, or last run under other SLA clocks, has every case's
-// report figures recomputed at the first start (about ten minutes at
+// report figures recomputed at the first start (about a minute at
 // 1,000,000 cases), and a benchmark of steady-state work must not
 // measure that once-only job.
 func (r *runningDeskd) settle(b *testing.B) {

@@ -145,9 +145,8 @@ func clusterBacklog(b *testing.B, nodes int, arriving bool) {
 	}
 	b.ReportMetric(toFirst.Seconds()/float64(b.N), "s-to-first")
 	if len(lat) > 0 {
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "apply-p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "apply-p99-ms")
+		b.ReportMetric(ms(percentile(lat, 50)), "apply-p50-ms")
+		b.ReportMetric(ms(percentile(lat, 99)), "apply-p99-ms")
 	}
 }
 

@@ -564,10 +564,10 @@ func (s *Source) session(ctx context.Context, handle BatchHandler) (err error) {
 // While mail keeps arriving (a scan handled some within IMAPConfig.BurstFor,
 // default defaultBurstFor), the loop looks for more every burstPollEvery (a
 // NOOP and a UID FETCH of what is new) instead of going into IDLE; after
-// BurstFor of quiet it waits in IDLE again. A server may hold IDLE's news back to gather
-// changes (Dovecot: 500 ms after the first), and under a steady flow that
-// wait would fall on every mail that arrives between two scans. It costs at
-// most 80 polls after each burst.
+// BurstFor of quiet it waits in IDLE again. A server may hold IDLE's news
+// back to gather changes (Dovecot: 500 ms after the first), and under a
+// steady flow that wait would fall on every mail that arrives between two
+// scans. It costs at most 80 polls after each burst.
 const (
 	defaultBurstFor = 2 * time.Second
 	burstPollEvery  = 25 * time.Millisecond

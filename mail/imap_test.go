@@ -18,6 +18,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"deskd/internal/crashtest"
 )
 
 // imapPeer is go-imap's own server with its in-memory backend: a real IMAP
@@ -25,32 +27,15 @@ import (
 type imapPeer struct {
 	addr string
 	user *imapmemserver.User
-	// commands is what clients sent, in order (without TLS only).
-	commands *commandLog
-}
-
-// commandLog keeps what clients write to the server (recordingListener).
-type commandLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *commandLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *commandLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	// commands is what clients sent, in order (without TLS only;
+	// recordingListener).
+	commands *crashtest.SyncBuffer
 }
 
 // recordingListener hands out connections whose reads are copied to log.
 type recordingListener struct {
 	net.Listener
-	log *commandLog
+	log *crashtest.SyncBuffer
 }
 
 func (l recordingListener) Accept() (net.Conn, error) {
@@ -63,7 +48,7 @@ func (l recordingListener) Accept() (net.Conn, error) {
 
 type recordingConn struct {
 	net.Conn
-	log *commandLog
+	log *crashtest.SyncBuffer
 }
 
 func (c recordingConn) Read(p []byte) (int, error) {
@@ -98,7 +83,7 @@ func startIMAPPeer(t *testing.T, caps imap.CapSet, tlsCfg *tls.Config, implicit 
 	if err != nil {
 		t.Fatal(err)
 	}
-	commands := &commandLog{}
+	commands := &crashtest.SyncBuffer{}
 	if tlsCfg == nil {
 		// The server must see a TLS listener's *tls.Conn as it is.
 		ln = recordingListener{ln, commands}

@@ -232,7 +232,7 @@ func (tx *Tx) NoticeDigestsSentBy(t time.Time) ([]string, error) {
 // PendingNoticeDigests returns every digest with notices not yet sent,
 // with those notices, in due order.
 func (tx *Tx) PendingNoticeDigests() ([]*NoticeDigest, error) {
-	addrs, err := tx.NoticeDigestsSentBy(time.Unix(1<<62, 0))
+	addrs, err := tx.NoticeDigestsSentBy(time.Unix(1<<62, 0)) // any time at all
 	if err != nil {
 		return nil, err
 	}
