@@ -99,6 +99,9 @@ func NewEngine(p *Policy) *Engine {
 // Tokens returns the engine's subject-token finder.
 func (e *Engine) Tokens() *Tokens { return e.tokens }
 
+// Classify says who wrote in, as Decide will (Policy.Classify).
+func (e *Engine) Classify(in *Inbound) Sender { return e.policy.Classify(in) }
+
 // Decide threads one inbound mail and says what must happen. now is the
 // moment of the decision; in.ReceivedAt (the server's INTERNALDATE) starts
 // the SLA clock of a new case (R11b). Decide does not check for duplicates:
