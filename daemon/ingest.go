@@ -37,15 +37,17 @@ import (
 // customer portal), without the IMAP checkpoint and the move.
 //
 // A backlog takes the same steps in groups (handleBatch, a group commit):
-// recognise each mail, then one store transaction (commitBatch running
-// ingestBatchTx) in which each mail in turn is decided and committed, each
-// seeing the ones before it; then finish each, and the IMAP source moves
-// the group. bbolt has no savepoints, so a mail whose step fails (an error
-// or a panic) rolls the whole transaction back: the group is committed
-// again without it, and it takes the one-mail road (handle), with its
-// retries and its quarantine. Nothing leaves the inbox before the
-// transaction holding its decision is on disk, and a mail of a committed
-// group seen again after a crash is a duplicate to dedupe like any other.
+// recognise each mail, start reading the store pages their commit will
+// touch beside it (preload.go), then one store transaction (commitBatch
+// running ingestBatchTx) in which each mail in turn is decided and
+// committed, each seeing the ones before it; then finish each, and the
+// IMAP source moves the group. bbolt has no savepoints, so a mail whose
+// step fails (an error or a panic) rolls the whole transaction back: the
+// group is committed again without it, and it takes the one-mail road
+// (handle), with its retries and its quarantine. Nothing leaves the
+// inbox before the transaction holding its decision is on disk, and a
+// mail of a committed group seen again after a crash is a duplicate to
+// dedupe like any other.
 
 // arrival is one inbound mail as recognised: what was fetched, what the
 // parser made of it, and why it cannot be decided (nil when it can).
