@@ -106,8 +106,9 @@ const (
 // see when the slow ones came.
 //
 // DESKD_BENCH_STORE names a store for deskd to run against, written to by
-// the benchmark (give it a copy, e.g. of a store made by cmd/deskd-gen);
-// without it the store starts empty.
+// the benchmark (give it a fresh copy for each run, e.g. of a store made
+// by cmd/deskd-gen: a copy used again keeps what earlier runs left, as
+// ScaleIngest's doc says); without it the store starts empty.
 func BenchmarkSustained50(b *testing.B) {
 	skipWithoutMailstack(b)
 	b.Run("bare", func(b *testing.B) { sustained(b, false) })
